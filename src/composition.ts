@@ -1,0 +1,105 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Config } from './config';
+import { buildServer } from './http/server';
+import { systemClock, type Clock } from './infra/clock';
+import { createPool, type Pool } from './infra/db';
+import { createKafka, KafkaHealth, KafkaPublisher, type EventPublisher } from './infra/kafka';
+import type { Logger } from './infra/logger';
+import { createMetricsRegistry } from './infra/metrics';
+
+/**
+ * The one composition root: adapters are built here and wired into the roles the config asks for
+ * (`api`, `projector`, `scheduler`; all three by default). Nothing else constructs infrastructure.
+ */
+export interface AppContext {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  pool: Pool;
+  kafka: Kafka;
+  publisher: EventPublisher;
+  metrics: Registry;
+}
+
+/** A long-running part of the process (projector, timer runner, outbox relay). */
+export interface Service {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Finishes in-flight work (commits it) and releases its resources. */
+  stop(): Promise<void>;
+}
+
+export interface RunningApp {
+  context: AppContext;
+  http: FastifyInstance;
+  /** `host:port` the HTTP server listens on. */
+  address: string;
+  stop(): Promise<void>;
+}
+
+export function createContext(config: Config, log: Logger, clock: Clock = systemClock): AppContext {
+  const kafka = createKafka(
+    { brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID },
+    log,
+  );
+  return {
+    config,
+    log,
+    clock,
+    pool: createPool(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE }),
+    kafka,
+    publisher: new KafkaPublisher(kafka, config.KAFKA_PRODUCE_TIMEOUT_MS),
+    metrics: createMetricsRegistry(),
+  };
+}
+
+export async function startApp(context: AppContext): Promise<RunningApp> {
+  const { config, log, pool } = context;
+  const kafkaHealth = new KafkaHealth(context.kafka);
+  const http = buildServer({
+    logger: log,
+    metrics: context.metrics,
+    readiness: [
+      { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
+      { name: 'kafka', check: () => kafkaHealth.check() },
+    ],
+  });
+
+  const services: Service[] = [];
+  const roles = new Set(config.ROLES);
+  if (roles.has('api')) {
+    // roles: api (ingest and read routes are registered here)
+  }
+  if (roles.has('projector')) {
+    // roles: projector
+  }
+  if (roles.has('scheduler')) {
+    // roles: scheduler (timer runner and outbox relay)
+  }
+
+  for (const service of services) {
+    await service.start();
+    log.info({ component: service.name }, 'started');
+  }
+  const address = await http.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
+  log.info({ address, roles: [...roles] }, 'listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Stop taking requests first, then let each role finish and commit its in-flight work, then
+      // release the connections everything shared.
+      await http.close();
+      for (const service of [...services].reverse()) {
+        await service
+          .stop()
+          .catch((err: unknown) => log.error({ err, component: service.name }, 'stop failed'));
+      }
+      await kafkaHealth.close();
+      await context.publisher.close().catch(() => undefined);
+      await pool.end();
+    })());
+  return { context, http, address: address.replace(/^https?:\/\//, ''), stop };
+}

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/**
+ * Configuration comes from environment variables only, parsed once at start-up. A wrong value stops
+ * the process with a message naming the variable (see `ConfigError`). Every variable is listed in the
+ * README table; keep the two in step.
+ */
+
+const roleNames = ['api', 'projector', 'scheduler'] as const;
+export type Role = (typeof roleNames)[number];
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max);
+const topicName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,200}$/, 'a Kafka topic name: letters, digits, ".", "_", "-"');
+
+const schema = z.object({
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: int(0, 65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ROLES: z
+    .string()
+    .default('api,projector,scheduler')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(roleNames)).min(1, 'at least one of api, projector, scheduler')),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/sla'),
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')).min(1)),
+  KAFKA_CLIENT_ID: z.string().min(1).default('sla-timer'),
+  KAFKA_TOPIC_EVENTS: topicName.default('incident.events'),
+  KAFKA_TOPIC_WARNINGS: topicName.default('sla.warnings'),
+  KAFKA_TOPIC_ESCALATIONS: topicName.default('sla.escalations'),
+  KAFKA_TOPIC_DLQ: topicName.default('incident.events.dlq'),
+  KAFKA_EVENTS_PARTITIONS: int(1, 1000).default(6),
+  KAFKA_OTHER_PARTITIONS: int(1, 1000).default(3),
+  /** -1 keeps `incident.events` forever: it is the event store. */
+  KAFKA_EVENTS_RETENTION_MS: int(-1).default(-1),
+  KAFKA_OTHER_RETENTION_MS: int(-1).default(7 * 24 * 3600 * 1000),
+  /** Upper bound for "produce, then answer": past it the ingest API answers 503. */
+  KAFKA_PRODUCE_TIMEOUT_MS: int(100, 60_000).default(5000),
+  PROJECTOR_GROUP_ID: z.string().min(1).default('sla-projector'),
+  /** The zone monthly reports use when the caller names none. */
+  REPORT_TIME_ZONE: z
+    .string()
+    .default('Asia/Shanghai')
+    .refine((tz) => isTimeZone(tz), 'an IANA time zone, e.g. Asia/Shanghai'),
+  /** Optional JSON file with the default policy; SPEC §2 is built in. */
+  POLICY_FILE: z.string().optional(),
+  SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, so `FOO= npm run up` falls back to the default.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`),
+    );
+  }
+  return Object.freeze(parsed.data);
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,116 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import type { Registry } from 'prom-client';
+import { NotFoundError, UnavailableError, ValidationError, type AppError } from '../errors';
+import type { Logger } from '../infra/logger';
+
+/** A dependency /readyz asks; `check` rejects (quickly) when it is not reachable. */
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<void>;
+}
+
+export interface ServerOptions {
+  logger: Logger;
+  metrics: Registry;
+  readiness: ReadinessCheck[];
+  bodyLimitBytes?: number;
+}
+
+/**
+ * The fastify app shared by the ingest and read routes. fastify's defaults have no request or
+ * connection timeouts; these are set so that a slow client cannot hold a socket forever.
+ */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const httpLog: FastifyBaseLogger = options.logger.child({ component: 'http' });
+  const app = Fastify({
+    loggerInstance: httpLog,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    return503OnClosing: true,
+    // Proto-poisoning: reject `__proto__` / `constructor` keys in JSON instead of silently keeping them.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
+    const results = await Promise.all(
+      options.readiness.map(async (r) => {
+        try {
+          await r.check();
+          return { name: r.name, ok: true as const };
+        } catch (err) {
+          return { name: r.name, ok: false as const, error: (err as Error).message };
+        }
+      }),
+    );
+    const down = results.filter((r) => !r.ok);
+    const checks = Object.fromEntries(
+      results.map((r) => [r.name, r.ok ? 'ok' : `unavailable: ${r.error}`]),
+    );
+    return reply
+      .code(down.length ? 503 : 200)
+      .send({
+        status: down.length ? 'unavailable' : 'ready',
+        checks,
+        missing: down.map((d) => d.name),
+      });
+  });
+
+  app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
+    reply.type(options.metrics.contentType);
+    return options.metrics.metrics();
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .code(404)
+      .send(problem(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    const { status, body } = toHttp(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    if (err instanceof UnavailableError) void reply.header('retry-after', '5');
+    void reply.code(status).send(body);
+  });
+  return app;
+}
+
+export interface Problem {
+  status: number;
+  code: string;
+  message: string;
+  details?: { path: string; message: string }[];
+}
+
+export function problem(
+  status: number,
+  code: string,
+  message: string,
+  details?: Problem['details'],
+): Problem {
+  return details ? { status, code, message, details } : { status, code, message };
+}
+
+/** The only place errors become HTTP statuses. A 5xx never carries an internal message or stack. */
+function toHttp(err: FastifyError | AppError): { status: number; body: Problem } {
+  if (err instanceof ValidationError)
+    return { status: 400, body: problem(400, err.code, err.message, err.details) };
+  if (err instanceof NotFoundError)
+    return { status: 404, body: problem(404, err.code, err.message) };
+  if (err instanceof UnavailableError) {
+    return {
+      status: 503,
+      body: problem(503, err.code, `${err.dependency} is unavailable; retry later`),
+    };
+  }
+  const status = 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (status >= 500) return { status: 500, body: problem(500, 'internal', 'internal error') };
+  const code =
+    'code' in err && typeof err.code === 'string' ? err.code.toLowerCase() : 'bad_request';
+  return { status, body: problem(status, code, err.message) };
+}

@@ -1,0 +1,71 @@
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
+
+export type { Pool, PoolClient };
+
+/**
+ * The one Postgres module. Queries are logged by their callers without parameters; pg itself logs
+ * nothing. Timestamps travel as timestamptz and come back as JS Dates.
+ */
+export function createPool(connectionString: string, options: Partial<PoolConfig> = {}): Pool {
+  const pool = new Pool({
+    connectionString,
+    max: 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // A lost server must not hang a request: statements are bounded, idle transactions are killed.
+    statement_timeout: 30_000,
+    idle_in_transaction_session_timeout: 60_000,
+    application_name: 'sla-timer',
+    ...options,
+  });
+  // An idle client losing its connection (Postgres restarted) must not crash the process; the pool
+  // replaces it and /readyz reports the outage.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs `fn` in one transaction: COMMIT on success, ROLLBACK on any throw. */
+export async function withTransaction<T>(
+  pool: Pool,
+  fn: (client: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Creates the database named in `connectionString` when it is missing (for `npm run up` and tests). */
+export async function ensureDatabase(connectionString: string): Promise<void> {
+  const url = new URL(connectionString);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) return;
+  url.pathname = '/postgres';
+  const admin = new Pool({
+    connectionString: url.toString(),
+    max: 1,
+    connectionTimeoutMillis: 5_000,
+  });
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) {
+      await admin.query(`CREATE DATABASE ${quoteIdent(name)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created meanwhile by another process
+      });
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

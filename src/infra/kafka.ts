@@ -1,0 +1,165 @@
+import { Kafka, logLevel, type Admin, type Producer, type LogEntry } from 'kafkajs';
+import { UnavailableError } from '../errors';
+import type { Logger } from './logger';
+
+/**
+ * The narrow Kafka port. kafkajs is unmaintained since 2023; everything that touches it lives in
+ * src/infra, so swapping the client is a change here, not across the code base.
+ */
+export interface OutgoingRecord {
+  key: string;
+  value: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+export interface EventPublisher {
+  /**
+   * Resolves once every record is acknowledged by all in-sync replicas (acks=all); rejects with an
+   * UnavailableError when that does not happen within the timeout. Records of one call may be
+   * partially written when it rejects: callers retry with the same ids, consumers dedupe by id.
+   */
+  publish(
+    topic: string,
+    records: OutgoingRecord[],
+    options?: { timeoutMs?: number },
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+}
+
+export function createKafka(settings: KafkaSettings, log?: Logger): Kafka {
+  return new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => forward(log, entry),
+  });
+}
+
+function forward(
+  log: Logger | undefined,
+  { level, namespace, log: { message, ...extra } }: LogEntry,
+): void {
+  if (!log) return;
+  const fields = { component: 'kafkajs', namespace, ...stripNoise(extra) };
+  if (level === logLevel.ERROR) log.error(fields, message);
+  else if (level === logLevel.WARN) log.warn(fields, message);
+  else log.debug(fields, message);
+}
+
+function stripNoise(extra: Record<string, unknown>): Record<string, unknown> {
+  const { timestamp: _t, logger: _l, ...rest } = extra;
+  return rest;
+}
+
+/** An idempotent acks=all producer that (re)connects on demand and never waits unboundedly. */
+export class KafkaPublisher implements EventPublisher {
+  private readonly producer: Producer;
+  private connecting: Promise<void> | null = null;
+  private connected = false;
+
+  constructor(
+    kafka: Kafka,
+    private readonly defaultTimeoutMs: number,
+  ) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+    });
+    this.producer.on(this.producer.events.DISCONNECT, () => {
+      this.connected = false;
+    });
+  }
+
+  async publish(
+    topic: string,
+    records: OutgoingRecord[],
+    options: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    if (records.length === 0) return;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    await withTimeout(
+      (async () => {
+        await this.connect();
+        await this.producer.send({
+          topic,
+          acks: -1,
+          timeout: timeoutMs,
+          messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+        });
+      })(),
+      timeoutMs,
+      () => new UnavailableError('kafka', `Kafka did not acknowledge within ${timeoutMs} ms`),
+    ).catch((err: unknown) => {
+      if (err instanceof UnavailableError) throw err;
+      throw new UnavailableError('kafka', `Kafka write failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    });
+  }
+
+  private async connect(): Promise<void> {
+    if (this.connected) return;
+    this.connecting ??= this.producer.connect().then(
+      () => {
+        this.connected = true;
+        this.connecting = null;
+      },
+      (err: unknown) => {
+        this.connecting = null;
+        throw err;
+      },
+    );
+    await this.connecting;
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+/** Readiness: the broker answers a metadata request (more honest than a port check). */
+export class KafkaHealth {
+  private admin: Admin | null = null;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  async check(timeoutMs = 2_000): Promise<void> {
+    const attempt = async () => {
+      this.admin ??= this.kafka.admin({ retry: { retries: 0 } });
+      await this.admin.connect();
+      await this.admin.describeCluster();
+    };
+    await withTimeout(
+      attempt(),
+      timeoutMs,
+      () => new Error(`no metadata within ${timeoutMs} ms`),
+    ).catch(async (err: unknown) => {
+      // Start over with a fresh admin client next time; a half-open connection never recovers.
+      const stale = this.admin;
+      this.admin = null;
+      await stale?.disconnect().catch(() => undefined);
+      throw err;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+}
+
+export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

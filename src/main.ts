@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig } from './config';
+import { createContext, startApp } from './composition';
+import { ensureDatabase } from './infra/db';
+import { createLogger } from './infra/logger';
+import { migrate } from './infra/migrate';
+
+/** Process entry point: config, migrations, roles; graceful shutdown on SIGTERM and SIGINT. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  await ensureDatabase(config.DATABASE_URL);
+  const context = createContext(config, log);
+  await migrate(context.pool, log);
+  const app = await startApp(context);
+
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
