@@ -1,0 +1,99 @@
+/**
+ * Incident lifecycle events (SPEC §3) as the domain sees them: the CloudEvent envelope reduced to
+ * what the SLA logic needs, with `time` already parsed to epoch ms. A discriminated union on `type`.
+ */
+
+export type Severity = 'I' | 'II' | 'III' | 'IV';
+export const SEVERITIES: readonly Severity[] = ['I', 'II', 'III', 'IV'];
+
+/** Escalation tier: 1 first line, 2 second line, 3 third line and vendor support (SPEC §2). */
+export type Tier = 1 | 2 | 3;
+
+export interface EventDataByType {
+  'incident.reported': {
+    severity: Severity;
+    title: string;
+    category?: string;
+    customer?: string;
+    site?: string;
+    reporter?: string;
+    policyId?: string;
+  };
+  'incident.acknowledged': { by?: string };
+  'incident.dispatched': { engineers?: string[] };
+  'incident.arrived': { engineer?: string };
+  'incident.diagnosed': { cause?: string };
+  'incident.solution_provided': { kind: 'solution' | 'workaround'; detail?: string };
+  'incident.spare_parts_provided': { parts?: string[] };
+  'incident.assigned': { assignee: string; tier?: Tier };
+  /** `fromTier`/`automatic` are set when the service's own escalations are fed back into the log. */
+  'incident.escalated': { toTier: Tier; reason: string; fromTier?: Tier; automatic?: boolean };
+  'incident.severity_changed': { severity: Severity; reason: string };
+  'incident.paused': { reason: string };
+  'incident.resumed': { reason: string };
+  'incident.resolved': { resolution?: string };
+  'incident.closed': { confirmedBy?: string };
+  'incident.reopened': { reason: string };
+  'incident.cancelled': { reason: string };
+}
+
+export type IncidentEventType = keyof EventDataByType;
+
+export const INCIDENT_EVENT_TYPES: readonly IncidentEventType[] = [
+  'incident.reported',
+  'incident.acknowledged',
+  'incident.dispatched',
+  'incident.arrived',
+  'incident.diagnosed',
+  'incident.solution_provided',
+  'incident.spare_parts_provided',
+  'incident.assigned',
+  'incident.escalated',
+  'incident.severity_changed',
+  'incident.paused',
+  'incident.resumed',
+  'incident.resolved',
+  'incident.closed',
+  'incident.reopened',
+  'incident.cancelled',
+];
+
+/** Event types a policy may name as "meets this milestone". */
+export type MeetingEventType =
+  | 'incident.acknowledged'
+  | 'incident.dispatched'
+  | 'incident.arrived'
+  | 'incident.diagnosed'
+  | 'incident.solution_provided'
+  | 'incident.spare_parts_provided'
+  | 'incident.assigned';
+
+export const MEETING_EVENT_TYPES: readonly MeetingEventType[] = [
+  'incident.acknowledged',
+  'incident.dispatched',
+  'incident.arrived',
+  'incident.diagnosed',
+  'incident.solution_provided',
+  'incident.spare_parts_provided',
+  'incident.assigned',
+];
+
+interface EventOf<T extends IncidentEventType> {
+  /** CloudEvent id: unique per source. (source, id) is the idempotency key. */
+  readonly id: string;
+  readonly source: string;
+  readonly type: T;
+  /** CloudEvent subject. */
+  readonly incidentId: string;
+  /** CloudEvent `time` in epoch ms: when it happened. The SLA clock uses this, never arrival time. */
+  readonly at: number;
+  readonly data: Readonly<EventDataByType[T]>;
+}
+
+export type IncidentEvent = { [T in IncidentEventType]: EventOf<T> }[IncidentEventType];
+export type IncidentEventOf<T extends IncidentEventType> = Extract<IncidentEvent, { type: T }>;
+
+/** The idempotency key of an event (SPEC §3: `id` is unique per source). */
+export function eventKey(e: { source: string; id: string }): string {
+  return `${e.source}\u0000${e.id}`;
+}
