@@ -1,21 +1,45 @@
 /**
  * The deadline engine: a pure fold over an incident's sorted events that says, for `now`, where
  * every milestone stands and which timers must exist.
+ *
+ * Rules (each has a test in test/unit/domain):
+ * - Clocks start at the report (or reopen) plus the milestone's `startAfterMs`, on the policy
+ *   calendar. Events timed before the report count as happening at the report.
+ * - A milestone is met by the first meeting event while the incident is open: `met` if at or
+ *   before the deadline, `met_late` otherwise (that is also a breach, at the deadline).
+ * - Severity change: open milestones are recomputed from their start with the new limits. A
+ *   deadline that had already passed under the old limits stays breached (frozen); a deadline
+ *   already past under the new limits is breached at once; met milestones keep their result.
+ * - Pause/resume: only pausable milestones stop, and their deadline moves by exactly the working
+ *   time paused. A deadline reached before the pause began stays breached.
+ * - Resolved/closed: open milestones settle; unmet ones whose deadline had passed stay breached,
+ *   the others are not applicable. Events after settling do not change settled milestones.
+ * - Reopen (from resolved or closed only): milestones that restart on reopen get a new cycle from
+ *   the reopen time; the earlier cycle goes to `history`. Pauses end at resolution.
+ * - Cancelled: settles everything and erases breaches: every milestone not met on time, in every
+ *   cycle, is not applicable. Cancelled is final (a later reopen is ignored).
+ * - A milestone starting while the incident is not open (spare_parts 24 h after a report resolved
+ *   earlier) is not applicable; if the incident was reopened by then, it starts.
+ * - Breach boundary: met at exactly the deadline is on time; seen at `now === dueAt` unmet, it is
+ *   breached (the breach timer fires at the deadline).
  */
-import type { IncidentState } from './incident';
-import type { MilestoneId, Policy, WarningThreshold } from './policy';
-import type { Severity, Tier } from './events';
+import { calendarFor, type Calendar } from './calendar';
+import type { IncidentEvent, Severity, Tier } from './events';
+import { reportOf, type IncidentState } from './incident';
+import {
+  DEFAULT_POLICY,
+  DEFAULT_POLICY_ID,
+  selectPolicy,
+  type MilestoneId,
+  type MilestoneRule,
+  type Policy,
+  type WarningThreshold,
+} from './policy';
 
 export type IncidentStatus = 'open' | 'resolved' | 'closed' | 'cancelled';
 
 export type MilestoneState =
-  | 'pending'
-  | 'warned'
-  | 'met'
-  | 'met_late'
-  | 'breached'
-  | 'paused'
-  | 'not_applicable';
+  'pending' | 'warned' | 'met' | 'met_late' | 'breached' | 'paused' | 'not_applicable';
 
 export interface IncidentView {
   readonly incidentId: string;
@@ -96,16 +120,459 @@ export interface Evaluation {
  * Evaluates an incident at `now` under one policy, or under the version chosen from a list by
  * `selectPolicy` (falling back to the default policy id, then to DEFAULT_POLICY).
  */
-export function evaluate(state: IncidentState, policies: Policy | readonly Policy[], now: number): Evaluation {
-  void state;
-  void policies;
-  void now;
-  throw new Error('not implemented');
+export function evaluate(
+  state: IncidentState,
+  policies: Policy | readonly Policy[],
+  now: number,
+): Evaluation {
+  const report = reportOf(state);
+  if (report === undefined) return { incident: null, milestones: [], history: [], timers: [] };
+  const policy = choosePolicy(policies, report.data.policyId, report.at);
+  const fold = new Fold(policy, report.at, report.data.severity);
+  for (const e of state.events) if (e !== report) fold.apply(e);
+  fold.startClocks(now);
+
+  const milestones: MilestoneView[] = [];
+  const history: MilestoneView[] = [];
+  const timers: TimerPlan[] = [];
+  for (const run of fold.history) history.push(fold.view(run, now, null, state.incidentId));
+  for (const run of fold.runs) milestones.push(fold.view(run, now, timers, state.incidentId));
+
+  const d = report.data;
+  return {
+    incident: {
+      incidentId: state.incidentId,
+      status: fold.status,
+      severity: fold.severity,
+      title: d.title,
+      site: d.site ?? null,
+      category: d.category ?? null,
+      customer: d.customer ?? null,
+      reporter: d.reporter ?? null,
+      assignee: fold.assignee,
+      tier: fold.tier,
+      policyId: policy.id,
+      policyVersion: policy.version,
+      reportedAt: report.at,
+      reopenCount: fold.reopenCount,
+      paused: fold.pausedSince !== null,
+      resolvedAt: fold.resolvedAt,
+      closedAt: fold.closedAt,
+      cancelledAt: fold.cancelledAt,
+    },
+    milestones,
+    history,
+    timers,
+  };
 }
 
 /** The policy `evaluate` would use for this incident (null without a report). */
-export function policyOf(state: IncidentState, policies: Policy | readonly Policy[]): Policy | null {
-  void state;
-  void policies;
-  throw new Error('not implemented');
+export function policyOf(
+  state: IncidentState,
+  policies: Policy | readonly Policy[],
+): Policy | null {
+  const report = reportOf(state);
+  return report === undefined ? null : choosePolicy(policies, report.data.policyId, report.at);
+}
+
+function isPolicyList(p: Policy | readonly Policy[]): p is readonly Policy[] {
+  return Array.isArray(p);
+}
+
+function choosePolicy(
+  policies: Policy | readonly Policy[],
+  policyId: string | undefined,
+  reportedAt: number,
+): Policy {
+  if (!isPolicyList(policies)) return policies;
+  return (
+    selectPolicy(policies, policyId, reportedAt) ??
+    selectPolicy(policies, DEFAULT_POLICY_ID, reportedAt) ??
+    DEFAULT_POLICY
+  );
+}
+
+/** One cycle of one milestone, as the fold goes. Mutable scratch, never escapes `evaluate`. */
+interface Run {
+  readonly rule: MilestoneRule;
+  readonly cycle: number;
+  readonly startAt: number;
+  /** The clock started: `startAt` passed while the incident was open. */
+  started: boolean;
+  /** `startAt` passed while the incident was not open: the milestone never applied. */
+  neverStarted: boolean;
+  /** Working ms allowed, under the severity in force (frozen once met or breached). */
+  limit: number;
+  metAt: number | null;
+  /** Set when a severity change found the deadline already passed: the breach stands. */
+  frozenDue: number | null;
+  /** When the incident left `open` while this run was started and unmet. */
+  settledAt: number | null;
+}
+
+const NO_THRESHOLDS: readonly number[] = [];
+
+class Fold {
+  readonly cal: Calendar;
+  readonly runs: Run[] = [];
+  readonly history: Run[] = [];
+  status: IncidentStatus = 'open';
+  severity: Severity;
+  tier: Tier = 1;
+  assignee: string | null = null;
+  reopenCount = 0;
+  /** Closed pause intervals as [from0, to0, from1, to1, …], ascending. */
+  readonly pauses: number[] = [];
+  pausedSince: number | null = null;
+  resolvedAt: number | null = null;
+  closedAt: number | null = null;
+  cancelledAt: number | null = null;
+
+  constructor(
+    readonly policy: Policy,
+    readonly reportedAt: number,
+    severity: Severity,
+  ) {
+    this.cal = calendarFor(policy.calendar);
+    this.severity = severity;
+    for (const rule of policy.milestones) this.runs.push(this.newRun(rule, 0, reportedAt));
+  }
+
+  private newRun(rule: MilestoneRule, cycle: number, from: number): Run {
+    return {
+      rule,
+      cycle,
+      startAt: this.cal.add(from, rule.startAfterMs),
+      started: false,
+      neverStarted: false,
+      limit: rule.limits[this.severity],
+      metAt: null,
+      frozenDue: null,
+      settledAt: null,
+    };
+  }
+
+  /** Starts (or rules out) clocks whose start has come; the status is the one since the last event. */
+  startClocks(t: number): void {
+    for (const run of this.runs) {
+      if (run.started || run.neverStarted || run.startAt > t) continue;
+      if (this.status === 'open') run.started = true;
+      else run.neverStarted = true;
+    }
+  }
+
+  apply(e: IncidentEvent): void {
+    // Facts stamped before the report (clock skew, sloppy imports) count as at the report.
+    const t = e.at > this.reportedAt ? e.at : this.reportedAt;
+    this.startClocks(t);
+    if (this.status === 'open') {
+      for (const run of this.runs) {
+        if (
+          run.rule.metBy === e.type &&
+          run.metAt === null &&
+          run.settledAt === null &&
+          !run.neverStarted
+        ) {
+          run.metAt = t;
+        }
+      }
+    }
+    switch (e.type) {
+      case 'incident.assigned':
+        this.assignee = e.data.assignee;
+        if (e.data.tier !== undefined) this.tier = e.data.tier;
+        break;
+      case 'incident.escalated':
+        if (e.data.toTier > this.tier) this.tier = e.data.toTier;
+        break;
+      case 'incident.severity_changed':
+        this.changeSeverity(e.data.severity, t);
+        break;
+      case 'incident.paused':
+        if (this.status === 'open' && this.pausedSince === null) this.pausedSince = t;
+        break;
+      case 'incident.resumed':
+        this.endPause(t);
+        break;
+      case 'incident.resolved':
+        if (this.status === 'open') {
+          this.settle(t);
+          this.status = 'resolved';
+          this.resolvedAt = t;
+        }
+        break;
+      case 'incident.closed':
+        if (this.status === 'open' || this.status === 'resolved') {
+          this.settle(t);
+          this.status = 'closed';
+          this.closedAt = t;
+        }
+        break;
+      case 'incident.cancelled':
+        if (this.status !== 'cancelled') {
+          this.settle(t);
+          this.status = 'cancelled';
+          this.cancelledAt = t;
+        }
+        break;
+      case 'incident.reopened':
+        if (this.status === 'resolved' || this.status === 'closed') this.reopen(t);
+        break;
+      default:
+        // reported (a second report is ignored) and the meeting events handled above.
+        break;
+    }
+  }
+
+  private endPause(t: number): void {
+    if (this.pausedSince === null) return;
+    this.pauses.push(this.pausedSince, t);
+    this.pausedSince = null;
+  }
+
+  private changeSeverity(severity: Severity, t: number): void {
+    for (const run of this.runs) {
+      if (
+        run.metAt !== null ||
+        run.frozenDue !== null ||
+        run.settledAt !== null ||
+        run.neverStarted
+      )
+        continue;
+      if (run.started) {
+        // A deadline that passed under the old limits was a breach when it happened: it stands.
+        const due = this.reach(run, run.limit, t);
+        if (due !== null && due < t) {
+          run.frozenDue = due;
+          continue;
+        }
+      }
+      run.limit = run.rule.limits[severity];
+    }
+    this.severity = severity;
+  }
+
+  /** The incident leaves `open` at t: started, unmet clocks stop here. Pauses end too. */
+  private settle(t: number): void {
+    this.endPause(t);
+    if (this.status !== 'open') return;
+    for (const run of this.runs) {
+      if (run.started && run.metAt === null && run.settledAt === null) run.settledAt = t;
+    }
+  }
+
+  private reopen(t: number): void {
+    this.status = 'open';
+    this.reopenCount++;
+    this.resolvedAt = null;
+    this.closedAt = null;
+    for (let i = 0; i < this.runs.length; i++) {
+      const run = this.runs[i]!;
+      if (!run.rule.restartsOnReopen) continue;
+      // A cycle that never got its clock started (and was not met) never applied.
+      if (!run.started && run.metAt === null) run.neverStarted = true;
+      this.history.push(run);
+      this.runs[i] = this.newRun(run.rule, run.cycle + 1, t);
+    }
+  }
+
+  /**
+   * The earliest instant at which `target` working ms of `run`'s clock have elapsed, skipping
+   * pauses (pausable milestones only) that begin before `until`. Null if the clock is paused
+   * before reaching it (the instant is not known yet).
+   */
+  reach(run: Run, target: number, until: number): number | null {
+    const cal = this.cal;
+    if (!run.rule.pausable) return cal.add(run.startAt, target);
+    let cursor = run.startAt;
+    let remaining = target;
+    const p = this.pauses;
+    for (let i = 0; i < p.length; i += 2) {
+      const from = p[i]!;
+      const to = p[i + 1]!;
+      if (from >= until) break;
+      if (to <= cursor) continue;
+      if (from > cursor) {
+        const work = cal.between(cursor, from);
+        if (work >= remaining) return cal.add(cursor, remaining);
+        remaining -= work;
+      }
+      cursor = to;
+    }
+    const since = this.pausedSince;
+    if (since !== null && since < until) {
+      if (since > cursor) {
+        const work = cal.between(cursor, since);
+        if (work >= remaining) return cal.add(cursor, remaining);
+      }
+      return null;
+    }
+    return cal.add(cursor, remaining);
+  }
+
+  /** Working time `run`'s clock stood still between its start and `end`. */
+  private pausedWork(run: Run, end: number): number {
+    if (!run.rule.pausable) return 0;
+    let sum = 0;
+    const p = this.pauses;
+    for (let i = 0; i < p.length; i += 2) {
+      sum += this.cal.between(Math.max(p[i]!, run.startAt), Math.min(p[i + 1]!, end));
+    }
+    if (this.pausedSince !== null)
+      sum += this.cal.between(Math.max(this.pausedSince, run.startAt), end);
+    return sum;
+  }
+
+  private warnings(run: Run, until: number): number[] {
+    const ws = run.rule.warnings;
+    const out: number[] = [];
+    for (const w of ws) {
+      const at = this.reach(run, thresholdWork(w, run.limit), until);
+      if (at !== null) out.push(at);
+    }
+    return out;
+  }
+
+  /** The view of one run at `now`; pushes its timers when `timers` is given (current cycle). */
+  view(run: Run, now: number, timers: TimerPlan[] | null, incidentId: string): MilestoneView {
+    const cancelled = this.status === 'cancelled';
+    const base = {
+      milestone: run.rule.id,
+      cycle: run.cycle,
+      startAt: run.startAt,
+      escalatesToTier: run.rule.escalatesToTier,
+    };
+    const closedView = (
+      state: MilestoneState,
+      dueAt: number | null,
+      end: number,
+      breachedAt: number | null,
+    ): MilestoneView => ({
+      ...base,
+      state,
+      dueAt,
+      warnAt: sorted(this.warnings(run, end)),
+      metAt: run.metAt,
+      breachedAt,
+      remainingMs: null,
+      pausedMs: this.pausedWork(run, end),
+    });
+
+    if (run.metAt !== null) {
+      const end = run.metAt;
+      const due = run.frozenDue ?? this.reach(run, run.limit, end);
+      const onTime = due === null || end <= due;
+      if (onTime) return closedView('met', due, end, null);
+      return cancelled
+        ? closedView('not_applicable', due, end, null)
+        : closedView('met_late', due, end, due);
+    }
+    if (run.neverStarted || (!run.started && this.status !== 'open')) {
+      return closedView('not_applicable', null, run.startAt, null);
+    }
+    if (run.settledAt !== null) {
+      const end = run.settledAt;
+      const due = run.frozenDue ?? this.reach(run, run.limit, end);
+      if (!cancelled && due !== null && due < end) return closedView('breached', due, end, due);
+      return closedView('not_applicable', due, end, null);
+    }
+
+    // Open and unmet (the incident is open, or this run would have been settled).
+    const due = run.frozenDue ?? this.reach(run, run.limit, Number.POSITIVE_INFINITY);
+    const warnAt = run.frozenDue === null ? this.warnings(run, Number.POSITIVE_INFINITY) : [];
+    if (timers !== null && due !== null) this.plan(run, due, warnAt, now, timers, incidentId);
+    const pausedMs = this.pausedWork(run, Math.max(now, run.startAt));
+    if (!run.started && run.startAt > now) {
+      // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
+      return {
+        ...base,
+        state: 'pending',
+        dueAt: null,
+        warnAt: NO_THRESHOLDS,
+        metAt: null,
+        breachedAt: null,
+        remainingMs: null,
+        pausedMs,
+      };
+    }
+    if (due === null) {
+      return {
+        ...base,
+        state: 'paused',
+        dueAt: null,
+        warnAt: sorted(warnAt),
+        metAt: null,
+        breachedAt: null,
+        remainingMs: null,
+        pausedMs,
+      };
+    }
+    let state: MilestoneState = 'pending';
+    if (due <= now) state = 'breached';
+    else for (const w of warnAt) if (w <= now) state = 'warned';
+    return {
+      ...base,
+      state,
+      dueAt: due,
+      warnAt: sorted(warnAt),
+      metAt: null,
+      breachedAt: state === 'breached' ? due : null,
+      remainingMs: due - now,
+      pausedMs,
+    };
+  }
+
+  /**
+   * Timers of an open, unmet, running (or not yet started) milestone. The breach timer always
+   * exists, even when overdue (it fires at once). A warning exists only while the deadline is
+   * still ahead and its own time is before the deadline (SPEC §4 "Discovered late").
+   */
+  private plan(
+    run: Run,
+    deadline: number,
+    warnAt: readonly number[],
+    now: number,
+    timers: TimerPlan[],
+    incidentId: string,
+  ): void {
+    const prefix = `${incidentId}/${run.rule.id}/${run.cycle}/`;
+    const ws = run.rule.warnings;
+    if (run.frozenDue === null && now < deadline) {
+      // warnAt has one entry per threshold here: the clock is running (deadline known).
+      for (let i = 0; i < ws.length; i++) {
+        const at = warnAt[i]!;
+        if (at >= deadline) continue;
+        timers.push({
+          key: `${prefix}warn:${i}`,
+          generation: at,
+          kind: 'warning',
+          milestone: run.rule.id,
+          cycle: run.cycle,
+          dueAt: at,
+          deadline,
+          threshold: ws[i]!,
+          thresholdIndex: i,
+        });
+      }
+    }
+    timers.push({
+      key: `${prefix}breach`,
+      generation: deadline,
+      kind: 'breach',
+      milestone: run.rule.id,
+      cycle: run.cycle,
+      dueAt: deadline,
+      deadline,
+    });
+  }
+}
+
+/** Working ms into the limit at which a threshold warns; within [0, limit]. */
+function thresholdWork(w: WarningThreshold, limit: number): number {
+  const at = w.kind === 'fraction' ? Math.floor(w.value * limit) : limit - w.ms;
+  return at < 0 ? 0 : at > limit ? limit : at;
+}
+
+function sorted(xs: number[]): number[] {
+  return xs.length > 1 ? xs.sort((a, b) => a - b) : xs;
 }

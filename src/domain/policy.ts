@@ -11,12 +11,7 @@ import type { CalendarSpec } from './calendar';
 /** Milestone ids are policy data; these are the ones of the default policy (SPEC §2). */
 export type MilestoneId = string;
 export type DefaultMilestoneId =
-  | 'response'
-  | 'dispatch'
-  | 'arrival'
-  | 'diagnosis'
-  | 'solution'
-  | 'spare_parts';
+  'response' | 'dispatch' | 'arrival' | 'diagnosis' | 'solution' | 'spare_parts';
 
 /**
  * A warning ("approaching") threshold. `fraction`: when that fraction of the limit has elapsed
@@ -84,8 +79,16 @@ export const DEFAULT_POLICY: Policy = deepFreeze({
     rule('response', 'incident.acknowledged', minutes(5, 5, 10, 15), 2),
     rule('dispatch', 'incident.dispatched', minutes(5, 5, 10, 15), 2),
     rule('arrival', 'incident.arrived', minutes(10, 15, 20, 20), 2),
-    { ...rule('diagnosis', 'incident.diagnosed', minutes(60, 60, 120, 120), 3), pausable: true, restartsOnReopen: true },
-    { ...rule('solution', 'incident.solution_provided', minutes(60, 60, 120, 120), 3), pausable: true, restartsOnReopen: true },
+    {
+      ...rule('diagnosis', 'incident.diagnosed', minutes(60, 60, 120, 120), 3),
+      pausable: true,
+      restartsOnReopen: true,
+    },
+    {
+      ...rule('solution', 'incident.solution_provided', minutes(60, 60, 120, 120), 3),
+      pausable: true,
+      restartsOnReopen: true,
+    },
     {
       ...rule('spare_parts', 'incident.spare_parts_provided', minutes(120, 120, 120, 120), 3),
       startAfterMs: 24 * HOUR,
