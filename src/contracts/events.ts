@@ -1,0 +1,312 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The incident lifecycle events of SPEC §3: CloudEvents 1.0, structured JSON mode. These schemas are
+ * the one definition of what `POST /v1/events` accepts, what goes onto `incident.events`, what the
+ * projector accepts back from Kafka, and what openapi.yaml / asyncapi.yaml document.
+ *
+ * Every object is strict (unknown fields are errors, so a typo never silently drops data), every
+ * string is length-bounded, and identifiers use a small character set: they become Kafka keys,
+ * Postgres keys and URL path segments (`/v1/incidents/{id}`), so no `/`, no spaces, no controls.
+ * Free text rejects NUL and other control characters and unpaired surrogates, which Postgres `jsonb`
+ * would refuse at projection time, long after the producer got its 202.
+ */
+
+export const LIMITS = {
+  idLength: 128,
+  sourceLength: 256,
+  nameLength: 200,
+  titleLength: 500,
+  textLength: 4000,
+  listItems: 50,
+} as const;
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+/** A URI-reference without query, fragment or percent-encoding: `/servicedesk`, `urn:acme:desk`. */
+const SOURCE = /^[A-Za-z0-9/][A-Za-z0-9._~:/@+-]*$/;
+/** One line: no control characters (C0, DEL, C1) and no unpaired surrogates. */
+const LINE = /^[^\p{Cc}\p{Cs}]*$/u;
+/** Multi-line text: as LINE, but tab, LF and CR are allowed. */
+const TEXT = /^(?:[^\p{Cc}\p{Cs}]|[\t\n\r])*$/u;
+
+const identifier = (max: number) =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty', abort: true })
+    .max(max, { error: `must be at most ${max} characters`, abort: true })
+    .regex(
+      ID,
+      'must start with a letter or digit and use only letters, digits, ".", "_", ":", "-"',
+    );
+
+const line = (max: number) =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty', abort: true })
+    .max(max, { error: `must be at most ${max} characters`, abort: true })
+    .regex(LINE, 'must not contain control characters or unpaired surrogates');
+
+const text = (max: number) =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty', abort: true })
+    .max(max, { error: `must be at most ${max} characters`, abort: true })
+    .regex(TEXT, 'must not contain control characters (other than tab and newlines)');
+
+const names = () =>
+  z
+    .array(line(LIMITS.nameLength))
+    .min(1, 'must not be empty')
+    .max(LIMITS.listItems, `must have at most ${LIMITS.listItems} items`);
+
+export const severitySchema = z
+  .enum(['I', 'II', 'III', 'IV'])
+  .describe('I critical, II major, III significant, IV general (SPEC §2)');
+export const tierSchema = z
+  .literal([1, 2, 3])
+  .describe('1 first line, 2 second line, 3 third line and vendor support');
+
+/**
+ * `time` is when the event happened; the SLA clock uses it, never the arrival time. RFC 3339 with an
+ * explicit offset (`Z` or `±hh:mm`); impossible dates (Feb 30, hour 24) fail the pattern.
+ */
+export const eventTimeSchema = z
+  .string()
+  .max(40, 'must be at most 40 characters')
+  .pipe(
+    z.iso.datetime({
+      offset: true,
+      error: 'must be an RFC 3339 date-time with an offset, e.g. 2026-11-24T10:00:00+08:00',
+    }),
+  );
+
+/** data of each event type, SPEC §3 ("required → optional"). */
+export const eventDataSchemas = {
+  'incident.reported': z.strictObject({
+    severity: severitySchema,
+    title: line(LIMITS.titleLength),
+    category: line(LIMITS.nameLength).optional(),
+    customer: line(LIMITS.nameLength).optional(),
+    site: line(LIMITS.nameLength).optional(),
+    reporter: line(LIMITS.nameLength).optional(),
+    policyId: identifier(64).optional(),
+  }),
+  'incident.acknowledged': z.strictObject({ by: line(LIMITS.nameLength).optional() }),
+  'incident.dispatched': z.strictObject({ engineers: names().optional() }),
+  'incident.arrived': z.strictObject({ engineer: line(LIMITS.nameLength).optional() }),
+  'incident.diagnosed': z.strictObject({ cause: text(LIMITS.textLength).optional() }),
+  'incident.solution_provided': z.strictObject({
+    kind: z.enum(['solution', 'workaround']),
+    detail: text(LIMITS.textLength).optional(),
+  }),
+  'incident.spare_parts_provided': z.strictObject({ parts: names().optional() }),
+  'incident.assigned': z.strictObject({
+    assignee: line(LIMITS.nameLength),
+    tier: tierSchema.optional(),
+  }),
+  'incident.escalated': z.strictObject({ toTier: tierSchema, reason: text(LIMITS.textLength) }),
+  'incident.severity_changed': z.strictObject({
+    severity: severitySchema,
+    reason: text(LIMITS.textLength),
+  }),
+  'incident.paused': z.strictObject({ reason: text(LIMITS.textLength) }),
+  'incident.resumed': z.strictObject({ reason: text(LIMITS.textLength) }),
+  'incident.resolved': z.strictObject({ resolution: text(LIMITS.textLength).optional() }),
+  'incident.closed': z.strictObject({ confirmedBy: line(LIMITS.nameLength).optional() }),
+  'incident.reopened': z.strictObject({ reason: text(LIMITS.textLength) }),
+  'incident.cancelled': z.strictObject({ reason: text(LIMITS.textLength) }),
+} as const;
+
+export type EventType = keyof typeof eventDataSchemas;
+export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
+
+/** The envelope attributes every event carries (everything but `type` and `data`). */
+const envelopeShape = {
+  specversion: z.literal('1.0'),
+  id: identifier(LIMITS.idLength).describe(
+    'Unique per source; (source, id) is the idempotency key',
+  ),
+  source: z
+    .string()
+    .min(1, { error: 'must not be empty', abort: true })
+    .max(LIMITS.sourceLength, {
+      error: `must be at most ${LIMITS.sourceLength} characters`,
+      abort: true,
+    })
+    .regex(SOURCE, 'must be a URI reference such as /servicedesk (letters, digits, ._~:/@+-)')
+    .describe('The producing system'),
+  subject: identifier(LIMITS.idLength).describe('The incident id; the Kafka key'),
+  time: eventTimeSchema,
+  datacontenttype: z.literal('application/json').optional(),
+};
+
+function event<T extends EventType, D extends z.ZodType>(type: T, data: D) {
+  return z.strictObject({ ...envelopeShape, type: z.literal(type), data });
+}
+
+/**
+ * One CloudEvent, discriminated on `type`. Types whose data has no required field may omit `data`;
+ * it is normalised to `{}` so that every record on the topic (and every digest) has one shape.
+ */
+const d = eventDataSchemas;
+export const cloudEventSchema = z
+  .discriminatedUnion('type', [
+    event('incident.reported', d['incident.reported']),
+    event('incident.acknowledged', d['incident.acknowledged'].default({})),
+    event('incident.dispatched', d['incident.dispatched'].default({})),
+    event('incident.arrived', d['incident.arrived'].default({})),
+    event('incident.diagnosed', d['incident.diagnosed'].default({})),
+    event('incident.solution_provided', d['incident.solution_provided']),
+    event('incident.spare_parts_provided', d['incident.spare_parts_provided'].default({})),
+    event('incident.assigned', d['incident.assigned']),
+    event('incident.escalated', d['incident.escalated']),
+    event('incident.severity_changed', d['incident.severity_changed']),
+    event('incident.paused', d['incident.paused']),
+    event('incident.resumed', d['incident.resumed']),
+    event('incident.resolved', d['incident.resolved'].default({})),
+    event('incident.closed', d['incident.closed'].default({})),
+    event('incident.reopened', d['incident.reopened']),
+    event('incident.cancelled', d['incident.cancelled']),
+  ])
+  .meta({ id: 'IncidentEvent', title: 'Incident lifecycle event (CloudEvents 1.0)' });
+
+export type CloudEvent = z.output<typeof cloudEventSchema>;
+// Compile-time guard: every type with a data schema is part of the union.
+const _everyTypeInUnion: [Exclude<EventType, CloudEvent['type']>] extends [never] ? true : never =
+  true;
+void _everyTypeInUnion;
+export type CloudEventInput = z.input<typeof cloudEventSchema>;
+export type CloudEventOf<T extends EventType> = Extract<CloudEvent, { type: T }>;
+
+export interface FieldIssue {
+  /** Where, e.g. `data.severity`, `[3].time` (batch index 3), `(body)`. */
+  path: string;
+  message: string;
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
+
+/** Validates one event (already JSON-parsed). Never throws. */
+export function parseEvent(json: unknown): ParseResult<CloudEvent> {
+  const result = cloudEventSchema.safeParse(json);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, issues: toFieldIssues(result.error, []) };
+}
+
+/**
+ * Validates a batch as a whole: either every item is valid, or the result lists the issues of every
+ * bad item, each path prefixed with the item's index (`[3].data.severity`).
+ */
+export function parseEvents(items: readonly unknown[]): ParseResult<CloudEvent[]> {
+  const events: CloudEvent[] = [];
+  const issues: FieldIssue[] = [];
+  items.forEach((item, index) => {
+    const result = cloudEventSchema.safeParse(item);
+    if (result.success) events.push(result.data);
+    else issues.push(...toFieldIssues(result.error, [index]));
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, value: events };
+}
+
+/** zod issues → one readable issue per field (an unknown key is reported at its own path). */
+export function toFieldIssues(error: z.ZodError, prefix: (string | number)[]): FieldIssue[] {
+  return error.issues.flatMap((issue): FieldIssue[] => {
+    const at = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    switch (issue.code) {
+      case 'unrecognized_keys':
+        return issue.keys.map((key) => ({
+          path: formatPath([...at, key]),
+          message: 'unknown field',
+        }));
+      case 'invalid_union':
+        if ('discriminator' in issue && issue.discriminator === 'type') {
+          return [{ path: formatPath(at), message: `must be one of ${EVENT_TYPES.join(', ')}` }];
+        }
+        return [{ path: formatPath(at), message: 'invalid value' }];
+      case 'invalid_type':
+        return [
+          {
+            path: formatPath(at),
+            message: issue.message.endsWith('received undefined')
+              ? 'is required'
+              : issue.message.replace(/^Invalid input: /, ''),
+          },
+        ];
+      case 'invalid_value':
+        return [
+          {
+            path: formatPath(at),
+            message: `must be ${issue.values.length > 1 ? 'one of ' : ''}${issue.values.map((v) => JSON.stringify(v)).join(', ')}`,
+          },
+        ];
+      default:
+        return [{ path: formatPath(at), message: issue.message }];
+    }
+  });
+}
+
+/** `['data', 'engineers', 0]` → `data.engineers[0]`; a batch index leads: `[3].time`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '(body)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/**
+ * The payload digest used to tell "the same event again" (a retry: harmless) from "a different event
+ * under an id already used" (reported, not applied). Hex SHA-256 of a canonical JSON form: sorted
+ * keys, `time` as epoch ms (so `+08:00` and `Z` spellings of one instant agree), without
+ * `datacontenttype` (its only legal value is the default). The projector stores and compares it.
+ */
+export function eventDigest(event: CloudEvent): string {
+  const { datacontenttype: _ignored, time, ...rest } = event;
+  const canonical = canonicalJson({ ...rest, time: Date.parse(time) });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** JSON with object keys sorted at every level: equal values give equal strings. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The content type of a record on `incident.events` (structured mode). */
+export const EVENT_CONTENT_TYPE = 'application/cloudevents+json';
+
+/** The `incident.events` record for a validated event: key = subject, value = the event JSON. */
+export function toEventRecord(event: CloudEvent): {
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+} {
+  return {
+    key: event.subject,
+    value: JSON.stringify(event),
+    headers: { 'content-type': EVENT_CONTENT_TYPE },
+  };
+}
+
+/**
+ * Reads an `incident.events` record value back (projector side). A value that is not JSON or not a
+ * valid event is an issue list, never an exception, so the caller can route it to the DLQ.
+ */
+export function decodeEventRecord(value: Buffer | string | null): ParseResult<CloudEvent> {
+  if (value === null) return { ok: false, issues: [{ path: '(body)', message: 'empty record' }] };
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
+  } catch (err) {
+    return {
+      ok: false,
+      issues: [{ path: '(body)', message: `not JSON: ${(err as Error).message}` }],
+    };
+  }
+  return parseEvent(json);
+}

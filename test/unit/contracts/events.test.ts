@@ -1,0 +1,206 @@
+import {
+  EVENT_TYPES,
+  canonicalJson,
+  decodeEventRecord,
+  eventDigest,
+  parseEvent,
+  parseEvents,
+  toEventRecord,
+  type CloudEvent,
+} from '../../../src/contracts/events';
+
+const reported = {
+  specversion: '1.0',
+  id: '4f7c8a1e-0001',
+  source: '/servicedesk',
+  type: 'incident.reported',
+  subject: 'INC-2026-000123',
+  time: '2026-11-24T10:00:00+08:00',
+  data: { severity: 'I', title: 'Core switch down', site: '长葛 data centre' },
+};
+
+function valid(json: unknown): CloudEvent {
+  const r = parseEvent(json);
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.value;
+}
+
+function issues(json: unknown) {
+  const r = parseEvent(json);
+  if (r.ok) throw new Error('expected issues');
+  return r.issues;
+}
+
+describe('parseEvent', () => {
+  it('accepts the SPEC §3 example', () => {
+    expect(valid(reported)).toMatchObject({
+      type: 'incident.reported',
+      subject: 'INC-2026-000123',
+    });
+  });
+
+  it.each([
+    ['incident.acknowledged', {}],
+    ['incident.acknowledged', { by: 'Li Lei' }],
+    ['incident.dispatched', { engineers: ['a', 'b'] }],
+    ['incident.arrived', { engineer: 'a' }],
+    ['incident.diagnosed', { cause: 'fan\nfailure' }],
+    ['incident.solution_provided', { kind: 'workaround', detail: 'reboot' }],
+    ['incident.spare_parts_provided', { parts: ['PSU'] }],
+    ['incident.assigned', { assignee: 'zhang', tier: 2 }],
+    ['incident.escalated', { toTier: 3, reason: 'vendor needed' }],
+    ['incident.severity_changed', { severity: 'II', reason: 'scope smaller' }],
+    ['incident.paused', { reason: 'waiting for access' }],
+    ['incident.resumed', { reason: 'access granted' }],
+    ['incident.resolved', { resolution: 'replaced' }],
+    ['incident.closed', { confirmedBy: 'customer' }],
+    ['incident.reopened', { reason: 'again' }],
+    ['incident.cancelled', { reason: 'duplicate' }],
+  ])('accepts %s %j', (type, data) => {
+    expect(valid({ ...reported, type, data }).data).toEqual(data);
+  });
+
+  it('covers every event type in the tests above or the example', () => {
+    expect(EVENT_TYPES).toHaveLength(16);
+  });
+
+  it('normalises a missing data to {} where nothing is required', () => {
+    const { data: _d, ...noData } = reported;
+    expect(valid({ ...noData, type: 'incident.resolved' }).data).toEqual({});
+    expect(issues({ ...noData, type: 'incident.paused' })).toEqual([
+      { path: 'data', message: 'is required' },
+    ]);
+  });
+
+  it('accepts Z and fractional seconds, datacontenttype application/json', () => {
+    valid({ ...reported, time: '2026-11-24T02:00:00.123Z', datacontenttype: 'application/json' });
+  });
+
+  it('rejects unknown fields at every level, naming them', () => {
+    expect(issues({ ...reported, extra: 1, data: { ...reported.data, colour: 'red' } })).toEqual(
+      expect.arrayContaining([
+        { path: 'extra', message: 'unknown field' },
+        { path: 'data.colour', message: 'unknown field' },
+      ]),
+    );
+  });
+
+  it.each([
+    ['time', '2026-11-24T10:00:00', 'offset'],
+    ['time', '2026-02-30T10:00:00Z', 'RFC 3339'],
+    ['time', '2026-11-24 10:00:00Z', 'RFC 3339'],
+    ['time', 12345, 'expected string'],
+    ['id', 'a/b', 'letters'],
+    ['id', 'x'.repeat(129), 'at most 128'],
+    ['id', '', 'empty'],
+    ['subject', 'INC 1', 'letters'],
+    ['source', 'https://x/?q=1', 'URI reference'],
+    ['specversion', '0.3', '"1.0"'],
+    ['type', 'incident.exploded', 'must be one of'],
+    ['datacontenttype', 'text/plain', 'application/json'],
+  ])('rejects %s = %j', (field, value, message) => {
+    const found = issues({ ...reported, [field]: value });
+    expect(found).toHaveLength(1);
+    expect(found[0]!.path).toBe(field);
+    expect(found[0]!.message).toContain(message);
+  });
+
+  it.each([
+    [{ severity: 'V', title: 't' }, 'data.severity'],
+    [{ severity: 'I' }, 'data.title'],
+    [{ severity: 'I', title: 'x'.repeat(501) }, 'data.title'],
+    [{ severity: 'I', title: 'nul\u0000' }, 'data.title'],
+    [{ severity: 'I', title: 'two\nlines' }, 'data.title'],
+    [{ severity: 'I', title: 'lone \ud800' }, 'data.title'],
+    [{ severity: 'I', title: 't', policyId: 'a b' }, 'data.policyId'],
+  ])('rejects reported data %j at %s', (data, path) => {
+    expect(issues({ ...reported, data }).map((i) => i.path)).toEqual([path]);
+  });
+
+  it('bounds lists', () => {
+    const engineers = Array.from({ length: 51 }, (_, i) => `e${i}`);
+    expect(issues({ ...reported, type: 'incident.dispatched', data: { engineers } })).toEqual([
+      { path: 'data.engineers', message: 'must have at most 50 items' },
+    ]);
+    expect(
+      issues({ ...reported, type: 'incident.dispatched', data: { engineers: ['ok', 7] } }),
+    ).toEqual([{ path: 'data.engineers[1]', message: 'expected string, received number' }]);
+  });
+
+  it('rejects tiers outside 1–3 and non-objects', () => {
+    expect(
+      issues({ ...reported, type: 'incident.escalated', data: { toTier: 4, reason: 'r' } }),
+    ).toEqual([{ path: 'data.toTier', message: 'must be one of 1, 2, 3' }]);
+    expect(issues([reported])).toEqual([
+      { path: '(body)', message: 'expected object, received array' },
+    ]);
+    expect(issues(null)[0]!.path).toBe('(body)');
+  });
+});
+
+describe('parseEvents', () => {
+  it('accepts a whole valid batch', () => {
+    const r = parseEvents([reported, { ...reported, id: 'b' }]);
+    expect(r.ok && r.value.map((e) => e.id)).toEqual(['4f7c8a1e-0001', 'b']);
+  });
+
+  it('rejects the whole batch, naming each bad index and field', () => {
+    const r = parseEvents([
+      reported,
+      { ...reported, time: 'yesterday' },
+      reported,
+      { ...reported, subject: '' },
+    ]);
+    expect(r).toEqual({
+      ok: false,
+      issues: [
+        { path: '[1].time', message: expect.stringContaining('RFC 3339') },
+        { path: '[3].subject', message: 'must not be empty' },
+      ],
+    });
+  });
+});
+
+describe('eventDigest', () => {
+  const event = valid(reported);
+
+  it('is the same for the same instant spelled differently and for key order', () => {
+    const reordered = valid({
+      data: { site: reported.data.site, title: reported.data.title, severity: 'I' },
+      time: '2026-11-24T02:00:00.000Z',
+      subject: reported.subject,
+      type: reported.type,
+      source: reported.source,
+      id: reported.id,
+      specversion: '1.0',
+      datacontenttype: 'application/json',
+    });
+    expect(eventDigest(reordered)).toBe(eventDigest(event));
+  });
+
+  it('differs when the payload differs', () => {
+    const other = valid({ ...reported, data: { ...reported.data, severity: 'II' } });
+    expect(eventDigest(other)).not.toBe(eventDigest(event));
+    expect(eventDigest(event)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('canonicalJson sorts keys at every level', () => {
+    expect(canonicalJson({ b: [{ d: 1, c: 2 }], a: null })).toBe('{"a":null,"b":[{"c":2,"d":1}]}');
+  });
+});
+
+describe('Kafka records', () => {
+  it('round-trips: key = subject, value = the event, structured content type', () => {
+    const event = valid(reported);
+    const record = toEventRecord(event);
+    expect(record.key).toBe('INC-2026-000123');
+    expect(record.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+    expect(decodeEventRecord(Buffer.from(record.value))).toEqual({ ok: true, value: event });
+  });
+
+  it('reports a broken record instead of throwing', () => {
+    expect(decodeEventRecord('{nope').ok).toBe(false);
+    expect(decodeEventRecord(null).ok).toBe(false);
+    expect(decodeEventRecord('{"specversion":"1.0"}').ok).toBe(false);
+  });
+});
