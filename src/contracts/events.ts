@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { EventDataByType, IncidentEvent } from '../domain';
 
 /**
  * The incident lifecycle events of SPEC §3: CloudEvents 1.0, structured JSON mode. These schemas are
@@ -310,3 +311,20 @@ export function decodeEventRecord(value: Buffer | string | null): ParseResult<Cl
   }
   return parseEvent(json);
 }
+
+/**
+ * The domain's view of a validated event: `subject` becomes `incidentId`, `time` becomes epoch ms.
+ * The schemas above are a subset of the domain's `EventDataByType` (checked by the compiler here), so
+ * the data object passes through unchanged.
+ */
+export function toDomainEvent(event: CloudEvent): IncidentEvent {
+  const { id, source, type, subject, time, data } = event;
+  return { id, source, type, incidentId: subject, at: Date.parse(time), data } as IncidentEvent;
+}
+
+// Compile-time guard for the cast above: each type's parsed data fits the domain's data type.
+type DataFitsDomain = {
+  [T in EventType]: CloudEventOf<T>['data'] extends EventDataByType[T] ? true : T;
+}[EventType];
+const _dataFitsDomain: DataFitsDomain = true;
+void _dataFitsDomain;

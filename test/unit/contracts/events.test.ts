@@ -5,6 +5,7 @@ import {
   eventDigest,
   parseEvent,
   parseEvents,
+  toDomainEvent,
   toEventRecord,
   type CloudEvent,
 } from '../../../src/contracts/events';
@@ -202,5 +203,18 @@ describe('Kafka records', () => {
     expect(decodeEventRecord('{nope').ok).toBe(false);
     expect(decodeEventRecord(null).ok).toBe(false);
     expect(decodeEventRecord('{"specversion":"1.0"}').ok).toBe(false);
+  });
+});
+
+describe('toDomainEvent', () => {
+  it('maps subject to incidentId and time to epoch ms', () => {
+    expect(toDomainEvent(valid(reported))).toEqual({
+      id: '4f7c8a1e-0001',
+      source: '/servicedesk',
+      type: 'incident.reported',
+      incidentId: 'INC-2026-000123',
+      at: Date.UTC(2026, 10, 24, 2, 0, 0),
+      data: reported.data,
+    });
   });
 });
