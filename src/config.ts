@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { API_KEY_ENTRY } from './http/api-keys';
 
 /**
  * Configuration comes from environment variables only, parsed once at start-up. A wrong value stops
@@ -62,6 +63,34 @@ const schema = z.object({
   /** Optional JSON file with the default policy; SPEC §2 is built in. */
   POLICY_FILE: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
+
+  // --- ingest API (issue 5) ---
+  /** API keys, comma/space separated `<keyId>:<scope>+<scope>:<sha256hex>`; `npm run api-key` makes one. */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+    .pipe(
+      z
+        .array(z.string().regex(API_KEY_ENTRY, '<keyId>:<scope>+<scope>:<sha256hex> entries'))
+        .refine(
+          (e) => new Set(e.map((x) => x.split(':')[0])).size === e.length,
+          'duplicate key id',
+        ),
+    ),
+  /** Events per POST /v1/events batch. */
+  INGEST_MAX_BATCH: int(1, 10_000).default(500),
+  /** Request body limit of POST /v1/events (413 above it). */
+  INGEST_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** How long POST /v1/events waits for Kafka's acknowledgement before answering 503 (SPEC: ≤ 5 s). */
+  INGEST_PUBLISH_TIMEOUT_MS: int(100, 60_000).default(4000),
+  /** Events whose `time` is older than this are refused with 422 (default 30 days). */
+  INGEST_MAX_EVENT_AGE_MS: int(60_000).default(30 * 24 * 3600 * 1000),
+  /** Requests per API key per window; 0 turns rate limiting off. */
+  RATE_LIMIT_MAX: int(0).default(12_000),
+  RATE_LIMIT_WINDOW_MS: int(100, 3_600_000).default(60_000),
+  /** Load shedding: 503 while the event loop lags more than this; 0 turns it off. */
+  LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(500),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;

@@ -1,0 +1,93 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * API keys with scopes (no framework code here: config and the CLI use it too). A token is
+ * `sla_<keyId>_<secret>` (the secret: 32 random bytes, base64url); the service only ever holds
+ * `sha256(token)`, configured as `<keyId>:<scope>+<scope>:<sha256hex>` in API_KEYS. The key id in the
+ * token makes the lookup O(1) and is not secret; the hash comparison is constant-time. Scopes are
+ * independent: `admin` does not imply the others.
+ */
+
+export const SCOPES = ['events:write', 'incidents:read', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** One configured key: what API_KEYS holds, one entry per key. */
+export interface ApiKeyEntry {
+  keyId: string;
+  scopes: Scope[];
+  /** sha256 of the whole token, hex. */
+  sha256: string;
+}
+
+/** The caller, once authenticated. Never holds the secret. */
+export interface Principal {
+  keyId: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+export const KEY_ID = /^[A-Za-z0-9-]{1,64}$/;
+const TOKEN = /^sla_([A-Za-z0-9-]{1,64})_([A-Za-z0-9_-]{43})$/;
+export const API_KEY_ENTRY = new RegExp(
+  `^([A-Za-z0-9-]{1,64}):((?:${SCOPES.join('|')})(?:\\+(?:${SCOPES.join('|')}))*):([0-9a-f]{64})$`,
+);
+
+/** Parses one API_KEYS entry; the config schema has already checked its shape. */
+export function parseApiKeyEntry(entry: string): ApiKeyEntry {
+  const m = API_KEY_ENTRY.exec(entry);
+  if (!m) throw new Error('an API key entry is <keyId>:<scope>+<scope>:<sha256hex>');
+  return { keyId: m[1]!, scopes: [...new Set(m[2]!.split('+') as Scope[])], sha256: m[3]! };
+}
+
+/** A new key: the token to hand to the caller (shown once) and the line that configures it. */
+export function createApiKey(
+  scopes: readonly Scope[],
+  keyId: string = randomBytes(6).toString('hex'),
+): { keyId: string; token: string; configEntry: string } {
+  if (!KEY_ID.test(keyId)) throw new Error('key id: 1–64 letters, digits or "-"');
+  const unique = [...new Set(scopes)];
+  if (unique.length === 0) throw new Error(`at least one scope of ${SCOPES.join(', ')}`);
+  for (const s of unique) {
+    if (!SCOPES.includes(s)) throw new Error(`unknown scope ${s}; scopes: ${SCOPES.join(', ')}`);
+  }
+  const token = `sla_${keyId}_${randomBytes(32).toString('base64url')}`;
+  return { keyId, token, configEntry: `${keyId}:${unique.join('+')}:${sha256(token)}` };
+}
+
+function sha256(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** The configured keys, indexed by key id. */
+export class ApiKeyStore {
+  private readonly byId = new Map<string, { principal: Principal; hash: Buffer }>();
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    for (const e of entries) {
+      if (this.byId.has(e.keyId)) throw new Error(`API key id ${e.keyId} is configured twice`);
+      this.byId.set(e.keyId, {
+        principal: { keyId: e.keyId, scopes: new Set(e.scopes) },
+        hash: Buffer.from(e.sha256, 'hex'),
+      });
+    }
+  }
+
+  static fromConfig(entries: readonly string[]): ApiKeyStore {
+    return new ApiKeyStore(entries.map(parseApiKeyEntry));
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The principal for a presented token, or null. Constant-time in the secret. */
+  verify(token: string): Principal | null {
+    const m = TOKEN.exec(token);
+    if (!m) return null;
+    const key = this.byId.get(m[1]!);
+    const presented = createHash('sha256').update(token, 'utf8').digest();
+    // Compare even for an unknown id, so that answering takes the same time either way.
+    const expected = key?.hash ?? presented;
+    const equal = timingSafeEqual(presented, expected);
+    return key && equal ? key.principal : null;
+  }
+}
