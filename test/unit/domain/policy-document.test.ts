@@ -1,0 +1,238 @@
+// The JSON policy document (src/contracts/policy.ts) ↔ the domain Policy.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  PolicyValidationError,
+  parsePolicy,
+  parsePolicyOrThrow,
+  policyToDocument,
+} from '../../../src/contracts/policy';
+import {
+  DEFAULT_POLICY,
+  HOUR,
+  MINUTE,
+  selectPolicy,
+  evaluate,
+  type Policy,
+} from '../../../src/domain';
+import { T0, reported, stateOf } from './fixtures';
+
+const defaultDoc = () =>
+  JSON.parse(readFileSync(join(__dirname, '../../../policies/default-policy.json'), 'utf8'));
+
+const errorsOf = (doc: unknown) => {
+  const r = parsePolicy(doc);
+  if (r.ok) throw new Error('expected the policy to be rejected');
+  return r.errors;
+};
+
+describe('policy document', () => {
+  test('policies/default-policy.json is exactly DEFAULT_POLICY (SPEC §2)', () => {
+    expect(parsePolicyOrThrow(defaultDoc())).toEqual(DEFAULT_POLICY);
+  });
+
+  test('policyToDocument is the inverse of parsePolicy', () => {
+    expect(
+      parsePolicyOrThrow(JSON.parse(JSON.stringify(policyToDocument(DEFAULT_POLICY)))),
+    ).toEqual(DEFAULT_POLICY);
+  });
+
+  test('a business calendar with holidays and make-up days round-trips; makeUpHours default to Monday', () => {
+    const doc = {
+      ...defaultDoc(),
+      id: 'cn-office',
+      calendar: {
+        kind: 'business',
+        zone: 'Asia/Shanghai',
+        weekly: { mon: ['09:00-12:00', '13:00-18:00'], fri: ['09:00-17:00'] },
+        holidays: ['2026-10-01'],
+        makeUpDays: ['2026-10-10'],
+      },
+    };
+    const p = parsePolicyOrThrow(doc);
+    expect(p.calendar).toEqual({
+      kind: 'business',
+      zone: 'Asia/Shanghai',
+      weekly: {
+        1: [
+          { from: 540, to: 720 },
+          { from: 780, to: 1080 },
+        ],
+        5: [{ from: 540, to: 1020 }],
+      },
+      holidays: ['2026-10-01'],
+      makeUpDays: ['2026-10-10'],
+      makeUpHours: [
+        { from: 540, to: 720 },
+        { from: 780, to: 1080 },
+      ],
+    });
+    expect(parsePolicyOrThrow(JSON.parse(JSON.stringify(policyToDocument(p))))).toEqual(p);
+  });
+
+  test('durations, lead-time warnings and start offsets', () => {
+    const doc = defaultDoc();
+    doc.milestones.solution.warnings = [{ fraction: 0.5 }, { before: 'PT10M' }];
+    doc.milestones.spare_parts.startAfter = 'P1D';
+    doc.milestones.arrival.limits.IV = 'PT1H30M';
+    const p = parsePolicyOrThrow(doc);
+    const m = Object.fromEntries(p.milestones.map((x) => [x.id, x]));
+    expect(m.solution?.warnings).toEqual([
+      { kind: 'fraction', value: 0.5 },
+      { kind: 'lead', ms: 10 * MINUTE },
+    ]);
+    expect(m.spare_parts?.startAfterMs).toBe(24 * HOUR);
+    expect(m.arrival?.limits.IV).toBe(90 * MINUTE);
+  });
+
+  test.each([
+    [
+      'a missing severity limit',
+      (d: any) => delete d.milestones.response.limits.II,
+      'milestones.response.limits.II',
+    ],
+    [
+      'a limit that is not a duration',
+      (d: any) => (d.milestones.arrival.limits.I = '10 minutes'),
+      'milestones.arrival.limits.I',
+    ],
+    [
+      'a limit in months',
+      (d: any) => (d.milestones.arrival.limits.I = 'P1M'),
+      'milestones.arrival.limits.I',
+    ],
+    [
+      'a zero limit',
+      (d: any) => (d.milestones.arrival.limits.I = 'PT0S'),
+      'milestones.arrival.limits.I',
+    ],
+    [
+      'a warning fraction of 1',
+      (d: any) => (d.milestones.dispatch.warnings[0].fraction = 1),
+      'milestones.dispatch.warnings.0.fraction',
+    ],
+    [
+      'an unknown meeting event',
+      (d: any) => (d.milestones.dispatch.metBy = 'incident.closed'),
+      'milestones.dispatch.metBy',
+    ],
+    [
+      'tier 4',
+      (d: any) => (d.milestones.solution.escalatesToTier = 4),
+      'milestones.solution.escalatesToTier',
+    ],
+    [
+      'an unknown field',
+      (d: any) => (d.milestones.solution.pausible = true),
+      'milestones.solution',
+    ],
+    [
+      'a bad milestone id',
+      (d: any) => (d.milestones['Bad Id'] = d.milestones.response),
+      'milestones.Bad Id',
+    ],
+    ['no milestones', (d: any) => (d.milestones = {}), 'milestones'],
+    ['version 0', (d: any) => (d.version = 0), 'version'],
+    [
+      'an instant without offset',
+      (d: any) => (d.effectiveFrom = '2026-01-01T00:00:00'),
+      'effectiveFrom',
+    ],
+    [
+      'an unknown zone',
+      (d: any) =>
+        (d.calendar = { kind: 'business', zone: 'Mars/Olympus', weekly: { mon: ['09:00-17:00'] } }),
+      'calendar.zone',
+    ],
+    [
+      'reversed hours',
+      (d: any) =>
+        (d.calendar = { kind: 'business', zone: 'UTC', weekly: { tue: ['18:00-09:00'] } }),
+      'calendar.weekly.tue.0',
+    ],
+    [
+      'overlapping hours',
+      (d: any) =>
+        (d.calendar = {
+          kind: 'business',
+          zone: 'UTC',
+          weekly: { mon: ['09:00-12:00', '11:00-13:00'] },
+        }),
+      'calendar.weekly.mon.1',
+    ],
+    [
+      'no working hours at all',
+      (d: any) => (d.calendar = { kind: 'business', zone: 'UTC', weekly: {} }),
+      'calendar.weekly',
+    ],
+    [
+      'a holiday that is not a date',
+      (d: any) =>
+        (d.calendar = {
+          kind: 'business',
+          zone: 'UTC',
+          weekly: { mon: ['09:00-17:00'] },
+          holidays: ['2026-02-30'],
+        }),
+      'calendar.holidays.0',
+    ],
+    [
+      'a make-up day that is also a holiday',
+      (d: any) =>
+        (d.calendar = {
+          kind: 'business',
+          zone: 'UTC',
+          weekly: { mon: ['09:00-17:00'] },
+          holidays: ['2026-10-10'],
+          makeUpDays: ['2026-10-10'],
+        }),
+      'calendar.makeUpDays.0',
+    ],
+  ])('rejects %s with the path of the bad field', (_name, mutate, path) => {
+    const doc = defaultDoc();
+    mutate(doc);
+    expect(errorsOf(doc).map((e) => e.path)).toContain(path);
+  });
+
+  test('parsePolicyOrThrow names every bad path', () => {
+    const doc = defaultDoc();
+    doc.version = -1;
+    doc.milestones.response.limits.I = 'soon';
+    expect(() => parsePolicyOrThrow(doc)).toThrow(PolicyValidationError);
+    expect(() => parsePolicyOrThrow(doc)).toThrow(/version: .*milestones\.response\.limits\.I: /);
+  });
+});
+
+describe('policy versions', () => {
+  const v2: Policy = {
+    ...DEFAULT_POLICY,
+    version: 2,
+    effectiveFrom: T0 + HOUR,
+    name: 'v2',
+    milestones: DEFAULT_POLICY.milestones.map((m) => ({
+      ...m,
+      limits: { I: HOUR, II: HOUR, III: HOUR, IV: HOUR },
+    })),
+  };
+  const other: Policy = { ...DEFAULT_POLICY, id: 'gold', version: 1 };
+
+  test('an incident keeps the version in force when it was reported', () => {
+    expect(selectPolicy([DEFAULT_POLICY, v2], undefined, T0)).toBe(DEFAULT_POLICY);
+    expect(selectPolicy([DEFAULT_POLICY, v2], undefined, T0 + HOUR)).toBe(v2);
+    const early = evaluate(stateOf([reported(T0)]), [v2, DEFAULT_POLICY], T0 + 2 * HOUR);
+    expect(early.incident).toMatchObject({ policyId: 'default', policyVersion: 1 });
+    const late = evaluate(stateOf([reported(T0 + HOUR)]), [v2, DEFAULT_POLICY], T0 + 2 * HOUR);
+    expect(late.incident).toMatchObject({ policyVersion: 2 });
+  });
+
+  test('the report names the policy; an unknown one falls back to the default policy', () => {
+    const gold = evaluate(
+      stateOf([reported(T0, 'I', { policyId: 'gold' })]),
+      [DEFAULT_POLICY, other],
+      T0,
+    );
+    expect(gold.incident?.policyId).toBe('gold');
+    const unknown = evaluate(stateOf([reported(T0, 'I', { policyId: 'nope' })]), [other], T0);
+    expect(unknown.incident).toMatchObject({ policyId: 'default', policyVersion: 1 });
+  });
+});
