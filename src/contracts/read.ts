@@ -1,0 +1,346 @@
+/**
+ * The read API's contract (SPEC §5): zod schemas for query parameters (they validate requests)
+ * and for responses (they type the handlers and feed the OpenAPI document). Instants in responses
+ * are ISO-8601 UTC with milliseconds; durations are whole seconds.
+ *
+ * Query parameters are strict: an unknown parameter is a 400 naming it, so a typo (`severty=I`)
+ * is never silently ignored into an unfiltered answer.
+ */
+import { z } from 'zod';
+
+export const SEVERITIES = ['I', 'II', 'III', 'IV'] as const;
+export const INCIDENT_STATUSES = ['pending', 'open', 'resolved', 'closed', 'cancelled'] as const;
+export const MILESTONE_STATES = [
+  'pending',
+  'warned',
+  'met',
+  'met_late',
+  'breached',
+  'paused',
+  'not_applicable',
+] as const;
+export type MilestoneState = (typeof MILESTONE_STATES)[number];
+
+const severity = z.enum(SEVERITIES);
+const tier = z.number().int().min(1).max(3);
+const instantOut = z.iso.datetime();
+const nullableInstant = instantOut.nullable();
+
+// ---------------------------------------------------------------------------------------------
+// Query parameter building blocks
+
+/** `?x=a,b` and `?x=a&x=b` both mean [a, b]. */
+function list<T extends z.ZodType>(item: T) {
+  return z.preprocess(
+    (v: unknown): unknown => {
+      const values: unknown[] = Array.isArray(v) ? (v as unknown[]) : [v];
+      return values
+        .flatMap((s): unknown[] => (typeof s === 'string' ? s.split(',') : [s]))
+        .map((s) => (typeof s === 'string' ? s.trim() : s))
+        .filter((s) => s !== '');
+    },
+    z.array(item).min(1, 'give at least one value'),
+  );
+}
+
+const booleanParam = z.enum(['true', 'false']).transform((s) => s === 'true');
+const instantParam = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO-8601 instant with an offset, e.g. 2026-11-24T10:00:00+08:00',
+});
+const limitParam = (def: number, max: number) =>
+  z.coerce.number().int().min(1).max(max).default(def);
+const textParam = z.string().min(1).max(200);
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export const LIST_SORTS = ['-reportedAt', 'reportedAt', 'severity'] as const;
+export type ListSort = (typeof LIST_SORTS)[number];
+
+export const listIncidentsQuery = z
+  .strictObject({
+    /** `pending` (events without a report) is not listed: such an incident has no deadlines yet. */
+    status: list(z.enum(['open', 'resolved', 'closed', 'cancelled'])).optional(),
+    severity: list(severity).optional(),
+    tier: list(z.enum(['1', '2', '3']).transform(Number)).optional(),
+    site: textParam.optional(),
+    /** true: some milestone was breached (met late, breached, or open past its deadline). */
+    breached: booleanParam.optional(),
+    /** true: some open milestone passed a warning threshold and its deadline is still ahead. */
+    atRisk: booleanParam.optional(),
+    reportedFrom: instantParam.optional(),
+    reportedTo: instantParam.optional(),
+    /** `-reportedAt` newest first (default); `reportedAt` oldest first; `severity` I first, then newest. */
+    sort: z.enum(LIST_SORTS).default('-reportedAt'),
+    /** Opaque; from the previous page's `nextCursor`. Only valid with the same `sort`. */
+    cursor: z.string().min(1).max(1000).optional(),
+    limit: limitParam(50, 200),
+  })
+  .superRefine((q, ctx) => {
+    if (q.reportedFrom && q.reportedTo && Date.parse(q.reportedFrom) >= Date.parse(q.reportedTo)) {
+      ctx.addIssue({ code: 'custom', path: ['reportedTo'], message: 'must be after reportedFrom' });
+    }
+  });
+export type ListIncidentsQuery = z.output<typeof listIncidentsQuery>;
+
+export const incidentIdParams = z.strictObject({ id: z.string().min(1).max(200) });
+
+/** ISO-8601 duration (PT30M) or whole seconds. */
+const horizonParam = z.string().transform((text, ctx) => {
+  const seconds = parseDurationSeconds(text);
+  if (seconds === null || seconds <= 0 || seconds > 30 * 86400) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be a duration up to 30 days: seconds (3600) or ISO-8601 (PT1H)',
+    });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+export const atRiskQuery = z.strictObject({
+  /** How far ahead to look: open milestones due within this window. Default one hour. */
+  horizon: horizonParam.default(3600),
+  /** Also list open milestones already past their deadline (negative time left), first. */
+  includeBreached: booleanParam.default(false),
+  severity: list(severity).optional(),
+  site: textParam.optional(),
+  limit: limitParam(100, 500),
+});
+export type AtRiskQuery = z.output<typeof atRiskQuery>;
+
+export const monthlyReportQuery = z.strictObject({
+  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM, e.g. 2026-11'),
+  /** IANA zone for the month's boundaries; default REPORT_TIME_ZONE. */
+  tz: z
+    .string()
+    .min(1)
+    .max(100)
+    .refine(isTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai')
+    .optional(),
+  /** Alternative to `Accept: text/csv` (for links in a browser). */
+  format: z.enum(['json', 'csv']).optional(),
+});
+export type MonthlyReportQuery = z.output<typeof monthlyReportQuery>;
+
+export const policyIdParams = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'not a policy id'),
+});
+
+export const streamQuery = z.strictObject({
+  severity: list(severity).optional(),
+  site: textParam.optional(),
+});
+export type StreamQuery = z.output<typeof streamQuery>;
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+export const milestoneView = z.object({
+  milestone: z.string(),
+  /** 0 first; a reopen starts cycle 1 of the milestones that restart. */
+  cycle: z.number().int(),
+  /** The state now: pending, warned and breached follow from the times and the request time. */
+  state: z.enum(MILESTONE_STATES),
+  startAt: nullableInstant,
+  dueAt: nullableInstant,
+  warnAt: z.array(instantOut),
+  metAt: nullableInstant,
+  /** When it breached: the stored detection time, else the deadline. */
+  breachedAt: nullableInstant,
+  /** Whole seconds to the deadline at request time, negative once past; null when settled or paused. */
+  remainingSeconds: z.number().int().nullable(),
+  pausedSeconds: z.number().int(),
+  escalatesToTier: tier.nullable(),
+});
+export type MilestoneView = z.infer<typeof milestoneView>;
+
+export const incidentSummary = z.object({
+  id: z.string(),
+  status: z.enum(INCIDENT_STATUSES),
+  severity: severity.nullable(),
+  title: z.string().nullable(),
+  category: z.string().nullable(),
+  customer: z.string().nullable(),
+  site: z.string().nullable(),
+  assignee: z.string().nullable(),
+  /** Effective tier: the greater of the lifecycle tier and every escalation reached. */
+  tier,
+  policy: z.object({ id: z.string(), version: z.number().int() }).nullable(),
+  reportedAt: nullableInstant,
+  resolvedAt: nullableInstant,
+  closedAt: nullableInstant,
+  cancelledAt: nullableInstant,
+  reopenCount: z.number().int(),
+  breached: z.boolean(),
+  atRisk: z.boolean(),
+  /** The earliest deadline among open milestones still ahead. */
+  nextDueAt: nullableInstant,
+  updatedAt: instantOut,
+});
+export type IncidentSummary = z.infer<typeof incidentSummary>;
+
+export const incidentList = z.object({
+  items: z.array(incidentSummary),
+  /** Matching incidents in total (all pages), as of the request. */
+  total: z.number().int(),
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: z.string().nullable(),
+  asOf: instantOut,
+});
+export type IncidentList = z.infer<typeof incidentList>;
+
+export const escalationView = z.object({
+  fromTier: tier,
+  toTier: tier,
+  automatic: z.boolean(),
+  reason: z.string(),
+  milestone: z.string().nullable(),
+  escalatedAt: instantOut,
+});
+
+export const incidentDetail = incidentSummary.extend({
+  reporter: z.string().nullable(),
+  eventCount: z.number().int(),
+  lastEventAt: nullableInstant,
+  milestones: z.array(milestoneView),
+  escalations: z.array(escalationView),
+  asOf: instantOut,
+});
+export type IncidentDetail = z.infer<typeof incidentDetail>;
+
+export const timelineEntry = z.object({
+  /** `lifecycle`: an incoming event (SPEC §3); `sla`: an event this service emitted (SPEC §4). */
+  kind: z.enum(['lifecycle', 'sla']),
+  /** Lifecycle: the event's `time`. SLA: when it was emitted. The timeline is in this order. */
+  at: instantOut,
+  type: z.string(),
+  id: z.string(),
+  source: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  /** Lifecycle: when the projector recorded it. SLA: when it was written to the outbox. */
+  recordedAt: instantOut,
+  /** SLA only: the Kafka topic and when the relay published it (null while pending). */
+  topic: z.string().nullable(),
+  publishedAt: nullableInstant,
+});
+export type TimelineEntry = z.infer<typeof timelineEntry>;
+
+export const timeline = z.object({ incidentId: z.string(), entries: z.array(timelineEntry) });
+
+export const atRiskItem = z.object({
+  incidentId: z.string(),
+  title: z.string().nullable(),
+  severity: severity.nullable(),
+  site: z.string().nullable(),
+  assignee: z.string().nullable(),
+  tier,
+  milestone: z.string(),
+  cycle: z.number().int(),
+  state: z.enum(MILESTONE_STATES),
+  dueAt: instantOut,
+  warnAt: z.array(instantOut),
+  remainingSeconds: z.number().int(),
+});
+export type AtRiskItem = z.infer<typeof atRiskItem>;
+
+export const atRiskList = z.object({
+  asOf: instantOut,
+  horizonSeconds: z.number().int(),
+  items: z.array(atRiskItem),
+});
+
+const count = z.number().int();
+const pct = z.number().nullable();
+
+export const milestoneStats = z.object({
+  /** `all`: every severity together. */
+  severity: z.enum([...SEVERITIES, 'all']),
+  milestone: z.string(),
+  /** Milestones (all cycles) of the incidents reported in the month, cancelled ones excluded. */
+  count,
+  metOnTime: count,
+  /** Met late, or still unmet past the deadline. */
+  breached: count,
+  /** Still running (not met, deadline ahead or paused). */
+  open: count,
+  /** Settled by resolve/close/cancel before being met, without a breach. */
+  notApplicable: count,
+  /** metOnTime / (metOnTime + breached) × 100, one decimal; null when both are 0. */
+  compliancePct: pct,
+  /** Wall-clock seconds from the milestone's start to meeting it (met and met late). */
+  medianSeconds: count.nullable(),
+  p90Seconds: count.nullable(),
+});
+export type MilestoneStats = z.infer<typeof milestoneStats>;
+
+export const monthlyReport = z.object({
+  month: z.string(),
+  timeZone: z.string(),
+  /** The month as instants: [from, to). */
+  from: instantOut,
+  to: instantOut,
+  generatedAt: instantOut,
+  incidents: z.object({
+    /** Reported in the month, cancelled ones excluded (false alarms count nowhere). */
+    reported: count,
+    bySeverity: z.record(severity, count),
+    cancelled: count,
+    /** Distinct incidents reopened in the month. */
+    reopened: count,
+  }),
+  milestones: z.array(milestoneStats),
+  escalations: z.array(z.object({ tier, total: count, automatic: count, manual: count })),
+  /** §4.5.3.6 售后派人 人次: dispatch events, engineers sent (人次), arrivals on site. */
+  field: z.object({ dispatches: count, dispatchedEngineers: count, onSiteVisits: count }),
+});
+export type MonthlyReport = z.infer<typeof monthlyReport>;
+
+export const policySummary = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  latestVersion: z.number().int(),
+  versions: z.array(z.number().int()),
+  updatedAt: instantOut,
+});
+export const policyList = z.object({ items: z.array(policySummary) });
+
+export const policyVersion = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  createdAt: instantOut,
+  createdBy: z.string().nullable(),
+  document: z.record(z.string(), z.unknown()),
+});
+export type PolicyVersion = z.infer<typeof policyVersion>;
+export const policyDetail = z.object({ id: z.string(), versions: z.array(policyVersion) });
+
+/** The body of POST /v1/policies/{id}/versions: a policy document (src/contracts/policy.ts). */
+export const policyVersionBody = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'A policy document (see policies/default-policy.json). `id` must match the path; `version` ' +
+      'may be omitted (next version) or must be the next one; `effectiveFrom` may be omitted (now) ' +
+      'and must not be in the past.',
+  );
+
+// ---------------------------------------------------------------------------------------------
+
+/** Whole seconds of `3600` or an ISO-8601 duration without years/months (`PT1H`, `P1D`). */
+export function parseDurationSeconds(text: string): number | null {
+  if (/^\d{1,9}$/.test(text)) return Number(text);
+  const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(text);
+  if (!m || text === 'P' || text.endsWith('T')) return null;
+  const [, w, d, h, min, s] = m.map((x) => Number(x ?? 0));
+  return (((w! * 7 + d!) * 24 + h!) * 60 + min!) * 60 + s!;
+}
+
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
