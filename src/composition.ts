@@ -8,6 +8,7 @@ import { createPool, type Pool } from './infra/db';
 import { createKafka, KafkaHealth, KafkaPublisher, type EventPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
 import { createMetricsRegistry } from './infra/metrics';
+import { createSchedulerServices } from './scheduler';
 
 /**
  * The one composition root: adapters are built here and wired into the roles the config asks for
@@ -77,6 +78,7 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   }
   if (roles.has('scheduler')) {
     // roles: scheduler (timer runner and outbox relay)
+    services.push(...createSchedulerServices(context).services);
   }
 
   for (const service of services) {

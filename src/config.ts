@@ -91,6 +91,27 @@ const schema = z.object({
   RATE_LIMIT_WINDOW_MS: int(100, 3_600_000).default(60_000),
   /** Load shedding: 503 while the event loop lags more than this; 0 turns it off. */
   LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(500),
+
+  // --- scheduler: timer runner and outbox relay (issue 7) ---
+  /** Safety-net poll of the timer runner (the in-memory wheel fires on time between polls). */
+  SCHEDULER_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
+  /** Most timers fired in one transaction. */
+  SCHEDULER_BATCH_SIZE: int(1, 10_000).default(500),
+  /** How far ahead the wheel keeps due times in memory (≤ 5 min: the NOTIFY trigger's window). */
+  SCHEDULER_HORIZON_MS: int(1000, 300_000).default(60_000),
+  /** Cap on due times held in memory; past it the wheel covers a shorter horizon. */
+  SCHEDULER_WHEEL_MAX_ENTRIES: int(100, 10_000_000).default(200_000),
+  /** How often the database-vs-process clock skew is measured (and logged when it changes). */
+  SCHEDULER_SKEW_INTERVAL_MS: int(1000, 3_600_000).default(60_000),
+  /** Parallel claim loops while draining a burst of due timers. */
+  SCHEDULER_CONCURRENCY: int(1, 16).default(2),
+  /** Outbox rows published per Kafka request. */
+  OUTBOX_BATCH_SIZE: int(1, 10_000).default(500),
+  /** Safety-net poll of the outbox relay (NOTIFY wakes it at once). */
+  OUTBOX_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
+  /** Back-off after a failed publish: starts here, doubles up to OUTBOX_RETRY_MAX_MS. */
+  OUTBOX_RETRY_MIN_MS: int(10, 60_000).default(200),
+  OUTBOX_RETRY_MAX_MS: int(100, 600_000).default(10_000),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;

@@ -1,0 +1,280 @@
+/**
+ * The timer runner (role `timerRunner`): fires due timers on time, never early, exactly once.
+ *
+ * Postgres decides what is due; everything in this file only decides WHEN to ask:
+ * - the wheel (wheel.ts) holds the due times of the next `horizonMs`, loaded by a periodic query
+ *   and topped up by NOTIFY from the timers triggers (migrations/0004), and one setTimeout is
+ *   armed at the earliest, corrected by the measured database-vs-process clock offset;
+ * - a poll every `pollIntervalMs` is the safety net (missed notification, lost LISTEN connection,
+ *   rows a crashed instance had locked);
+ * - a round that claimed a full batch is followed by another at once (draining a burst).
+ * If a Node timer fires a little early, the claim finds nothing due (the database clock says not
+ * yet) and the wheel is re-armed: early wake-ups cost a query, never an early event.
+ * A restart loses nothing: the state is the timers table; the wheel is rebuilt from it.
+ */
+import type { Clock } from '../infra/clock';
+import type { Pool } from '../infra/db';
+import type { Logger } from '../infra/logger';
+import { measureClockSkew } from './clock-skew';
+import { fireDueTimers, type FireRoundResult } from './fire';
+import type { SchedulerMetrics } from './metrics';
+import type { PgListener } from './pg-listener';
+import { DueTimeWheel } from './wheel';
+
+export const TIMERS_CHANNEL = 'sla_timers';
+
+export interface TimerRunnerSettings {
+  batchSize: number;
+  pollIntervalMs: number;
+  horizonMs: number;
+  wheelMaxEntries: number;
+  skewIntervalMs: number;
+  /** Parallel claim loops while draining (SKIP LOCKED keeps them apart). */
+  concurrency: number;
+  topics: { warnings: string; escalations: string };
+}
+
+export interface TimerRunnerDeps {
+  pool: Pool;
+  log: Logger;
+  clock: Clock;
+  metrics: SchedulerMetrics;
+  listener: PgListener;
+  /** Called after each committed round that fired something (benchmarks and tests observe it). */
+  onRound?: (result: FireRoundResult) => void;
+}
+
+/** After a round that could do nothing but defer (incidents busy elsewhere), wait this long. */
+const CONTENDED_PAUSE_MS = 5;
+
+export class TimerRunner {
+  readonly name = 'timerRunner';
+  private readonly log: Logger;
+  private readonly wheel: DueTimeWheel;
+  private stopped = true;
+  /** Database clock minus process clock, ms. */
+  private offsetMs = 0;
+  private draining: Promise<void> | null = null;
+  private drainAgain = false;
+  private armed: { at: number; timer: NodeJS.Timeout } | null = null;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private skewTimer: NodeJS.Timeout | undefined;
+  private loading: Promise<void> | null = null;
+  /** Announcements that arrived while a load was running: applied after it. */
+  private announcedDuringLoad: number[] = [];
+  private failures = 0;
+
+  constructor(
+    private readonly deps: TimerRunnerDeps,
+    private readonly settings: TimerRunnerSettings,
+  ) {
+    this.log = deps.log.child({ component: this.name });
+    this.wheel = new DueTimeWheel(settings.wheelMaxEntries);
+    deps.listener.on(TIMERS_CHANNEL, (payload) => this.onNotification(payload));
+    deps.listener.onReconnect(() => {
+      this.wheel.invalidate();
+      void this.reloadWheel();
+      this.kick();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.measureSkew(true);
+    // Overdue timers first (a restart fires them at once); the wheel loads meanwhile.
+    this.kick();
+    void this.reloadWheel();
+    this.pollTimer = setInterval(() => this.kick(), this.settings.pollIntervalMs);
+    // Reload well before the loaded horizon runs out, so the wheel never has a gap.
+    this.reloadTimer = setInterval(() => void this.reloadWheel(), this.settings.horizonMs / 2);
+    this.skewTimer = setInterval(() => void this.measureSkew(false), this.settings.skewIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.pollTimer);
+    clearInterval(this.reloadTimer);
+    clearInterval(this.skewTimer);
+    this.disarm();
+    // A round in flight commits (or rolls back) before the pool is closed.
+    await this.draining;
+    await this.loading;
+  }
+
+  /** Requests a drain now (coalesced with one in progress). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.disarm();
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      if (this.drainAgain) {
+        this.drainAgain = false;
+        this.kick();
+      } else {
+        this.arm();
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const loops = Array.from({ length: this.settings.concurrency }, () => this.claimLoop());
+    await Promise.all(loops);
+  }
+
+  /** Claims rounds until one finds less than a full batch (everything due is handled). */
+  private async claimLoop(): Promise<void> {
+    while (!this.stopped) {
+      let result: FireRoundResult;
+      try {
+        result = await fireDueTimers(this.deps.pool, {
+          batchSize: this.settings.batchSize,
+          topics: this.settings.topics,
+        });
+      } catch (err) {
+        // The transaction rolled back: nothing fired, the rows are due again. The poll retries.
+        this.failures += 1;
+        if (this.failures === 1 || this.failures % 60 === 0) {
+          this.log.error(
+            { err, failures: this.failures },
+            'firing round failed; retrying at next poll',
+          );
+        }
+        return;
+      }
+      if (this.failures > 0) {
+        this.log.info({ failures: this.failures }, 'firing rounds succeed again');
+        this.failures = 0;
+      }
+      this.record(result);
+      // Everything due at result.dbNow was claimed by this round, an earlier one, or another
+      // instance holding it; those wheel entries are done.
+      this.wheel.dropUntil(result.dbNow);
+      if (result.claimed < this.settings.batchSize && result.deferred === 0) return;
+      if (result.claimed === result.deferred) {
+        await new Promise((resolve) => setTimeout(resolve, CONTENDED_PAUSE_MS));
+      }
+    }
+  }
+
+  private record(result: FireRoundResult): void {
+    const { metrics } = this.deps;
+    for (const f of result.fired) {
+      metrics.timersFired.inc({ kind: f.kind, outcome: 'emitted' });
+      metrics.fireLateness.observe({ kind: f.kind }, Math.max(0, result.dbNow - f.dueAt) / 1000);
+    }
+    for (const s of result.skipped) metrics.timersFired.inc({ kind: s.kind, outcome: s.reason });
+    for (const e of result.escalations) {
+      metrics.automaticEscalations.inc();
+      this.log.info(e, 'automatic escalation');
+    }
+    if (result.fired.length + result.skipped.length > 0) {
+      this.log.debug(
+        { fired: result.fired.length, skipped: result.skipped.length, deferred: result.deferred },
+        'firing round',
+      );
+      this.deps.onRound?.(result);
+    }
+    metrics.wheelSize.set(this.wheel.size);
+  }
+
+  /** Arms one setTimeout at the earliest due time in the wheel (process clock = db clock − offset). */
+  private arm(): void {
+    if (this.stopped) return;
+    const next = this.wheel.peek();
+    if (next === undefined) return;
+    const at = next - this.offsetMs;
+    if (this.armed && this.armed.at <= at) return;
+    this.disarm();
+    // At least 1 ms: an entry still in the wheel was not due at the last claim's database time.
+    const delay = Math.max(1, Math.ceil(at - this.deps.clock.now()));
+    const timer = setTimeout(() => {
+      this.armed = null;
+      this.kick();
+    }, delay);
+    this.armed = { at, timer };
+  }
+
+  private disarm(): void {
+    if (this.armed) clearTimeout(this.armed.timer);
+    this.armed = null;
+  }
+
+  private onNotification(payload: string): void {
+    if (this.stopped) return;
+    if (payload === 'reload') {
+      void this.reloadWheel();
+      return;
+    }
+    const dueTimes = payload.split(',').map(Number).filter(Number.isFinite);
+    if (this.loading) this.announcedDuringLoad.push(...dueTimes);
+    const dbNow = this.deps.clock.now() + this.offsetMs;
+    let dueNow = false;
+    for (const t of dueTimes) {
+      if (t <= dbNow)
+        dueNow = true; // already due (e.g. a deadline discovered late): fire now
+      else this.wheel.announce(t);
+    }
+    if (dueNow) this.kick();
+    else if (!this.draining) this.arm();
+  }
+
+  /** Loads the due times of the next `horizonMs` (distinct, ascending) into the wheel. */
+  private reloadWheel(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.loading ??= (async () => {
+      try {
+        const max = this.settings.wheelMaxEntries;
+        const { rows } = await this.deps.pool.query<{ ms: string; now_ms: string }>(
+          `WITH due AS (
+             SELECT DISTINCT ceil(extract(epoch FROM due_at) * 1000) AS ms
+             FROM timers
+             WHERE due_at <= now() + make_interval(secs => $1::float8 / 1000)
+           )
+           SELECT ms, ceil(extract(epoch FROM now()) * 1000) AS now_ms
+           FROM due ORDER BY ms LIMIT $2`,
+          [this.settings.horizonMs, max],
+        );
+        const dueTimes = rows.map((r) => Number(r.ms));
+        // Truncated: the wheel covers only up to the last due time it holds.
+        const until =
+          rows.length >= max
+            ? dueTimes[dueTimes.length - 1]!
+            : (rows[0] ? Number(rows[0].now_ms) : this.deps.clock.now() + this.offsetMs) +
+              this.settings.horizonMs;
+        this.wheel.load(dueTimes, until);
+        for (const t of this.announcedDuringLoad) this.wheel.announce(t);
+        this.deps.metrics.wheelSize.set(this.wheel.size);
+      } catch (err) {
+        this.log.warn({ err }, 'loading the timer wheel failed; polling covers it');
+      } finally {
+        this.announcedDuringLoad = [];
+        this.loading = null;
+      }
+      if (!this.draining) this.arm();
+    })();
+    return this.loading;
+  }
+
+  private async measureSkew(atStart: boolean): Promise<void> {
+    try {
+      const { offsetMs, rttMs } = await measureClockSkew(this.deps.pool, this.deps.clock);
+      const changed = Math.abs(offsetMs - this.offsetMs) > 5;
+      this.offsetMs = offsetMs;
+      this.deps.metrics.clockSkew.set(offsetMs / 1000);
+      const fields = { skewMs: Math.round(offsetMs * 10) / 10, rttMs };
+      if (Math.abs(offsetMs) > 500) {
+        this.log.warn(fields, 'database and process clocks differ; arming compensates');
+      } else if (atStart || changed) {
+        this.log.info(fields, 'database clock skew');
+      }
+    } catch (err) {
+      if (atStart) throw err;
+      this.log.warn({ err }, 'measuring clock skew failed');
+    }
+  }
+}
