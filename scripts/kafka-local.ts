@@ -138,20 +138,23 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<RunningK
   });
 
   if (await brokerAnswers(brokers, 1500)) return reused(ourBrokerPid(port));
-  // One of ours may be starting (another terminal, a parallel run): wait for it, never start twice.
+
+  requireJava();
+  await ensureKafkaJars();
+  const dataDir = path.resolve(opts.dataDir ?? path.join(CACHE_DIR, `data-${port}`));
+  const logDir = path.join(dataDir, 'kraft');
+  const propsFile = path.join(dataDir, 'server.properties');
+
+  // One of ours may be starting (another terminal, a parallel test run): wait for it, never start
+  // a second JVM. Checked after the slow jar fetch; the exclusive pid file below settles the rest.
   const starting = ourBrokerPid(port);
   if (starting !== undefined) {
     await waitUntilReady(brokers, readyTimeoutMs, files.logFile, () => !isAlive(starting));
     return reused(starting);
   }
-
-  requireJava();
-  await ensureKafkaJars();
-  const dataDir = path.resolve(opts.dataDir ?? path.join(CACHE_DIR, `data-${port}`));
+  fs.rmSync(files.pidFile, { force: true }); // stale: no live broker of ours behind it
   if (opts.fresh) fs.rmSync(dataDir, { recursive: true, force: true });
-  const logDir = path.join(dataDir, 'kraft');
   fs.mkdirSync(logDir, { recursive: true });
-  const propsFile = path.join(dataDir, 'server.properties');
   fs.writeFileSync(propsFile, serverProperties({ port, controllerPort, logDir }));
   if (!fs.existsSync(path.join(logDir, 'meta.properties'))) await formatStorage(propsFile);
 
@@ -168,7 +171,21 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<RunningK
   child.unref();
   let exited = false;
   child.once('exit', () => (exited = true));
-  fs.writeFileSync(files.pidFile, `${pid}\n`);
+  try {
+    // Exclusive create: if a parallel start got here first, it owns the port. Our JVM is killed
+    // long before it could bind (JVM start-up alone takes over a second).
+    fs.writeFileSync(files.pidFile, `${pid}\n`, { flag: 'wx' });
+  } catch {
+    process.kill(pid, 'SIGKILL');
+    const winner = ourBrokerPid(port);
+    await waitUntilReady(
+      brokers,
+      readyTimeoutMs,
+      files.logFile,
+      () => winner === undefined || !isAlive(winner),
+    );
+    return reused(winner);
+  }
 
   try {
     await waitUntilReady(brokers, readyTimeoutMs, files.logFile, () => exited);
