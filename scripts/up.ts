@@ -1,0 +1,125 @@
+/**
+ * `npm run up`: everything needed to run the service on its defaults on this machine, in the
+ * foreground. Starts (or reuses) the local Kafka broker, creates the topics, makes sure the database
+ * exists and is migrated, prints a development API key, then runs every role. Ctrl-C stops the service
+ * and the broker if this script started it.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { ConfigError, loadConfig, type Config } from '../src/config';
+import { ensureDatabase } from '../src/infra/db';
+import { defaultTopics, ensureTopics, KafkaLocalError, startKafka } from './kafka-local';
+import { ensureDevApiKey } from './dev-api-key';
+
+const ROOT = path.resolve(__dirname, '..');
+
+function say(line: string): void {
+  process.stdout.write(`[up] ${line}\n`);
+}
+
+/** One clear line for what the user has to fix, then exit. */
+function stop(line: string): never {
+  process.stderr.write(`[up] ${line}\n`);
+  process.exit(1);
+}
+
+async function checkPostgres(config: Config): Promise<void> {
+  const url = new URL(config.DATABASE_URL);
+  url.pathname = '/postgres';
+  const pool = new Pool({
+    connectionString: url.toString(),
+    max: 1,
+    connectionTimeoutMillis: 3_000,
+  });
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    stop(
+      `Postgres is not reachable at ${url.host} (${(err as Error).message}); start it ` +
+        `(pg_ctlcluster 15 main start) or set DATABASE_URL, or use \`docker compose up\` instead`,
+    );
+  } finally {
+    await pool.end();
+  }
+  await ensureDatabase(config.DATABASE_URL);
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) stop(err.message.replace(/\n\s*/g, '; '));
+    throw err;
+  }
+  await checkPostgres(config);
+
+  // KAFKA_BROKERS set to something other than the default means "use that broker", not ours.
+  const useLocalBroker = !process.env.KAFKA_BROKERS;
+  let stopKafka: () => Promise<void> = async () => undefined;
+  if (useLocalBroker) {
+    say('starting the local Kafka broker (the first run fetches the jars from Maven Central)');
+    try {
+      const kafka = await startKafka({
+        port: Number(config.KAFKA_BROKERS[0]?.split(':')[1] ?? 9092),
+      });
+      say(
+        kafka.startedHere
+          ? `Kafka ready at ${kafka.brokers} in ${kafka.readyMs} ms`
+          : `reusing Kafka at ${kafka.brokers}`,
+      );
+      stopKafka = () => kafka.stop();
+    } catch (err) {
+      if (err instanceof KafkaLocalError) stop(err.message);
+      throw err;
+    }
+  }
+  const created = await ensureTopics(
+    config.KAFKA_BROKERS,
+    defaultTopics({
+      events: config.KAFKA_TOPIC_EVENTS,
+      warnings: config.KAFKA_TOPIC_WARNINGS,
+      escalations: config.KAFKA_TOPIC_ESCALATIONS,
+      dlq: config.KAFKA_TOPIC_DLQ,
+      eventsPartitions: config.KAFKA_EVENTS_PARTITIONS,
+      otherPartitions: config.KAFKA_OTHER_PARTITIONS,
+      eventsRetentionMs: config.KAFKA_EVENTS_RETENTION_MS,
+      otherRetentionMs: config.KAFKA_OTHER_RETENTION_MS,
+    }),
+  );
+  if (created.length) say(`created topics: ${created.join(', ')}`);
+
+  const env = { ...process.env };
+  if (!process.env.API_KEYS) {
+    const key = await ensureDevApiKey(path.join(ROOT, '.local', 'dev-api-key'));
+    env.API_KEYS = key.configEntry;
+    say(`development API key (every scope), also in .local/dev-api-key:`);
+    say(`  Authorization: Bearer ${key.token}`);
+  }
+
+  say(
+    `starting the service on http://${config.HTTP_HOST}:${config.HTTP_PORT} (Ctrl-C stops everything)`,
+  );
+  const child = spawn(
+    process.execPath,
+    ['--require', 'tsx/cjs', path.join(ROOT, 'src', 'main.ts')],
+    {
+      env,
+      stdio: 'inherit',
+    },
+  );
+  // Ctrl-C reaches the whole process group; a SIGTERM to this script is passed on.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  const code = await new Promise<number>((resolve) =>
+    child.on('exit', (c, s) => resolve(c ?? (s ? 0 : 1))),
+  );
+  if (useLocalBroker) {
+    say('stopping the local Kafka broker');
+    await stopKafka();
+  }
+  process.exit(code);
+}
+
+main().catch((err: unknown) => stop(`failed: ${(err as Error).stack ?? String(err)}`));

@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig } from '../../../src/config';
+
+describe('loadConfig', () => {
+  it('runs on its defaults: local broker, local Postgres, every role, SPEC topic names', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: 8080,
+      KAFKA_BROKERS: ['127.0.0.1:9092'],
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/sla',
+      ROLES: ['api', 'projector', 'scheduler'],
+      KAFKA_TOPIC_EVENTS: 'incident.events',
+      KAFKA_TOPIC_WARNINGS: 'sla.warnings',
+      KAFKA_TOPIC_ESCALATIONS: 'sla.escalations',
+      KAFKA_TOPIC_DLQ: 'incident.events.dlq',
+      KAFKA_EVENTS_RETENTION_MS: -1,
+      REPORT_TIME_ZONE: 'Asia/Shanghai',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('parses lists and numbers from strings', () => {
+    const config = loadConfig({
+      ROLES: 'projector, scheduler',
+      KAFKA_BROKERS: 'a:1,b:2',
+      HTTP_PORT: '9000',
+    });
+    expect(config.ROLES).toEqual(['projector', 'scheduler']);
+    expect(config.KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
+    expect(config.HTTP_PORT).toBe(9000);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ HTTP_PORT: '' }).HTTP_PORT).toBe(8080);
+  });
+
+  it.each([
+    ['HTTP_PORT', 'eighty', /HTTP_PORT/],
+    ['HTTP_PORT', '70000', /HTTP_PORT/],
+    ['ROLES', 'api,reporter', /ROLES/],
+    ['KAFKA_BROKERS', 'no-port', /KAFKA_BROKERS/],
+    ['DATABASE_URL', 'not a url', /DATABASE_URL/],
+    ['REPORT_TIME_ZONE', 'Mars/Olympus', /REPORT_TIME_ZONE/],
+    ['KAFKA_TOPIC_EVENTS', 'bad topic!', /KAFKA_TOPIC_EVENTS/],
+  ])('rejects %s=%s naming the variable', (name, value, pattern) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(pattern);
+  });
+});
