@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type LogEntry } from 'kafkajs';
 import { UnavailableError } from '../errors';
 import type { Logger } from './logger';
 

@@ -3,6 +3,7 @@
  * for this run: broker list, the run's own database, unique names, topic creation and a
  * poll-with-deadline helper (tests never sleep blindly).
  */
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '../../scripts/kafka-local';
@@ -110,4 +111,13 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** A TCP port nothing listens on right now (the OS picks it), for a server a test starts itself. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -1,10 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { loadConfig } from '../../../src/config';
 import { createContext, startApp, type RunningApp } from '../../../src/composition';
 import { createLogger } from '../../../src/infra/logger';
 import { migrate } from '../../../src/infra/migrate';
 import { startKafka, type RunningKafka } from '../../../scripts/kafka-local';
 import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy';
-import { waitFor } from '../../helpers/infra';
+import { freePort, waitFor } from '../../helpers/infra';
 
 /**
  * /readyz names the dependency that is missing and recovers when it is back. Kafka gets a broker of
@@ -12,13 +15,19 @@ import { waitFor } from '../../helpers/infra';
  * that the test cuts and restores. The shared broker and database are never touched.
  */
 describe('readiness', () => {
-  const kafkaPort = 19_192;
+  // A broker of this run's own, on ports the OS picks, so parallel runs never stop each other's.
+  let kafkaPort: number;
+  let controllerPort: number;
+  let dataDir: string;
   let kafka: RunningKafka;
   let proxy: TcpProxy;
   let app: RunningApp;
 
   beforeAll(async () => {
-    kafka = await startKafka({ port: kafkaPort, fresh: true });
+    kafkaPort = await freePort();
+    controllerPort = await freePort();
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'readiness-kafka-'));
+    kafka = await startKafka({ port: kafkaPort, controllerPort, dataDir, fresh: true });
     const db = new URL(process.env.DATABASE_URL!);
     proxy = await startTcpProxy({ host: db.hostname, port: Number(db.port || 5432) });
     db.host = `127.0.0.1:${proxy.port}`;
@@ -38,6 +47,7 @@ describe('readiness', () => {
     await app?.stop();
     await proxy?.close();
     await kafka?.stop();
+    await rm(dataDir, { recursive: true, force: true });
   }, 60_000);
 
   const readyz = async () => {
@@ -78,7 +88,7 @@ describe('readiness', () => {
       { timeoutMs: 15_000 },
     );
     expect(down.body.missing).toEqual(['kafka']);
-    kafka = await startKafka({ port: kafkaPort });
+    kafka = await startKafka({ port: kafkaPort, controllerPort, dataDir });
     await waitFor(async () => (await readyz()).status === 200, { timeoutMs: 30_000 });
   }, 120_000);
 
