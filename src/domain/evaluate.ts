@@ -210,8 +210,6 @@ interface Run {
   settledAt: number | null;
 }
 
-const NO_THRESHOLDS: readonly number[] = [];
-
 class Fold {
   readonly cal: Calendar;
   readonly runs: Run[] = [];
@@ -433,92 +431,82 @@ class Fold {
     return out;
   }
 
-  /** The view of one run at `now`; pushes its timers when `timers` is given (current cycle). */
+  /**
+   * The view of one run at `now`; pushes its timers when `timers` is given (current cycle).
+   * Written as branches that fill locals and one object literal at the end: no closures or
+   * spreads per call, so every view has the same shape (this is the hot path of bench/deadlines).
+   */
   view(run: Run, now: number, timers: TimerPlan[] | null, incidentId: string): MilestoneView {
     const cancelled = this.status === 'cancelled';
-    const base = {
-      milestone: run.rule.id,
-      cycle: run.cycle,
-      startAt: run.startAt,
-      escalatesToTier: run.rule.escalatesToTier,
-    };
-    const closedView = (
-      state: MilestoneState,
-      dueAt: number | null,
-      end: number,
-      breachedAt: number | null,
-    ): MilestoneView => ({
-      ...base,
-      state,
-      dueAt,
-      warnAt: sorted(this.warnings(run, end)),
-      metAt: run.metAt,
-      breachedAt,
-      remainingMs: null,
-      pausedMs: this.pausedWork(run, end),
-    });
+    let state: MilestoneState;
+    let dueAt: number | null;
+    let breachedAt: number | null = null;
+    let remainingMs: number | null = null;
+    let warnAt: number[];
+    /** Where the clock stops for this view (met, settled) or `now` while open. */
+    let end: number;
 
     if (run.metAt !== null) {
-      const end = run.metAt;
-      const due = run.frozenDue ?? this.reach(run, run.limit, end);
-      const onTime = due === null || end <= due;
-      if (onTime) return closedView('met', due, end, null);
-      return cancelled
-        ? closedView('not_applicable', due, end, null)
-        : closedView('met_late', due, end, due);
+      end = run.metAt;
+      dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
+      if (dueAt === null || end <= dueAt) state = 'met';
+      else if (cancelled) state = 'not_applicable';
+      else {
+        state = 'met_late';
+        breachedAt = dueAt;
+      }
+      warnAt = this.warnings(run, end);
+    } else if (run.neverStarted || (!run.started && this.status !== 'open')) {
+      end = run.startAt;
+      state = 'not_applicable';
+      dueAt = null;
+      warnAt = [];
+    } else if (run.settledAt !== null) {
+      end = run.settledAt;
+      dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
+      if (!cancelled && dueAt !== null && dueAt < end) {
+        state = 'breached';
+        breachedAt = dueAt;
+      } else state = 'not_applicable';
+      warnAt = this.warnings(run, end);
+    } else {
+      // Open and unmet (the incident is open, or this run would have been settled).
+      end = now > run.startAt ? now : run.startAt;
+      const due = run.frozenDue ?? this.reach(run, run.limit, Number.POSITIVE_INFINITY);
+      warnAt = run.frozenDue === null ? this.warnings(run, Number.POSITIVE_INFINITY) : [];
+      if (timers !== null && due !== null) this.plan(run, due, warnAt, now, timers, incidentId);
+      if (!run.started && run.startAt > now) {
+        // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
+        state = 'pending';
+        dueAt = null;
+        warnAt = [];
+      } else if (due === null) {
+        // Paused before reaching the deadline: only thresholds reached before the pause are known.
+        state = 'paused';
+        dueAt = null;
+      } else {
+        dueAt = due;
+        remainingMs = due - now;
+        state = 'pending';
+        if (due <= now) {
+          state = 'breached';
+          breachedAt = due;
+        } else for (const w of warnAt) if (w <= now) state = 'warned';
+      }
     }
-    if (run.neverStarted || (!run.started && this.status !== 'open')) {
-      return closedView('not_applicable', null, run.startAt, null);
-    }
-    if (run.settledAt !== null) {
-      const end = run.settledAt;
-      const due = run.frozenDue ?? this.reach(run, run.limit, end);
-      if (!cancelled && due !== null && due < end) return closedView('breached', due, end, due);
-      return closedView('not_applicable', due, end, null);
-    }
-
-    // Open and unmet (the incident is open, or this run would have been settled).
-    const due = run.frozenDue ?? this.reach(run, run.limit, Number.POSITIVE_INFINITY);
-    const warnAt = run.frozenDue === null ? this.warnings(run, Number.POSITIVE_INFINITY) : [];
-    if (timers !== null && due !== null) this.plan(run, due, warnAt, now, timers, incidentId);
-    const pausedMs = this.pausedWork(run, Math.max(now, run.startAt));
-    if (!run.started && run.startAt > now) {
-      // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
-      return {
-        ...base,
-        state: 'pending',
-        dueAt: null,
-        warnAt: NO_THRESHOLDS,
-        metAt: null,
-        breachedAt: null,
-        remainingMs: null,
-        pausedMs,
-      };
-    }
-    if (due === null) {
-      return {
-        ...base,
-        state: 'paused',
-        dueAt: null,
-        warnAt: sorted(warnAt),
-        metAt: null,
-        breachedAt: null,
-        remainingMs: null,
-        pausedMs,
-      };
-    }
-    let state: MilestoneState = 'pending';
-    if (due <= now) state = 'breached';
-    else for (const w of warnAt) if (w <= now) state = 'warned';
+    if (warnAt.length > 1) warnAt.sort(ascending);
     return {
-      ...base,
+      milestone: run.rule.id,
+      cycle: run.cycle,
       state,
-      dueAt: due,
-      warnAt: sorted(warnAt),
-      metAt: null,
-      breachedAt: state === 'breached' ? due : null,
-      remainingMs: due - now,
-      pausedMs,
+      startAt: run.startAt,
+      dueAt,
+      warnAt,
+      metAt: run.metAt,
+      breachedAt,
+      remainingMs,
+      pausedMs: this.pausedWork(run, end),
+      escalatesToTier: run.rule.escalatesToTier,
     };
   }
 
@@ -573,6 +561,6 @@ function thresholdWork(w: WarningThreshold, limit: number): number {
   return at < 0 ? 0 : at > limit ? limit : at;
 }
 
-function sorted(xs: number[]): number[] {
-  return xs.length > 1 ? xs.sort((a, b) => a - b) : xs;
+function ascending(a: number, b: number): number {
+  return a - b;
 }

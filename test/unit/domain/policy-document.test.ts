@@ -17,8 +17,20 @@ import {
 } from '../../../src/domain';
 import { T0, reported, stateOf } from './fixtures';
 
-const defaultDoc = () =>
-  JSON.parse(readFileSync(join(__dirname, '../../../policies/default-policy.json'), 'utf8'));
+/** The default document, loosely typed so that tests can break it field by field. */
+interface Doc {
+  [field: string]: unknown;
+  milestones: Record<
+    string,
+    {
+      [field: string]: unknown;
+      limits: Record<string, unknown>;
+      warnings: Record<string, unknown>[];
+    }
+  >;
+}
+const defaultDoc = (): Doc =>
+  JSON.parse(readFileSync(join(__dirname, '../../../policies/default-policy.json'), 'utf8')) as Doc;
 
 const errorsOf = (doc: unknown) => {
   const r = parsePolicy(doc);
@@ -72,9 +84,9 @@ describe('policy document', () => {
 
   test('durations, lead-time warnings and start offsets', () => {
     const doc = defaultDoc();
-    doc.milestones.solution.warnings = [{ fraction: 0.5 }, { before: 'PT10M' }];
-    doc.milestones.spare_parts.startAfter = 'P1D';
-    doc.milestones.arrival.limits.IV = 'PT1H30M';
+    doc.milestones.solution!.warnings = [{ fraction: 0.5 }, { before: 'PT10M' }];
+    doc.milestones.spare_parts!.startAfter = 'P1D';
+    doc.milestones.arrival!.limits.IV = 'PT1H30M';
     const p = parsePolicyOrThrow(doc);
     const m = Object.fromEntries(p.milestones.map((x) => [x.id, x]));
     expect(m.solution?.warnings).toEqual([
@@ -88,71 +100,71 @@ describe('policy document', () => {
   test.each([
     [
       'a missing severity limit',
-      (d: any) => delete d.milestones.response.limits.II,
+      (d: Doc) => delete d.milestones.response!.limits.II,
       'milestones.response.limits.II',
     ],
     [
       'a limit that is not a duration',
-      (d: any) => (d.milestones.arrival.limits.I = '10 minutes'),
+      (d: Doc) => (d.milestones.arrival!.limits.I = '10 minutes'),
       'milestones.arrival.limits.I',
     ],
     [
       'a limit in months',
-      (d: any) => (d.milestones.arrival.limits.I = 'P1M'),
+      (d: Doc) => (d.milestones.arrival!.limits.I = 'P1M'),
       'milestones.arrival.limits.I',
     ],
     [
       'a zero limit',
-      (d: any) => (d.milestones.arrival.limits.I = 'PT0S'),
+      (d: Doc) => (d.milestones.arrival!.limits.I = 'PT0S'),
       'milestones.arrival.limits.I',
     ],
     [
       'a warning fraction of 1',
-      (d: any) => (d.milestones.dispatch.warnings[0].fraction = 1),
+      (d: Doc) => (d.milestones.dispatch!.warnings[0]!.fraction = 1),
       'milestones.dispatch.warnings.0.fraction',
     ],
     [
       'an unknown meeting event',
-      (d: any) => (d.milestones.dispatch.metBy = 'incident.closed'),
+      (d: Doc) => (d.milestones.dispatch!.metBy = 'incident.closed'),
       'milestones.dispatch.metBy',
     ],
     [
       'tier 4',
-      (d: any) => (d.milestones.solution.escalatesToTier = 4),
+      (d: Doc) => (d.milestones.solution!.escalatesToTier = 4),
       'milestones.solution.escalatesToTier',
     ],
     [
       'an unknown field',
-      (d: any) => (d.milestones.solution.pausible = true),
+      (d: Doc) => (d.milestones.solution!.pausible = true),
       'milestones.solution',
     ],
     [
       'a bad milestone id',
-      (d: any) => (d.milestones['Bad Id'] = d.milestones.response),
+      (d: Doc) => (d.milestones['Bad Id'] = d.milestones.response!),
       'milestones.Bad Id',
     ],
-    ['no milestones', (d: any) => (d.milestones = {}), 'milestones'],
-    ['version 0', (d: any) => (d.version = 0), 'version'],
+    ['no milestones', (d: Doc) => (d.milestones = {}), 'milestones'],
+    ['version 0', (d: Doc) => (d.version = 0), 'version'],
     [
       'an instant without offset',
-      (d: any) => (d.effectiveFrom = '2026-01-01T00:00:00'),
+      (d: Doc) => (d.effectiveFrom = '2026-01-01T00:00:00'),
       'effectiveFrom',
     ],
     [
       'an unknown zone',
-      (d: any) =>
+      (d: Doc) =>
         (d.calendar = { kind: 'business', zone: 'Mars/Olympus', weekly: { mon: ['09:00-17:00'] } }),
       'calendar.zone',
     ],
     [
       'reversed hours',
-      (d: any) =>
+      (d: Doc) =>
         (d.calendar = { kind: 'business', zone: 'UTC', weekly: { tue: ['18:00-09:00'] } }),
       'calendar.weekly.tue.0',
     ],
     [
       'overlapping hours',
-      (d: any) =>
+      (d: Doc) =>
         (d.calendar = {
           kind: 'business',
           zone: 'UTC',
@@ -162,12 +174,12 @@ describe('policy document', () => {
     ],
     [
       'no working hours at all',
-      (d: any) => (d.calendar = { kind: 'business', zone: 'UTC', weekly: {} }),
+      (d: Doc) => (d.calendar = { kind: 'business', zone: 'UTC', weekly: {} }),
       'calendar.weekly',
     ],
     [
       'a holiday that is not a date',
-      (d: any) =>
+      (d: Doc) =>
         (d.calendar = {
           kind: 'business',
           zone: 'UTC',
@@ -178,7 +190,7 @@ describe('policy document', () => {
     ],
     [
       'a make-up day that is also a holiday',
-      (d: any) =>
+      (d: Doc) =>
         (d.calendar = {
           kind: 'business',
           zone: 'UTC',
@@ -197,7 +209,7 @@ describe('policy document', () => {
   test('parsePolicyOrThrow names every bad path', () => {
     const doc = defaultDoc();
     doc.version = -1;
-    doc.milestones.response.limits.I = 'soon';
+    doc.milestones.response!.limits.I = 'soon';
     expect(() => parsePolicyOrThrow(doc)).toThrow(PolicyValidationError);
     expect(() => parsePolicyOrThrow(doc)).toThrow(/version: .*milestones\.response\.limits\.I: /);
   });

@@ -56,7 +56,7 @@ function dataFor(type: IncidentEventType): fc.Arbitrary<EventDataByType[Incident
     case 'incident.severity_changed':
       return severity.map((s) => ({ severity: s, reason: 'r' }));
     case 'incident.escalated':
-      return fc.constantFrom(1, 2, 3).map((t) => ({ toTier: t as 1 | 2 | 3, reason: 'r' }));
+      return fc.constantFrom(1, 2, 3).map((t) => ({ toTier: t, reason: 'r' }));
     case 'incident.assigned':
       return fc.constantFrom('wang', 'li').map((a) => ({ assignee: a }));
     case 'incident.solution_provided':
@@ -162,7 +162,7 @@ describe('properties', () => {
         const s = stateOf(events);
         const e = events[pick % events.length]!;
         expect(evolve(s, e)).toBe(s);
-        expect(evolve(s, { ...e, at: T0 + shift } as IncidentEvent)).toBe(s);
+        expect(evolve(s, { ...e, at: T0 + shift })).toBe(s);
       }),
       RUNS,
     );
@@ -217,10 +217,7 @@ describe('properties', () => {
         const rule = policy.milestones.find((m) => m.id === t.milestone)!;
         const latest = Math.max(...events.map((e) => e.at));
         if (t.deadline < latest) return; // later events could change the picture; not this property
-        const met = toEvent(
-          { type: rule.metBy, at: t.deadline, data: { assignee: 'x' } as never },
-          999,
-        );
+        const met = toEvent({ type: rule.metBy, at: t.deadline, data: { assignee: 'x' } }, 999);
         const after = evaluate(evolve(stateOf(events), met), policy, t.deadline + HOUR);
         const v = after.milestones.find((m) => m.milestone === t.milestone && m.cycle === t.cycle)!;
         expect(v.state).toBe('met');

@@ -8,12 +8,13 @@ import {
   initialState,
   isOrphaned,
   DEFAULT_POLICY,
+  type DefaultMilestoneId,
+  type MilestoneView,
 } from '../../../src/domain';
 import { T0, ev, hrs, milestone, min, reported, run, stateOf } from './fixtures';
 
 const ack = (at: number) => ev('incident.acknowledged', at, { by: 'zhang' });
 const dispatched = (at: number) => ev('incident.dispatched', at, { engineers: ['li'] });
-const arrived = (at: number) => ev('incident.arrived', at, { engineer: 'li' });
 const diagnosed = (at: number) => ev('incident.diagnosed', at, { cause: 'PSU' });
 const solved = (at: number) => ev('incident.solution_provided', at, { kind: 'workaround' });
 const parts = (at: number) => ev('incident.spare_parts_provided', at, { parts: ['PSU'] });
@@ -26,8 +27,12 @@ const closed = (at: number) => ev('incident.closed', at, { confirmedBy: 'custome
 const cancelled = (at: number) => ev('incident.cancelled', at, { reason: 'duplicate' });
 const reopened = (at: number) => ev('incident.reopened', at, { reason: 'failed again' });
 
+/** Views of the current cycle by milestone id (every default milestone is present). */
 const byId = (r: ReturnType<typeof run>) =>
-  Object.fromEntries(r.milestones.map((m) => [m.milestone, m]));
+  Object.fromEntries(r.milestones.map((m) => [m.milestone, m])) as Record<
+    DefaultMilestoneId,
+    MilestoneView
+  >;
 const timerKeys = (r: ReturnType<typeof run>) => r.timers.map((t) => t.key);
 
 describe('meeting milestones', () => {
