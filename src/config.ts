@@ -55,6 +55,12 @@ const schema = z.object({
   /** Upper bound for "produce, then answer": past it the ingest API answers 503. */
   KAFKA_PRODUCE_TIMEOUT_MS: int(100, 60_000).default(5000),
   PROJECTOR_GROUP_ID: z.string().min(1).default('sla-projector'),
+  /** Partitions the projector works on at once (each holds a database connection meanwhile). */
+  PROJECTOR_CONCURRENCY: int(1, 64).default(3),
+  /** Kafka fetch size per partition: bounds how many records one projector transaction applies. */
+  PROJECTOR_FETCH_MAX_BYTES: int(16 * 1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
+  /** Records larger than this go to the dead-letter topic as `too_large`. */
+  PROJECTOR_MAX_EVENT_BYTES: int(1024, 16 * 1024 * 1024).default(256 * 1024),
   /** The zone monthly reports use when the caller names none. */
   REPORT_TIME_ZONE: z
     .string()
