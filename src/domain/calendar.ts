@@ -47,26 +47,33 @@ export interface Calendar {
 }
 
 const compiled = new WeakMap<CalendarSpec, Calendar>();
+/**
+ * Second-level cache by content: policies re-read from storage are new objects with the same
+ * calendar, and a business calendar's laid-out weeks are worth keeping. Bounded, dropped when full.
+ */
+const compiledByContent = new Map<string, Calendar>();
+const MAX_CALENDARS = 64;
+const CONTINUOUS: Calendar = {
+  spec: CALENDAR_24X7,
+  add: (s, w) => s + Math.max(0, w),
+  between: (f, t) => (t > f ? t - f : 0),
+};
 
-/** The compiled calendar for a spec; compiled once per spec object (cached). */
+/** The compiled calendar for a spec; compiled once per spec (cached by identity, then content). */
 export function calendarFor(spec: CalendarSpec): Calendar {
+  if (spec.kind === '24x7') return CONTINUOUS;
   let cal = compiled.get(spec);
   if (cal === undefined) {
-    cal = spec.kind === '24x7' ? new Continuous(spec) : new Business(spec);
+    const key = JSON.stringify(spec);
+    cal = compiledByContent.get(key);
+    if (cal === undefined) {
+      if (compiledByContent.size >= MAX_CALENDARS) compiledByContent.clear();
+      cal = new Business(spec);
+      compiledByContent.set(key, cal);
+    }
     compiled.set(spec, cal);
   }
   return cal;
-}
-
-/** 7×24: working time is elapsed time. */
-class Continuous implements Calendar {
-  constructor(readonly spec: CalendarSpec) {}
-  add(start: number, workMs: number): number {
-    return start + Math.max(0, workMs);
-  }
-  between(from: number, to: number): number {
-    return to > from ? to - from : 0;
-  }
 }
 
 const DAY_MS = 86_400_000;

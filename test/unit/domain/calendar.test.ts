@@ -51,8 +51,9 @@ describe('business calendar in Asia/Shanghai with 调休', () => {
   const cal = calendarFor(spec);
   const sh = (s: string) => at(s, zone);
 
-  test('compiled once per spec', () => {
+  test('compiled once per spec, also when the same calendar is read again as a new object', () => {
     expect(calendarFor(spec)).toBe(cal);
+    expect(calendarFor(JSON.parse(JSON.stringify(spec)) as BusinessCalendarSpec)).toBe(cal);
   });
 
   test.each([
