@@ -22,6 +22,17 @@
  *   earlier) is not applicable; if the incident was reopened by then, it starts.
  * - Breach boundary: met at exactly the deadline is on time; seen at `now === dueAt` unmet, it is
  *   breached (the breach timer fires at the deadline).
+ * - Every duration of a policy is working time on its calendar, the spare_parts start offset too
+ *   (on a business calendar "24 h unresolved" is 24 working hours). `remainingMs` is wall time to
+ *   the deadline (a countdown); `pausedMs` is working time (what the deadline moved by).
+ * - Pause and resume are a switch, not a counter: a second pause and a stray resume are ignored.
+ * - The tier comes from events only: `incident.assigned` with a tier sets it (a person may hand
+ *   back), `incident.escalated` never lowers it. Automatic escalation is `escalationFor`'s job.
+ * - Events at the same millisecond: report, then facts, then resolved, closed/cancelled, reopen.
+ *
+ * Invariants (property-tested): warnings are never after their deadline; a pause never moves a
+ * deadline earlier; the result depends on the set of events, not their arrival order; a
+ * duplicate changes nothing; a milestone met on time has no breach and no timers.
  */
 import { calendarFor, type Calendar } from './calendar';
 import type { IncidentEvent, Severity, Tier } from './events';
