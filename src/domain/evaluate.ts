@@ -30,9 +30,11 @@
  *   back), `incident.escalated` never lowers it. Automatic escalation is `escalationFor`'s job.
  * - Events at the same millisecond: report, then facts, then resolved, closed/cancelled, reopen.
  *
- * Invariants (property-tested): warnings are never after their deadline; a pause never moves a
- * deadline earlier; the result depends on the set of events, not their arrival order; a
- * duplicate changes nothing; a milestone met on time has no breach and no timers.
+ * Invariants (property-tested): warnings are never after their deadline; at a fixed severity a
+ * pause never moves a deadline earlier (a later severity raise applies from the start, so with
+ * one a pause can decide whether the old deadline had passed); the result depends on the set of
+ * events, not their arrival order; a duplicate changes nothing; a milestone met on time has no
+ * breach and no timers.
  */
 import { calendarFor, type Calendar } from './calendar';
 import type { IncidentEvent, Severity, Tier } from './events';
