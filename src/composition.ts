@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Config } from './config';
+import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
 import { createPool, type Pool } from './infra/db';
@@ -72,6 +73,8 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   const roles = new Set(config.ROLES);
   if (roles.has('api')) {
     // roles: api (ingest and read routes are registered here)
+    // Read API and live stream (issue 8): after authentication is installed.
+    services.push(...registerReadApi(http, context));
   }
   if (roles.has('projector')) {
     // roles: projector

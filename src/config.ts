@@ -118,6 +118,18 @@ const schema = z.object({
   /** Back-off after a failed publish: starts here, doubles up to OUTBOX_RETRY_MAX_MS. */
   OUTBOX_RETRY_MIN_MS: int(10, 60_000).default(200),
   OUTBOX_RETRY_MAX_MS: int(100, 600_000).default(10_000),
+
+  // --- read API and live stream (issue 8) ---
+  /** GET /v1/stream: comment sent this often so proxies keep an idle stream open. */
+  STREAM_HEARTBEAT_MS: int(1000, 300_000).default(15_000),
+  /** Fallback wake-up of stream clients when no NOTIFY arrives (listener connection down). */
+  STREAM_POLL_MS: int(100, 60_000).default(2000),
+  /** How long stream events are kept for Last-Event-ID resume. */
+  STREAM_RETENTION_MS: int(60_000).default(24 * 3600 * 1000),
+  /** Unsent bytes a stream client may have buffered before it is disconnected. */
+  STREAM_CLIENT_BUFFER_BYTES: int(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
+  /** Concurrent stream clients per process; more get 503. */
+  STREAM_MAX_CLIENTS: int(1, 100_000).default(100),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;

@@ -7,6 +7,7 @@
  * is never silently ignored into an unfiltered answer.
  */
 import { z } from 'zod';
+import { ValidationError } from '../errors';
 
 export const SEVERITIES = ['I', 'II', 'III', 'IV'] as const;
 export const INCIDENT_STATUSES = ['pending', 'open', 'resolved', 'closed', 'cancelled'] as const;
@@ -326,6 +327,31 @@ export const policyVersionBody = z
   );
 
 // ---------------------------------------------------------------------------------------------
+
+export type Where = 'query parameter' | 'path parameter' | 'body field';
+
+/** Parses request input with `schema`; a failure is a 400 naming every bad parameter. */
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  where: Where,
+): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const details = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: key, message: `unknown ${where}` }))
+      : // A parameter is named whole (`severity`, not `severity.1`); body fields keep their path.
+        [
+          {
+            path: where === 'body field' ? issue.path.join('.') : String(issue.path[0] ?? ''),
+            message: issue.message,
+          },
+        ],
+  );
+  const message = details.map((d) => `${where} '${d.path}': ${d.message}`).join('; ');
+  throw new ValidationError(`invalid ${message}`, details);
+}
 
 /** Whole seconds of `3600` or an ISO-8601 duration without years/months (`PT1H`, `P1D`). */
 export function parseDurationSeconds(text: string): number | null {

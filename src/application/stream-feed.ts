@@ -1,0 +1,223 @@
+/**
+ * Reads the live-update feed (`stream_events`, filled by the triggers of migrations/0005_*.sql).
+ *
+ * Position in the feed is a cursor (tx, id): the writing transaction's id and the row id. A read
+ * returns only rows whose transaction is older than every transaction still running
+ * (pg_snapshot_xmin), so no row can later appear before a cursor already handed out: reading in
+ * cursor order never skips anything (unlike "id > last seen", which misses late commits).
+ */
+import { quoteIdent, type Pool, type PoolClient } from '../infra/db';
+
+export interface FeedCursor {
+  /** xid8 as a decimal string. */
+  tx: string;
+  /** bigint as a decimal string. */
+  id: string;
+}
+
+export const FEED_START: FeedCursor = { tx: '0', id: '0' };
+
+export type FeedKind = 'incident' | 'milestone' | 'sla';
+
+export interface FeedRow {
+  cursor: FeedCursor;
+  kind: FeedKind;
+  incidentId: string;
+  severity: string | null;
+  site: string | null;
+  payload: Record<string, unknown>;
+}
+
+export interface FeedFilter {
+  severity?: readonly string[];
+  site?: string;
+}
+
+export interface FeedPage {
+  rows: FeedRow[];
+  /**
+   * Where the next read may start: after the last row, or, when the page was not full, after the
+   * last row *anyone* may read now (the rows in between did not match the filter). Advancing past
+   * non-matching rows keeps a narrow filter from rescanning them on every wake-up.
+   */
+  next: FeedCursor;
+}
+
+/** `<tx>-<id>`: the SSE event id. */
+export function formatCursor(c: FeedCursor): string {
+  return `${c.tx}-${c.id}`;
+}
+
+export function parseCursor(text: string | undefined): FeedCursor | null {
+  const m = /^(\d{1,20})-(\d{1,19})$/.exec(text?.trim() ?? '');
+  return m ? { tx: m[1]!, id: m[2]! } : null;
+}
+
+export function compareCursors(a: FeedCursor, b: FeedCursor): number {
+  const tx = BigInt(a.tx) - BigInt(b.tx);
+  if (tx !== 0n) return tx < 0n ? -1 : 1;
+  const id = BigInt(a.id) - BigInt(b.id);
+  return id === 0n ? 0 : id < 0n ? -1 : 1;
+}
+
+export class StreamFeed {
+  constructor(private readonly pool: Pool) {}
+
+  /** Up to `limit` rows after `after` matching `filter`, in cursor order. */
+  async read(after: FeedCursor, filter: FeedFilter, limit: number): Promise<FeedPage> {
+    const params: unknown[] = [after.tx, after.id, limit];
+    const where: string[] = [];
+    if (filter.severity) {
+      params.push(filter.severity);
+      where.push(`AND s.severity = ANY($${params.length}::text[])`);
+    }
+    if (filter.site !== undefined) {
+      params.push(filter.site);
+      where.push(`AND s.site = $${params.length}`);
+    }
+    // One statement, so the page and the head share one snapshot and one xmin.
+    const { rows } = await this.pool.query<{
+      page: Array<{
+        tx: string;
+        id: string;
+        kind: FeedKind;
+        incident_id: string;
+        severity: string | null;
+        site: string | null;
+        payload: Record<string, unknown>;
+      }> | null;
+      head_tx: string | null;
+      head_id: string | null;
+    }>(
+      `WITH b AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+       page AS (
+         SELECT s.tx::text AS tx, s.id::text AS id, s.kind, s.incident_id, s.severity, s.site,
+                s.payload
+         FROM stream_events s
+         WHERE (s.tx, s.id) > ($1::xid8, $2::bigint) AND s.tx < (SELECT xmin FROM b)
+           ${where.join(' ')}
+         ORDER BY s.tx, s.id
+         LIMIT $3
+       ),
+       head AS (
+         SELECT s.tx::text AS tx, s.id::text AS id FROM stream_events s
+         WHERE s.tx < (SELECT xmin FROM b)
+         ORDER BY s.tx DESC, s.id DESC
+         LIMIT 1
+       )
+       SELECT (SELECT json_agg(page ORDER BY page.tx::xid8, page.id::bigint) FROM page) AS page,
+              (SELECT tx FROM head) AS head_tx, (SELECT id FROM head) AS head_id`,
+      params,
+    );
+    const r = rows[0];
+    const page = (r?.page ?? []).map((p): FeedRow => ({
+      cursor: { tx: p.tx, id: p.id },
+      kind: p.kind,
+      incidentId: p.incident_id,
+      severity: p.severity,
+      site: p.site,
+      payload: p.payload,
+    }));
+    const last = page.at(-1)?.cursor ?? after;
+    const head = r?.head_tx && r.head_id ? { tx: r.head_tx, id: r.head_id } : null;
+    const next =
+      page.length < limit && head !== null && compareCursors(head, last) > 0 ? head : last;
+    return { rows: page, next };
+  }
+
+  /** The cursor after every row readable now: where a client without Last-Event-ID starts. */
+  async head(): Promise<FeedCursor> {
+    const { rows } = await this.pool.query<{ tx: string; id: string }>(
+      `SELECT s.tx::text AS tx, s.id::text AS id FROM stream_events s
+       WHERE s.tx < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY s.tx DESC, s.id DESC
+       LIMIT 1`,
+    );
+    return rows[0] ?? FEED_START;
+  }
+
+  /** Whether the row a client last saw is still kept (false: trimmed, or not from this feed). */
+  async has(c: FeedCursor): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'SELECT 1 FROM stream_events WHERE tx = $1::xid8 AND id = $2::bigint',
+      [c.tx, c.id],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Deletes rows written before `before`, in bounded batches (no long lock, no huge WAL burst). */
+  async trim(before: Date, batch = 10_000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.pool.query(
+        `DELETE FROM stream_events WHERE ctid IN (
+           SELECT ctid FROM stream_events WHERE at < $1 LIMIT $2)`,
+        [before, batch],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < batch) return total;
+    }
+  }
+}
+
+/**
+ * LISTEN on a dedicated connection: a wake-up hint only (the feed table is the truth, and the hub
+ * also polls), so a lost connection is re-opened after a pause and nothing else happens.
+ */
+export class FeedListener {
+  private client: PoolClient | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly channel: string,
+    private readonly onNotify: () => void,
+    private readonly onError: (err: unknown) => void,
+    private readonly retryMs = 1000,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    let client: PoolClient | undefined;
+    try {
+      const connected = (client = await this.pool.connect());
+      const lost = (err?: unknown) => {
+        if (this.client !== connected) return; // already handled, or never listening
+        this.client = null;
+        connected.release(true);
+        if (err !== undefined) this.onError(err);
+        this.schedule();
+      };
+      client.on('notification', () => this.onNotify());
+      client.on('error', lost);
+      client.on('end', () => lost());
+      await client.query(`LISTEN ${quoteIdent(this.channel)}`);
+      this.client = client;
+      // Anything committed while we were not listening is picked up by this first wake-up.
+      this.onNotify();
+    } catch (err) {
+      client?.release(true);
+      this.onError(err);
+      this.schedule();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    const client = this.client;
+    this.client = null;
+    client?.release(true);
+    await this.pool.end();
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      void this.start();
+    }, this.retryMs);
+    this.retry.unref();
+  }
+}
