@@ -114,35 +114,14 @@ function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store');
 }
 
-/** CSV when asked by `format=csv`, or by an Accept header naming text/csv (unless format=json). */
+/**
+ * CSV when asked by `format=csv`, or when the Accept header names text/csv before (or without)
+ * application/json. q-values are not weighed: clients ask for one or the other.
+ */
 export function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | undefined): boolean {
   if (format !== undefined) return format === 'csv';
-  return accept !== undefined && /(^|[\s,])text\/csv\b/i.test(accept);
-}
-
-/**
- * Wires the read API and the live stream into the `api` role (called from the composition root,
- * after authentication is installed). Returns the stream hub: a service (LISTEN, heartbeats,
- * trimming) the role must start and stop.
- */
-export function registerReadApi(http: FastifyInstance, context: AppContext): Service[] {
-  const { config, pool, clock } = context;
-  registerReadRoutes(http, { pool, clock, reportTimeZone: config.REPORT_TIME_ZONE });
-  const hub = new StreamHub(
-    new StreamFeed(pool),
-    clock,
-    {
-      heartbeatMs: config.STREAM_HEARTBEAT_MS,
-      pollMs: config.STREAM_POLL_MS,
-      retentionMs: config.STREAM_RETENTION_MS,
-      clientBufferBytes: config.STREAM_CLIENT_BUFFER_BYTES,
-      maxClients: config.STREAM_MAX_CLIENTS,
-    },
-    context.log.child({ component: 'stream' }),
-    context.metrics,
-    // LISTEN holds its connection for good: its own pool, so the query pool keeps every slot.
-    createPool(config.DATABASE_URL, { max: 1, application_name: 'sla-timer-stream' }),
-  );
-  registerStreamRoutes(http, hub);
-  return [hub];
+  const types = (accept ?? '').split(',').map((t) => t.split(';')[0]!.trim().toLowerCase());
+  const csv = types.indexOf('text/csv');
+  const json = types.indexOf('application/json');
+  return csv !== -1 && (json === -1 || csv < json);
 }
