@@ -1,0 +1,189 @@
+/**
+ * SLA policies as stored data (SPEC §2: "policies are data, not code").
+ *
+ * - The configured default policy is the built-in SPEC §2 policy, or the document in POLICY_FILE
+ *   (parsed with the same zod schema as every policy document). `ensureDefault` stores it in
+ *   `policies` when it is not already the latest version there; a changed document becomes a new
+ *   version that applies to incidents reported from then on (`effectiveFrom` is never in the
+ *   past), so an incident keeps the version it was reported under, also on replay.
+ * - Versions are immutable, so parsed versions are cached forever; `all()` costs one tiny query to
+ *   learn whether versions were added (by another process, e.g. the admin API) and parses only
+ *   those.
+ */
+import { readFile } from 'node:fs/promises';
+import { canonicalJson } from '../contracts/events';
+import { parsePolicy, parsePolicyOrThrow, policyToDocument } from '../contracts/policy';
+import { DEFAULT_POLICY, DEFAULT_POLICY_ID, type Policy } from '../domain';
+import type { Pool, PoolClient } from '../infra/db';
+import type { Logger } from '../infra/logger';
+
+type Queryable = Pool | PoolClient;
+
+export interface PolicyStore {
+  /** The configured default policy (POLICY_FILE or the built-in one), as configured. */
+  readonly configured: Policy;
+  /**
+   * Makes the configured default the latest stored version of its id, creating version 1 or a
+   * new version when the document changed. Returns the stored version. Safe to run concurrently.
+   */
+  ensureDefault(now: number): Promise<Policy>;
+  /** Every stored version of every policy (cached; new versions are picked up on each call). */
+  all(q?: Queryable): Promise<readonly Policy[]>;
+  /** One stored version, or undefined. */
+  get(policyId: string, version: number, q?: Queryable): Promise<Policy | undefined>;
+}
+
+/** Reads the default policy: POLICY_FILE when set (its `id` must be "default" or absent). */
+export async function loadConfiguredPolicy(policyFile?: string): Promise<Policy> {
+  if (!policyFile) return DEFAULT_POLICY;
+  const text = await readFile(policyFile, 'utf8');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`POLICY_FILE ${policyFile}: not JSON: ${(err as Error).message}`);
+  }
+  if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
+    const d = doc as Record<string, unknown>;
+    if (d.id === undefined) d.id = DEFAULT_POLICY_ID;
+    if (d.version === undefined) d.version = 1;
+    if (d.id !== DEFAULT_POLICY_ID) {
+      throw new Error(
+        `POLICY_FILE ${policyFile}: id must be "${DEFAULT_POLICY_ID}" (the file replaces the default policy)`,
+      );
+    }
+  }
+  try {
+    return parsePolicyOrThrow(doc);
+  } catch (err) {
+    throw new Error(`POLICY_FILE ${policyFile}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger): PolicyStore {
+  const cache = new Map<string, Policy>();
+  const cacheKey = (id: string, version: number) => `${id}\u0000${version}`;
+
+  function parseRow(row: { policy_id: string; version: number; document: unknown }): Policy | null {
+    const parsed = parsePolicy(row.document);
+    if (!parsed.ok) {
+      // A stored document that no longer parses must not stop projection: incidents fall back
+      // to the default policy, and the problem is loud in the log.
+      log?.error(
+        {
+          component: 'policy-store',
+          policyId: row.policy_id,
+          version: row.version,
+          errors: parsed.errors,
+        },
+        'stored policy document is invalid; ignored',
+      );
+      return null;
+    }
+    // The row's key is the truth, whatever the document says.
+    return { ...parsed.policy, id: row.policy_id, version: row.version };
+  }
+
+  async function all(q: Queryable = pool): Promise<readonly Policy[]> {
+    const { rows } = await q.query<{ policy_id: string; version: number }>(
+      'SELECT policy_id, version FROM policies',
+    );
+    const missing = rows.filter((r) => !cache.has(cacheKey(r.policy_id, r.version)));
+    if (missing.length > 0) {
+      const { rows: docs } = await q.query<{
+        policy_id: string;
+        version: number;
+        document: unknown;
+      }>(
+        `SELECT p.policy_id, p.version, p.document FROM policies p
+         JOIN unnest($1::text[], $2::int[]) AS k(id, v) ON p.policy_id = k.id AND p.version = k.v`,
+        [missing.map((r) => r.policy_id), missing.map((r) => r.version)],
+      );
+      for (const row of docs) {
+        const policy = parseRow(row);
+        if (policy) cache.set(cacheKey(row.policy_id, row.version), policy);
+      }
+    }
+    return rows.flatMap((r) => {
+      const p = cache.get(cacheKey(r.policy_id, r.version));
+      return p ? [p] : [];
+    });
+  }
+
+  async function get(
+    policyId: string,
+    version: number,
+    q: Queryable = pool,
+  ): Promise<Policy | undefined> {
+    const hit = cache.get(cacheKey(policyId, version));
+    if (hit) return hit;
+    const { rows } = await q.query<{ policy_id: string; version: number; document: unknown }>(
+      'SELECT policy_id, version, document FROM policies WHERE policy_id = $1 AND version = $2',
+      [policyId, version],
+    );
+    const row = rows[0];
+    const policy = row ? parseRow(row) : null;
+    if (policy) cache.set(cacheKey(policyId, version), policy);
+    return policy ?? undefined;
+  }
+
+  async function ensureDefault(now: number): Promise<Policy> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      // The same lock the admin API takes to number versions (application/policy-versions.ts).
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`policy:${configured.id}`]);
+      const { rows } = await client.query<{
+        policy_id: string;
+        version: number;
+        document: unknown;
+      }>(
+        `SELECT policy_id, version, document FROM policies
+         WHERE policy_id = $1 ORDER BY version DESC LIMIT 1`,
+        [configured.id],
+      );
+      const latestRow = rows[0];
+      const latest = latestRow ? parseRow(latestRow) : null;
+      if (latest && sameRules(latest, configured)) {
+        await client.query('COMMIT');
+        return latest;
+      }
+      const version = (latestRow?.version ?? 0) + 1;
+      const stored: Policy = {
+        ...configured,
+        version,
+        // Version 1 keeps its own start (the built-in default applies since 1970); a later one
+        // must not reach back to incidents already reported under the previous version.
+        effectiveFrom:
+          version === 1 ? configured.effectiveFrom : Math.max(configured.effectiveFrom, now),
+      };
+      await client.query(
+        `INSERT INTO policies (policy_id, version, document, created_by) VALUES ($1, $2, $3, $4)`,
+        [stored.id, version, JSON.stringify(policyToDocument(stored)), 'config'],
+      );
+      await client.query('COMMIT');
+      cache.set(cacheKey(stored.id, version), stored);
+      log?.info(
+        { component: 'policy-store', policyId: stored.id, version },
+        'default policy stored',
+      );
+      return stored;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  return { configured, ensureDefault, all, get };
+}
+
+/** Same rules, whatever the version number and start (those are assigned when storing). */
+function sameRules(a: Policy, b: Policy): boolean {
+  const rules = (p: Policy) => {
+    const { version: _v, effectiveFrom: _e, ...rest } = policyToDocument(p);
+    return canonicalJson(rest);
+  };
+  return rules(a) === rules(b);
+}

@@ -1,0 +1,281 @@
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Logger } from './logger';
+
+/**
+ * The "subscribe with offsets stored elsewhere" half of the Kafka port (the publish half is
+ * kafka.ts). The caller owns the offsets (the projector keeps them in Postgres, written in the same
+ * transaction as its read model); Kafka's own committed offsets are written only so that the usual
+ * lag tooling works, and are never read back.
+ *
+ * Protocol, per partition:
+ *   1. On assignment, `claim` is called with the partitions this member now owns; it returns where
+ *      each one continues (and takes ownership, e.g. by bumping an epoch). The consumer seeks there.
+ *   2. Each fetched batch that starts exactly at the expected offset goes to `handle` with the
+ *      claim it was fetched under. Records before the expected offset (already applied) are
+ *      dropped; a batch that starts after it is re-fetched from the expected offset once.
+ *   3. `handle` says what happened: `done` (continue after the last record), `retry` (transient
+ *      failure: the same records come again after a pause), `moved` (the store holds another
+ *      position, e.g. after a rebuild swapped tables: seek there), or `lost` (another member owns
+ *      the partition: stop reading it until the next assignment).
+ *
+ * kafkajs specifics (v2.2.4, unmaintained, hence this port): the GROUP_JOIN instrumentation event is
+ * the assignment hook; its listener is not awaited, so batches wait for the pending claim; `seek`
+ * takes effect at the next fetch, and with autoCommit off it only moves the local position.
+ */
+export interface ConsumedRecord {
+  /** Decimal string: Kafka offsets are 64-bit. */
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Record timestamp (producer create time unless the topic says otherwise), epoch ms. */
+  timestamp: number;
+}
+
+export interface PartitionClaim {
+  partition: number;
+  /** The next offset to read (the first not yet applied). */
+  nextOffset: bigint;
+  /** Opaque to the consumer; handed back with each batch (the projector's fencing epoch). */
+  epoch: bigint;
+}
+
+export interface ClaimedBatch {
+  topic: string;
+  partition: number;
+  claim: PartitionClaim;
+  /** Offset of the first record; equals `claim.nextOffset` as tracked so far. */
+  fromOffset: bigint;
+  records: ConsumedRecord[];
+  /** The partition's high watermark when fetched (for lag). */
+  highWatermark: bigint;
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+}
+
+export type BatchOutcome =
+  | { kind: 'done'; nextOffset: bigint }
+  | { kind: 'retry'; delayMs: number }
+  | { kind: 'moved'; nextOffset: bigint }
+  | { kind: 'lost' };
+
+export interface StoredOffsetHandler {
+  claim(topic: string, partitions: number[]): Promise<PartitionClaim[]>;
+  handle(batch: ClaimedBatch): Promise<BatchOutcome>;
+}
+
+export interface StoredOffsetSubscriptionOptions {
+  groupId: string;
+  topic: string;
+  /** Partitions processed at once (each needs its own database connection). */
+  concurrency: number;
+  /** Fetch size per partition: bounds the batch size. */
+  maxBytesPerPartition: number;
+  /** How long a fetch waits for data (latency vs. empty fetches). */
+  maxWaitTimeMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+}
+
+export interface StoredOffsetSubscription {
+  start(): Promise<void>;
+  /** Leaves the group after the batch in flight (its transaction commits or rolls back). */
+  stop(): Promise<void>;
+  /** Resolves once the first assignment was claimed (tests, readiness). */
+  readonly assigned: Promise<void>;
+}
+
+interface PartitionState {
+  claim: PartitionClaim;
+  /** Next offset to hand to `handle`. */
+  expected: bigint;
+  /** Set when we asked for a re-fetch from `expected`; a second mismatch is then believed. */
+  soughtTo: bigint | null;
+}
+
+export function subscribeWithStoredOffsets(
+  kafka: Kafka,
+  options: StoredOffsetSubscriptionOptions,
+  handler: StoredOffsetHandler,
+  log: Logger,
+): StoredOffsetSubscription {
+  const { topic } = options;
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    maxBytesPerPartition: options.maxBytesPerPartition,
+    maxBytes: Math.max(options.maxBytesPerPartition * 4, 10 * 1024 * 1024),
+    maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+    allowAutoTopicCreation: false,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+  });
+  /** Partition → state, for the current assignment only. */
+  let partitions = new Map<number, PartitionState>();
+  /** The claim in progress for the latest assignment; batches wait for it. */
+  let claiming: Promise<void> = Promise.resolve();
+  let markAssigned: () => void = () => undefined;
+  const assigned = new Promise<void>((resolve) => (markAssigned = resolve));
+
+  let generation = 0;
+  let stopping = false;
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const owned = [...(payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b);
+    const mine = ++generation;
+    // Replace the promise synchronously, so a batch fetched for this assignment waits for it.
+    claiming = claimAll(owned, mine);
+  });
+
+  /**
+   * Claims until it works (Postgres may be briefly away) or a newer assignment supersedes this one.
+   * Until then no batch is processed: they wait here.
+   */
+  async function claimAll(owned: number[], mine: number): Promise<void> {
+    partitions = new Map();
+    for (let attempt = 0; ; attempt++) {
+      if (mine !== generation || stopping) return;
+      try {
+        const claims = owned.length ? await handler.claim(topic, owned) : [];
+        if (mine !== generation) return;
+        const next = new Map<number, PartitionState>();
+        for (const claim of claims) {
+          next.set(claim.partition, {
+            claim,
+            expected: claim.nextOffset,
+            soughtTo: claim.nextOffset,
+          });
+          consumer.seek({ topic, partition: claim.partition, offset: claim.nextOffset.toString() });
+        }
+        partitions = next;
+        // A partition paused because it was lost comes back only through a new claim.
+        if (owned.length) consumer.resume([{ topic, partitions: owned }]);
+        log.info({ topic, partitions: owned }, 'partitions claimed');
+        markAssigned();
+        return;
+      } catch (err) {
+        log.error(
+          { err, topic, partitions: owned, attempt },
+          'claiming partitions failed; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    await claiming;
+    const state = partitions.get(batch.partition);
+    // Not ours (any more), or a seek is pending: the next fetch brings the right records.
+    if (!state || payload.isStale()) return;
+    // Where this fetch started (kafkajs has it on the batch but not in its typings).
+    const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
+    if (fetched > state.expected && state.soughtTo !== state.expected) {
+      // Kafka's committed offset ran ahead of ours (e.g. the read model was restored or rebuilt):
+      // read from our own position. If the same thing happens again, the gap holds no records.
+      state.soughtTo = state.expected;
+      consumer.seek({ topic, partition: batch.partition, offset: state.expected.toString() });
+      return;
+    }
+    const records: ConsumedRecord[] = [];
+    for (const m of batch.messages) {
+      if (BigInt(m.offset) < state.expected) continue; // applied before
+      records.push({
+        offset: m.offset,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        headers: stringHeaders(m.headers),
+        timestamp: Number(m.timestamp),
+      });
+    }
+    if (records.length === 0) return;
+
+    const claim = state.claim;
+    const outcome = await handler.handle({
+      topic,
+      partition: batch.partition,
+      claim,
+      fromOffset: state.expected,
+      records,
+      highWatermark: BigInt(batch.highWatermark),
+      heartbeat: () => payload.heartbeat(),
+    });
+    // A newer assignment replaced this claim while we worked: its seek decides what comes next.
+    if (partitions.get(batch.partition)?.claim !== claim) return;
+    switch (outcome.kind) {
+      case 'done': {
+        state.expected = outcome.nextOffset;
+        state.soughtTo = null;
+        payload.resolveOffset(records[records.length - 1]!.offset);
+        // Lag monitoring only; never awaited on the hot path, never read back.
+        consumer
+          .commitOffsets([
+            { topic, partition: batch.partition, offset: outcome.nextOffset.toString() },
+          ])
+          .catch(() => undefined);
+        await payload.heartbeat().catch(() => undefined);
+        return;
+      }
+      case 'moved':
+        state.expected = outcome.nextOffset;
+        state.soughtTo = outcome.nextOffset;
+        consumer.seek({ topic, partition: batch.partition, offset: outcome.nextOffset.toString() });
+        return;
+      case 'retry':
+        // Nothing was resolved, so the next fetch returns the same records; wait a little first
+        // (heartbeating, so the group does not think we died).
+        await pauseFor(outcome.delayMs, () => payload.heartbeat());
+        return;
+      case 'lost':
+        partitions.delete(batch.partition);
+        consumer.pause([{ topic, partitions: [batch.partition] }]);
+        log.warn(
+          { topic, partition: batch.partition },
+          'partition owned by another member: paused',
+        );
+        return;
+    }
+  }
+
+  let started = false;
+  return {
+    assigned,
+    async start() {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.concurrency,
+        eachBatch,
+      });
+      started = true;
+    },
+    async stop() {
+      stopping = true;
+      if (!started) return;
+      started = false;
+      await consumer.disconnect();
+    },
+  };
+}
+
+function stringHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [k, v] of Object.entries(headers)) {
+    if (Buffer.isBuffer(v)) out[k] = v.toString('utf8');
+    else if (typeof v === 'string') out[k] = v;
+    else if (Array.isArray(v) && v.length) out[k] = String(v[v.length - 1]);
+  }
+  return out;
+}
+
+/** Waits `ms`, heartbeating every second (a blocked partition must not look like a dead member). */
+async function pauseFor(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
+    await heartbeat().catch(() => undefined);
+  }
+}

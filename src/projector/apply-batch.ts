@@ -1,0 +1,355 @@
+/**
+ * One batch of one partition → one Postgres transaction:
+ *
+ *   1. advance projector_offsets (compare-and-set on epoch and position: the fence; first, so a
+ *      fenced member stops before doing any work and the row lock orders competing writers)
+ *   2. split the batch into new events, duplicates and digest conflicts (applied_events)
+ *   3. lock the incidents it touches, load their earlier events, fired timers and escalations
+ *   4. fold and evaluate every touched incident (pure: project-incident.ts)
+ *   5. write timeline, applied ids, incidents, milestones, timers; with side effects on, the
+ *      escalation rows and outbox rows of forwarded manual escalations and of retractions
+ *
+ * Either all of it commits, offsets included, or none of it: a crash anywhere means the batch is
+ * read again from the stored offset and applied as if for the first time.
+ */
+import { insertOutboxRows } from '../scheduler/outbox-store';
+import {
+  buildBreachRetracted,
+  buildManualEscalation,
+  forwardedEventId,
+  outboxRow,
+  type OutboxRow,
+  type PagerFields,
+  type SlaTier,
+} from '../contracts/sla-events';
+import type { IncidentEvent, Policy } from '../domain';
+import type { Pool, PoolClient } from '../infra/db';
+import { quoteIdent } from '../infra/db';
+import type { Logger } from '../infra/logger';
+import type { PolicyStore } from '../application/policy-store';
+import type { DecodedEvent } from './decode';
+import { advanceOffset, type OffsetsKey } from './offsets';
+import { projectIncident, type IncidentOutput } from './project-incident';
+import type {
+  AppliedRow,
+  EscalationRow,
+  IncidentRow,
+  MilestoneRow,
+  TimelineRow,
+  TimerRow,
+} from './rows';
+import {
+  insertApplied,
+  insertEscalations,
+  insertTimeline,
+  loadAppliedDigests,
+  loadEscalatedTiers,
+  loadFiredTimers,
+  loadIncidentEvents,
+  lockIncidents,
+  replaceMilestones,
+  replaceTimers,
+  upsertIncidents,
+} from './store';
+
+export interface ProjectionSettings {
+  offsets: OffsetsKey;
+  /**
+   * Live projection forwards manual escalations and emits retractions (outbox + escalations).
+   * A rebuild does not: those tables are never rebuilt, and the live projector already did it.
+   */
+  sideEffects: boolean;
+  topics: { warnings: string; escalations: string };
+  /** A rebuild writes into this schema (its tables shadow the public ones via search_path). */
+  schema?: string;
+}
+
+export interface ProjectionDeps {
+  pool: Pool;
+  policies: PolicyStore;
+  log: Logger;
+  /** Emission time of outgoing events (envelope `time`). */
+  now(): number;
+}
+
+export interface BatchInput {
+  partition: number;
+  epoch: bigint;
+  fromOffset: bigint;
+  /** The offset after the batch's last record (poison records included). */
+  nextOffset: bigint;
+  /** The batch's valid events in offset order. */
+  events: DecodedEvent[];
+}
+
+export interface DigestConflict {
+  source: string;
+  eventId: string;
+  incidentId: string;
+  offset: bigint;
+}
+
+export type BatchResult =
+  | {
+      kind: 'ok';
+      applied: number;
+      duplicates: number;
+      conflicts: DigestConflict[];
+      incidents: number;
+      outbox: number;
+    }
+  | { kind: 'fenced' }
+  | { kind: 'moved'; nextOffset: bigint };
+
+/** Another transaction wrote the same incident or event id meanwhile: run the batch again. */
+export class ConcurrentWriteError extends Error {
+  readonly retriable = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConcurrentWriteError';
+  }
+}
+
+const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
+
+export async function projectBatch(
+  deps: ProjectionDeps,
+  settings: ProjectionSettings,
+  input: BatchInput,
+): Promise<BatchResult> {
+  const client = await deps.pool.connect();
+  try {
+    await client.query('BEGIN');
+    if (settings.schema) {
+      await client.query(`SET LOCAL search_path = ${quoteIdent(settings.schema)}, public`);
+    }
+    const advanced = await advanceOffset(
+      client,
+      settings.offsets,
+      input.partition,
+      input.epoch,
+      input.fromOffset,
+      input.nextOffset,
+    );
+    if (advanced.kind !== 'ok') {
+      await client.query('ROLLBACK');
+      return advanced;
+    }
+    const result = await applyEvents(client, deps, settings, input);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+async function applyEvents(
+  client: PoolClient,
+  deps: ProjectionDeps,
+  settings: ProjectionSettings,
+  input: BatchInput,
+): Promise<BatchResult & { kind: 'ok' }> {
+  // -- 2. new, duplicate or conflicting ---------------------------------------------------------
+  const known = await loadAppliedDigests(
+    client,
+    input.events.map((d) => ({ source: d.event.source, eventId: d.event.id })),
+  );
+  const added = new Map<string, DecodedEvent[]>();
+  const conflicts: DigestConflict[] = [];
+  let duplicates = 0;
+  for (const d of input.events) {
+    const key = eventKey(d.event.source, d.event.id);
+    const digest = known.get(key);
+    if (digest === undefined) {
+      known.set(key, d.digest); // a second copy later in this batch is then a duplicate
+      const list = added.get(d.event.incidentId);
+      if (list) list.push(d);
+      else added.set(d.event.incidentId, [d]);
+    } else if (digest === d.digest) {
+      duplicates++;
+    } else {
+      conflicts.push({
+        source: d.event.source,
+        eventId: d.event.id,
+        incidentId: d.event.incidentId,
+        offset: d.offset,
+      });
+    }
+  }
+  const ok = { kind: 'ok' as const, duplicates, conflicts, applied: 0, incidents: 0, outbox: 0 };
+  if (added.size === 0) return ok;
+
+  // -- 3. load ------------------------------------------------------------------------------------
+  const ids = [...added.keys()].sort();
+  const prior = await lockIncidents(client, ids);
+  const existing = await loadIncidentEvents(client, ids);
+  const fired = groupBy(await loadFiredTimers(client, ids), (f) => f.incidentId);
+  const escalated = settings.sideEffects
+    ? await loadEscalatedTiers(client, ids)
+    : new Map<string, number>();
+  const allPolicies = await deps.policies.all(client);
+
+  // -- 4. evaluate --------------------------------------------------------------------------------
+  const timeline: TimelineRow[] = [];
+  const applied: AppliedRow[] = [];
+  const incidents: IncidentRow[] = [];
+  const milestones: MilestoneRow[] = [];
+  const timers: TimerRow[] = [];
+  const escalations: { row: EscalationRow; pager: PagerFields; event: IncidentEvent }[] = [];
+  const retractions: OutboxRow[] = [];
+  const emittedAt = deps.now();
+
+  for (const incidentId of ids) {
+    const decoded = added.get(incidentId)!;
+    const before = prior.get(incidentId);
+    const out = projectIncident({
+      incidentId,
+      existing: existing.get(incidentId) ?? [],
+      added: decoded.map((d) => d.event),
+      prior: before,
+      policies: choosePolicies(before, allPolicies, decoded),
+      fired: fired.get(incidentId) ?? [],
+    });
+    incidents.push(out.incident);
+    milestones.push(...out.milestones);
+    timers.push(...out.timers);
+    for (const d of decoded) {
+      timeline.push({
+        incidentId,
+        source: d.event.source,
+        eventId: d.event.id,
+        type: d.event.type,
+        time: d.event.at,
+        data: d.data,
+        partition: input.partition,
+        offset: d.offset,
+      });
+      applied.push({ source: d.event.source, eventId: d.event.id, incidentId, digest: d.digest });
+    }
+    if (settings.sideEffects) {
+      let tier = Math.max(before?.tier ?? 1, escalated.get(incidentId) ?? 1);
+      for (const e of decoded.map((d) => d.event)) {
+        if (e.type !== 'incident.escalated' || e.data.toTier <= tier) continue;
+        // SPEC §4: every escalation reaches sla.escalations; one page per tier change, never down.
+        escalations.push({
+          row: {
+            incidentId,
+            toTier: e.data.toTier,
+            fromTier: tier,
+            reason: e.data.reason,
+            eventId: forwardedEventId(e.source, e.id),
+          },
+          pager: pagerFields(out, e.data.toTier),
+          event: e,
+        });
+        tier = e.data.toTier;
+      }
+      const pager = pagerFields(out, Math.max(tier, out.incident.tier));
+      for (const r of out.retractions) {
+        const event = buildBreachRetracted(pager, {
+          breachEventId: r.breachEventId,
+          milestone: r.milestone,
+          cycle: r.cycle,
+          reason: `a late event shows ${r.milestone} was met at ${new Date(r.metAt).toISOString()}, by its deadline`,
+          dueAt: r.dueAt,
+          metAt: r.metAt,
+          emittedAt,
+        });
+        retractions.push(outboxRow(event, settings.topics));
+      }
+    }
+  }
+
+  // -- 5. write -----------------------------------------------------------------------------------
+  await insertTimeline(client, timeline);
+  const newIds = await insertApplied(client, applied);
+  if (newIds !== applied.length) {
+    throw new ConcurrentWriteError('an event id of this batch was applied by another transaction');
+  }
+  const inserted = await upsertIncidents(client, incidents);
+  for (const row of incidents) {
+    // We found no row, so we must have inserted it; an update means another transaction created
+    // the incident since (from events we did not load): our evaluation is incomplete.
+    if (!prior.has(row.incidentId) && !inserted.has(row.incidentId)) {
+      throw new ConcurrentWriteError(`incident ${row.incidentId} was created concurrently`);
+    }
+  }
+  await replaceMilestones(client, ids, milestones);
+  await replaceTimers(client, ids, timers);
+
+  let outbox = 0;
+  if (settings.sideEffects) {
+    const newTiers = await insertEscalations(
+      client,
+      escalations.map((e) => e.row),
+    );
+    // Only a tier this incident did not have yet is paged (it may have been reached meanwhile by
+    // an automatic escalation of the scheduler).
+    const forwarded = escalations
+      .filter((e) => newTiers.has(`${e.row.incidentId}/${e.row.toTier}`))
+      .map((e) =>
+        outboxRow(
+          buildManualEscalation(e.pager, {
+            fromTier: e.row.fromTier as SlaTier,
+            toTier: e.row.toTier as SlaTier,
+            reason: e.row.reason,
+            emittedAt,
+            source: e.event.source,
+            eventId: e.event.id,
+          }),
+          settings.topics,
+        ),
+      );
+    outbox = await insertOutboxRows(client, [...forwarded, ...retractions]);
+  }
+  return { ...ok, applied: applied.length, incidents: ids.length, outbox };
+}
+
+/**
+ * An incident keeps the policy version it was reported under: once its row records one, that
+ * version is used (unless the report now names another policy, which only an earlier report
+ * arriving late can do). Otherwise the domain picks from every stored version by policyId and
+ * report time, which a replay repeats exactly because versions never start in the past.
+ */
+function choosePolicies(
+  prior: { policyId: string | null; policyVersion: number | null } | undefined,
+  all: readonly Policy[],
+  added: DecodedEvent[],
+): Policy | readonly Policy[] {
+  if (!prior?.policyId || prior.policyVersion === null) return all;
+  const recorded = all.find((p) => p.id === prior.policyId && p.version === prior.policyVersion);
+  if (!recorded) return all;
+  const reportNamesOther = added.some(
+    (d) =>
+      d.event.type === 'incident.reported' &&
+      (d.event.data.policyId ?? recorded.id) !== recorded.id &&
+      d.event.data.policyId !== undefined,
+  );
+  return reportNamesOther ? all : recorded;
+}
+
+function pagerFields(out: IncidentOutput, tier: number): PagerFields {
+  const view = out.evaluation.incident;
+  return {
+    incidentId: out.incident.incidentId,
+    title: view?.title ?? null,
+    severity: view?.severity ?? null,
+    site: view?.site ?? null,
+    tier: Math.min(3, Math.max(1, tier)) as SlaTier,
+    assignee: view?.assignee ?? null,
+  };
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}

@@ -1,0 +1,49 @@
+/**
+ * The projector role: incident.events → Postgres read models, exactly once per event.
+ * `createProjectorService` is what src/composition.ts wires in for `ROLES=…projector…`.
+ */
+import {
+  createPolicyStore,
+  loadConfiguredPolicy,
+  type PolicyStore,
+} from '../application/policy-store';
+import type { AppContext } from '../composition';
+import { createProjector, type Projector } from './projector';
+
+export {
+  createProjector,
+  createBatchHandler,
+  type Projector,
+  type ProjectorOptions,
+} from './projector';
+export { rebuildProjection, projectionChecksums, type RebuildReport } from './rebuild';
+export { projectIncident } from './project-incident';
+export { DLQ_HEADERS } from './dlq';
+
+export async function createProjectorService(
+  context: Pick<
+    AppContext,
+    'config' | 'log' | 'clock' | 'pool' | 'kafka' | 'publisher' | 'metrics'
+  >,
+  policies?: PolicyStore,
+): Promise<Projector> {
+  const { config } = context;
+  const store =
+    policies ??
+    createPolicyStore(context.pool, await loadConfiguredPolicy(config.POLICY_FILE), context.log);
+  return createProjector(
+    { ...context, policies: store },
+    {
+      groupId: config.PROJECTOR_GROUP_ID,
+      topic: config.KAFKA_TOPIC_EVENTS,
+      dlqTopic: config.KAFKA_TOPIC_DLQ,
+      topics: {
+        warnings: config.KAFKA_TOPIC_WARNINGS,
+        escalations: config.KAFKA_TOPIC_ESCALATIONS,
+      },
+      concurrency: config.PROJECTOR_CONCURRENCY,
+      fetchMaxBytes: config.PROJECTOR_FETCH_MAX_BYTES,
+      maxEventBytes: config.PROJECTOR_MAX_EVENT_BYTES,
+    },
+  );
+}

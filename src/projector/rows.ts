@@ -1,0 +1,102 @@
+/**
+ * The rows the projector writes, in the shape of migrations/0001_core.sql. Instants are epoch ms
+ * here and become timestamptz in store.ts.
+ */
+import type { MilestoneState, TimerKind } from '../domain';
+
+export type IncidentRowStatus = 'pending' | 'open' | 'resolved' | 'closed' | 'cancelled';
+
+export interface IncidentRow {
+  incidentId: string;
+  status: IncidentRowStatus;
+  severity: string | null;
+  title: string | null;
+  category: string | null;
+  customer: string | null;
+  site: string | null;
+  reporter: string | null;
+  assignee: string | null;
+  tier: number;
+  policyId: string | null;
+  policyVersion: number | null;
+  reportedAt: number | null;
+  resolvedAt: number | null;
+  closedAt: number | null;
+  cancelledAt: number | null;
+  reopenCount: number;
+  eventCount: number;
+  lastEventAt: number | null;
+}
+
+export interface MilestoneRow {
+  incidentId: string;
+  milestone: string;
+  cycle: number;
+  state: MilestoneState;
+  startAt: number | null;
+  dueAt: number | null;
+  warnAt: readonly number[];
+  metAt: number | null;
+  breachedAt: number | null;
+  pausedMs: number;
+  escalatesToTier: number | null;
+}
+
+export interface TimerRow {
+  key: string;
+  generation: number;
+  incidentId: string;
+  milestone: string;
+  cycle: number;
+  kind: TimerKind;
+  threshold: string | null;
+  dueAt: number;
+  deadline: number;
+}
+
+export interface TimelineRow {
+  incidentId: string;
+  source: string;
+  eventId: string;
+  type: string;
+  time: number;
+  data: Record<string, unknown>;
+  partition: number;
+  offset: bigint;
+}
+
+export interface AppliedRow {
+  source: string;
+  eventId: string;
+  incidentId: string;
+  digest: string;
+}
+
+export interface EscalationRow {
+  incidentId: string;
+  toTier: number;
+  fromTier: number;
+  reason: string;
+  eventId: string;
+}
+
+/** A timer_fires row, as far as the projector cares. */
+export interface FiredTimer {
+  timerKey: string;
+  generation: number;
+  incidentId: string;
+  milestone: string;
+  cycle: number;
+  kind: string;
+  dueAt: number;
+  /** The sla.breached / sla.warning id; null when the scheduler skipped it as stale. */
+  eventId: string | null;
+}
+
+/** What the projector knows of an incident before the batch (its row, if any). */
+export interface PriorIncident {
+  incidentId: string;
+  tier: number;
+  policyId: string | null;
+  policyVersion: number | null;
+}
