@@ -300,7 +300,7 @@ test('a manual escalation is forwarded once (outbox + escalations row); never lo
     id: string;
     topic: string;
     type: string;
-    payload: any;
+    payload: { data: Record<string, unknown> };
   }>('SELECT id, topic, type, payload FROM outbox WHERE message_key = $1', [id]);
   expect(out).toHaveLength(1);
   expect(out[0]).toMatchObject({
