@@ -9,6 +9,7 @@ import { createPool, type Pool } from './infra/db';
 import { createKafka, KafkaHealth, KafkaPublisher, type EventPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
 import { createMetricsRegistry } from './infra/metrics';
+import { createProjectorService } from './projector';
 import { createSchedulerServices } from './scheduler';
 
 /**
@@ -77,7 +78,8 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
     services.push(...registerReadApi(http, context));
   }
   if (roles.has('projector')) {
-    // roles: projector
+    // roles: projector (incident.events → read models, exactly once; src/projector)
+    services.push(await createProjectorService(context));
   }
   if (roles.has('scheduler')) {
     // roles: scheduler (timer runner and outbox relay)
