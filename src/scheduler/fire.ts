@@ -97,7 +97,8 @@ interface ClaimRow {
  * Claims due timers and, in the same statement, locks their incidents and reads their milestones.
  * The CTEs are MATERIALIZED so each locking SELECT runs exactly once. The incidents lock is
  * FOR NO KEY UPDATE: it conflicts with the projector's updates of the row, not with its reads or
- * with inserts elsewhere.
+ * with inserts elsewhere. `= ANY(ARRAY(…))` and LATERAL keep every lookup an index probe per
+ * claimed row, whatever the planner thinks of the CTE's size (EXPLAIN at 1,000,000 rows).
  */
 const CLAIM_SQL = `
 WITH claimed AS MATERIALIZED (
@@ -110,22 +111,30 @@ WITH claimed AS MATERIALIZED (
 ), locked AS MATERIALIZED (
   SELECT i.incident_id, i.status, i.title, i.severity, i.site, i.assignee, i.tier
   FROM incidents i
-  WHERE i.incident_id IN (SELECT incident_id FROM claimed)
+  WHERE i.incident_id = ANY (ARRAY(SELECT DISTINCT incident_id FROM claimed))
   FOR NO KEY UPDATE SKIP LOCKED
 )
 SELECT c.timer_key, c.generation::text AS generation, c.incident_id, c.milestone, c.cycle, c.kind,
        c.threshold, c.due_at, c.deadline, now() AS db_now,
-       EXISTS (SELECT 1 FROM incidents x WHERE x.incident_id = c.incident_id) AS incident_exists,
+       l.incident_id IS NOT NULL OR x.present IS NOT NULL AS incident_exists,
        l.incident_id IS NOT NULL AS incident_locked,
        l.status, l.title, l.severity, l.site, l.assignee,
-       greatest(l.tier, (SELECT max(e.to_tier) FROM escalations e
-                         WHERE e.incident_id = c.incident_id)) AS effective_tier,
+       greatest(l.tier, e.max_tier) AS effective_tier,
        m.state AS m_state, m.due_at = c.deadline AS m_due_matches, m.met_at AS m_met_at,
        m.escalates_to_tier AS m_escalates_to_tier
 FROM claimed c
 LEFT JOIN locked l ON l.incident_id = c.incident_id
-LEFT JOIN milestones m
-  ON m.incident_id = c.incident_id AND m.milestone = c.milestone AND m.cycle = c.cycle
+LEFT JOIN LATERAL (
+  SELECT true AS present FROM incidents x
+  WHERE l.incident_id IS NULL AND x.incident_id = c.incident_id
+) x ON true
+LEFT JOIN LATERAL (
+  SELECT max(to_tier) AS max_tier FROM escalations WHERE incident_id = c.incident_id
+) e ON true
+LEFT JOIN LATERAL (
+  SELECT state, due_at, met_at, escalates_to_tier FROM milestones
+  WHERE incident_id = c.incident_id AND milestone = c.milestone AND cycle = c.cycle
+) m ON true
 ORDER BY c.due_at, c.timer_key`;
 
 /**

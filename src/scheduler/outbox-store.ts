@@ -9,7 +9,9 @@ export interface Queryable {
  * Inserts outbox rows inside the caller's transaction (the one making the state change that
  * caused them). Ids are deterministic, so inserting the same logical event twice (a rebuild, a
  * retried batch) is a no-op: ON CONFLICT (id) DO NOTHING. Returns how many rows were new.
- * One statement for the whole batch (unnest), so a burst of fires costs one round trip.
+ * One statement and one JSON parameter for the whole batch: a burst of fires costs one round trip,
+ * and no Postgres array literal has to escape every quote of every payload. Rows keep their order
+ * (WITH ORDINALITY), so `seq` follows it.
  */
 export async function insertOutboxRows(
   client: Queryable,
@@ -18,15 +20,11 @@ export async function insertOutboxRows(
   if (rows.length === 0) return 0;
   const result = await client.query(
     `INSERT INTO outbox (id, topic, message_key, type, payload)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
+     SELECT r->>'id', r->>'topic', r->>'messageKey', r->>'type', r->'payload'
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(r, n)
+     ORDER BY n
      ON CONFLICT (id) DO NOTHING`,
-    [
-      rows.map((r) => r.id),
-      rows.map((r) => r.topic),
-      rows.map((r) => r.messageKey),
-      rows.map((r) => r.type),
-      rows.map((r) => JSON.stringify(r.payload)),
-    ],
+    [JSON.stringify(rows)],
   );
   return result.rowCount ?? 0;
 }
