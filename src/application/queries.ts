@@ -246,7 +246,9 @@ export class ReadQueries {
    */
   async listIncidents(q: ListIncidentsQuery, now: number): Promise<IncidentList> {
     const p = new Params();
-    const at = p.add(new Date(now));
+    // Added on first use: Postgres refuses a parameter that no statement references.
+    let nowParam: string | undefined;
+    const at = () => (nowParam ??= p.add(new Date(now)));
     const where = ['i.reported_at IS NOT NULL'];
     if (q.status) where.push(`i.status = ANY(${p.add(q.status)}::text[])`);
     if (q.severity) where.push(`i.severity = ANY(${p.add(q.severity)}::text[])`);
@@ -261,7 +263,7 @@ export class ReadQueries {
       if (flag === undefined) continue;
       where.push(
         `${flag ? '' : 'NOT '}EXISTS (SELECT 1 FROM milestones m
-          WHERE m.incident_id = i.incident_id AND ${predicate.replaceAll(':now', at)})`,
+          WHERE m.incident_id = i.incident_id AND ${predicate.replaceAll(':now', at())})`,
       );
     }
     const countParams = [...p.values];
@@ -280,7 +282,7 @@ export class ReadQueries {
       ) f ON true
       WHERE ${where.join(' AND ')}
       ORDER BY ${ORDER[q.sort]}
-      LIMIT ${limit}`.replaceAll(':now', at);
+      LIMIT ${limit}`.replaceAll(':now', at());
 
     const [page, count] = await Promise.all([
       this.pool.query<
@@ -416,14 +418,13 @@ export class ReadQueries {
    */
   async atRisk(q: AtRiskQuery, now: number): Promise<AtRiskItem[]> {
     const p = new Params();
-    const at = p.add(new Date(now));
-    const until = p.add(new Date(now + q.horizon * 1000));
     const where = [
       `m.state IN ('pending', 'warned')`,
-      `m.due_at <= ${until}`,
+      `m.due_at <= ${p.add(new Date(now + q.horizon * 1000))}`,
       `i.status = 'open'`,
-      q.includeBreached ? 'true' : `m.breached_at IS NULL AND m.due_at > ${at}`,
     ];
+    if (!q.includeBreached)
+      where.push(`m.breached_at IS NULL AND m.due_at > ${p.add(new Date(now))}`);
     if (q.severity) where.push(`i.severity = ANY(${p.add(q.severity)}::text[])`);
     if (q.site !== undefined) where.push(`i.site = ${p.add(q.site)}`);
     const { rows } = await this.pool.query<
