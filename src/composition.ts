@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Config } from './config';
+import { registerApiFoundation, registerIngestApi } from './http/api';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
@@ -74,6 +75,9 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   const roles = new Set(config.ROLES);
   if (roles.has('api')) {
     // roles: api (ingest and read routes are registered here)
+    // First authentication, rate limiting and the OpenAPI collector: they see the routes after them.
+    await registerApiFoundation(http, context);
+    await registerIngestApi(http, context);
     // Read API and live stream (issue 8): after authentication is installed.
     services.push(...registerReadApi(http, context));
   }

@@ -72,15 +72,12 @@ export const tierSchema = z
  * `time` is when the event happened; the SLA clock uses it, never the arrival time. RFC 3339 with an
  * explicit offset (`Z` or `±hh:mm`); impossible dates (Feb 30, hour 24) fail the pattern.
  */
-export const eventTimeSchema = z
-  .string()
-  .max(40, 'must be at most 40 characters')
-  .pipe(
-    z.iso.datetime({
-      offset: true,
-      error: 'must be an RFC 3339 date-time with an offset, e.g. 2026-11-24T10:00:00+08:00',
-    }),
-  );
+export const eventTimeSchema = z.iso
+  .datetime({
+    offset: true,
+    error: 'must be an RFC 3339 date-time with an offset, e.g. 2026-11-24T10:00:00+08:00',
+  })
+  .max(40, { error: 'must be at most 40 characters', abort: true });
 
 /** data of each event type, SPEC §3 ("required → optional"). */
 export const eventDataSchemas = {
@@ -328,3 +325,18 @@ type DataFitsDomain = {
 }[EventType];
 const _dataFitsDomain: DataFitsDomain = true;
 void _dataFitsDomain;
+
+// --- POST /v1/events bodies -------------------------------------------------------------------
+
+/** A batch: 1 to `maxItems` events, validated as a whole (parseEvents gives per-index issues). */
+export function eventBatchSchema(maxItems: number) {
+  return z.array(cloudEventSchema).min(1).max(maxItems);
+}
+
+/** The 202 answer: the ids of the events Kafka acknowledged, in request order. */
+export const ingestAcceptedSchema = z
+  .object({
+    accepted: z.number().int().min(1).describe('How many events were written'),
+    ids: z.array(z.string()).describe('Their ids, in request order'),
+  })
+  .meta({ id: 'IngestAccepted' });

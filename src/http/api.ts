@@ -1,0 +1,160 @@
+import swagger from '@fastify/swagger';
+import type { StaticDocumentSpec } from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { CoalescingPublisher } from '../application/coalescing-publisher';
+import { IngestService } from '../application/ingest';
+import type { AppContext } from '../composition';
+import { ApiKeyStore } from './api-keys';
+import { installAuth } from './auth';
+import { registerIngestRoutes } from './ingest';
+import { ApiDocs, type RouteDocs } from './openapi';
+import { installProtection } from './protection';
+
+/**
+ * The `api` role's common ground and its ingest half: authentication, protection and the API
+ * documentation, which must be in place before any route of the role is registered (rate limiting
+ * and the OpenAPI collector see routes through `onRoute`), then POST /v1/events. Registering routes
+ * must not do I/O: scripts/gen-contracts.ts builds the whole role to write openapi.yaml.
+ */
+export async function registerApiFoundation(
+  app: FastifyInstance,
+  context: Pick<AppContext, 'config' | 'log' | 'metrics'>,
+): Promise<ApiDocs> {
+  const { config, log, metrics } = context;
+  const docs = new ApiDocs(API_INFO, OPS_ROUTES);
+  docs.collect(app);
+  const keys = ApiKeyStore.fromConfig(config.API_KEYS);
+  if (keys.size === 0)
+    log.warn({ component: 'auth' }, 'API_KEYS is empty: every /v1 route answers 401');
+  installAuth(app, keys);
+  await installProtection(
+    app,
+    {
+      rateLimitMax: config.RATE_LIMIT_MAX,
+      rateLimitWindowMs: config.RATE_LIMIT_WINDOW_MS,
+      maxEventLoopDelayMs: config.LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS,
+    },
+    metrics,
+  );
+  await serveDocs(app, docs);
+  return docs;
+}
+
+export async function registerIngestApi(
+  app: FastifyInstance,
+  context: Pick<AppContext, 'config' | 'clock' | 'publisher' | 'metrics'>,
+): Promise<void> {
+  const { config } = context;
+  const publisher = new CoalescingPublisher(context.publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  app.addHook('onClose', () => publisher.close());
+  const ingest = new IngestService(
+    publisher,
+    context.clock,
+    {
+      topic: config.KAFKA_TOPIC_EVENTS,
+      maxEventAgeMs: config.INGEST_MAX_EVENT_AGE_MS,
+      publishTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+    },
+    context.metrics,
+  );
+  await registerIngestRoutes(app, {
+    ingest,
+    maxBatch: config.INGEST_MAX_BATCH,
+    bodyLimitBytes: config.INGEST_BODY_LIMIT_BYTES,
+  });
+}
+
+/**
+ * GET /openapi.json and the docs page at /docs, both public. The document is built once every
+ * route is known (onReady) and filled into the object @fastify/swagger serves in static mode.
+ */
+async function serveDocs(app: FastifyInstance, docs: ApiDocs): Promise<void> {
+  const document: Record<string, unknown> = {};
+  app.addHook('onReady', async () => {
+    Object.assign(document, docs.document());
+  });
+  app.get(
+    '/openapi.json',
+    { config: { public: true }, schema: { hide: true } },
+    async () => document,
+  );
+  await app.register(async (scope) => {
+    scope.addHook('onRoute', (route) => {
+      route.config = { ...route.config, public: true };
+    });
+    await scope.register(swagger, {
+      mode: 'static',
+      // Filled in place on ready; the plugin only keeps the reference.
+      specification: { document: document as unknown as StaticDocumentSpec['document'] },
+    });
+    await scope.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  });
+}
+
+export const API_INFO = {
+  title: 'SLA timer service',
+  version: '1',
+  description:
+    'Incident lifecycle events in (POST /v1/events), SLA projections out. Every /v1 route needs ' +
+    'an API key (`Authorization: Bearer <token>`) with the scope its security requirement names. ' +
+    'Errors share one body (Problem); 400 and 422 list every offending field in `details`.',
+};
+
+const statusText = z.object({ status: z.string() });
+const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
+  {
+    method: 'GET',
+    url: '/healthz',
+    docs: {
+      summary: 'Liveness: the process answers',
+      tags: ['operations'],
+      operationId: 'getHealth',
+      responses: { 200: statusText },
+    },
+  },
+  {
+    method: 'GET',
+    url: '/readyz',
+    docs: {
+      summary: 'Readiness: Kafka and Postgres are reachable',
+      tags: ['operations'],
+      operationId: 'getReadiness',
+      responses: {
+        200: z.object({
+          status: z.literal('ready'),
+          checks: z.record(z.string(), z.string()),
+          missing: z.array(z.string()),
+        }),
+        503: {
+          description: 'A dependency is unreachable; `missing` names it',
+          content: {
+            'application/json': z.object({
+              status: z.literal('unavailable'),
+              checks: z.record(z.string(), z.string()),
+              missing: z.array(z.string()),
+            }),
+          },
+        },
+      },
+    },
+  },
+  {
+    method: 'GET',
+    url: '/metrics',
+    docs: {
+      summary: 'Prometheus metrics',
+      tags: ['operations'],
+      operationId: 'getMetrics',
+      responses: {
+        200: {
+          description: 'Prometheus text exposition format',
+          content: { 'text/plain; version=0.0.4': z.string() },
+        },
+      },
+    },
+  },
+];
