@@ -59,6 +59,22 @@ export function createContext(config: Config, log: Logger, clock: Clock = system
   };
 }
 
+/**
+ * roles: api (ingest and read routes are registered here, and only here: scripts/gen-contracts.ts
+ * calls this to generate openapi.yaml, so a route added elsewhere would go undocumented).
+ * Registering does no I/O; the returned services are started by startApp.
+ */
+export async function registerApiRole(
+  http: FastifyInstance,
+  context: AppContext,
+): Promise<Service[]> {
+  // First authentication, rate limiting and the OpenAPI collector: they see the routes after them.
+  await registerApiFoundation(http, context);
+  await registerIngestApi(http, context);
+  // Read API and live stream (issue 8): after authentication is installed.
+  return registerReadApi(http, context);
+}
+
 export async function startApp(context: AppContext): Promise<RunningApp> {
   const { config, log, pool } = context;
   const kafkaHealth = new KafkaHealth(context.kafka);
@@ -74,12 +90,8 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   const services: Service[] = [];
   const roles = new Set(config.ROLES);
   if (roles.has('api')) {
-    // roles: api (ingest and read routes are registered here)
-    // First authentication, rate limiting and the OpenAPI collector: they see the routes after them.
-    await registerApiFoundation(http, context);
-    await registerIngestApi(http, context);
-    // Read API and live stream (issue 8): after authentication is installed.
-    services.push(...registerReadApi(http, context));
+    // roles: api — the routes are registered in registerApiRole above
+    services.push(...(await registerApiRole(http, context)));
   }
   if (roles.has('projector')) {
     // roles: projector (incident.events → read models, exactly once; src/projector)
