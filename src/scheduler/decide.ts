@@ -1,7 +1,7 @@
 /**
  * The pure part of firing a timer: given the claimed timer row and what the read model says about
  * its incident and milestone at the database's `now`, fire or skip; and which escalation the
- * batch's breaches call for. No I/O here (tested in test/unit/scheduler-decide.test.ts).
+ * batch's breaches call for. No I/O here (tested in test/unit/scheduler/decide.test.ts).
  */
 import type { SlaTier } from '../contracts/sla-events';
 
