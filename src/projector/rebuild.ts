@@ -9,14 +9,16 @@
  *      the shadow schema. Side effects are off: outbox, escalations and timer_fires are never
  *      rebuilt, and timers whose (key, generation) already fired are not planned again, so a
  *      rebuild cannot re-fire anything.
- *   3. Swap in one transaction: lock the live tables (projector_offsets first, the order every
- *      projector transaction takes them in), carry each partition's epoch and owner over to the
- *      new offsets, move the live tables out and the new ones in, re-create the views and
- *      triggers that pointed at the old tables (views bind to tables, not names), drop the old
- *      tables. Readers see the old tables or the new ones, never a mix.
- *   4. The live projector, if running, finds its stored position changed (same epoch, another
- *      offset) and continues from the rebuilt position: the events that arrived during the
- *      rebuild are applied to the new tables by the live projector itself.
+ *   3. Catch up with the live projector: read its stored offsets and replay up to them, first
+ *      without a lock, then once more inside the swap transaction, which holds an EXCLUSIVE lock
+ *      on the live projector_offsets (every live batch transaction starts by updating that table,
+ *      so live projection pauses for this short final stretch; readers are not blocked).
+ *   4. Swap, in that same transaction: carry each partition's epoch and owner over to the new
+ *      offsets, move the live tables out and the new ones in, re-create the views and triggers
+ *      that pointed at the old tables (views bind to tables, not names), drop the old tables.
+ *      Readers see the old tables or the new ones, never a mix. The live projector's waiting
+ *      statement then runs against the new tables, whose offsets equal (or, if the final replay
+ *      read further, pass) its own: it continues, or seeks forward ("moved").
  */
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
@@ -27,6 +29,7 @@ import { quoteIdent, withTransaction, type Pool, type PoolClient } from '../infr
 import { subscribeWithStoredOffsets } from '../infra/kafka-consumer';
 import type { Logger } from '../infra/logger';
 import { createProjectorMetrics } from './metrics';
+import { storedOffsets } from './offsets';
 import { createBatchHandler } from './projector';
 
 /** The projector-owned tables, in lock order (see apply-batch.ts: offsets first). */
@@ -48,6 +51,8 @@ export interface RebuildOptions {
   fetchMaxBytes: number;
   /** Build and compare, but keep the live tables (the shadow schema is dropped). */
   dryRun?: boolean;
+  /** Runs between the replay and the swap (tests use it to move the live projector ahead). */
+  beforeSwap?: () => Promise<void>;
 }
 
 export interface RebuildDeps {
@@ -94,20 +99,28 @@ export async function rebuildProjection(
   }
 
   await createShadow(deps.pool, schema);
+  const metrics = createProjectorMetrics(new Registry());
+  const replayer = startReplay(deps, options, schema, metrics, log);
   let swapped = false;
   try {
-    const metrics = createProjectorMetrics(new Registry());
-    const records = await replay(deps, options, schema, targets, metrics, log);
+    await replayer.reach(targets);
+    const records = Number([...targets.values()].reduce((a, b) => a + b, 0n));
     const events = Number(await metrics.eventsApplied.get().then((m) => m.values[0]?.value ?? 0));
     const checksums = await projectionChecksums(deps.pool, schema);
     const seconds = (Date.now() - started) / 1000;
-    log.info({ schema, records, events, seconds }, 'rebuilt; swapping');
+    log.info({ schema, records, events, seconds }, 'replayed');
     if (!options.dryRun) {
-      await swapIn(deps.pool, schema, log);
+      // Most of the way to the live projector without any lock, the rest under it.
+      await replayer.reach(await storedOffsets(deps.pool, offsetsKey(options)));
+      await options.beforeSwap?.();
+      await swapIn(deps.pool, schema, log, async (client) =>
+        replayer.reach(await storedOffsets(client, offsetsKey(options))),
+      );
       swapped = true;
     }
     return { schema, records, events, seconds, swapped, checksums };
   } finally {
+    await replayer.stop();
     if (!swapped) {
       await deps.pool
         .query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)
@@ -115,6 +128,8 @@ export async function rebuildProjection(
     }
   }
 }
+
+const offsetsKey = (o: RebuildOptions) => ({ groupId: o.groupId, topic: o.topic });
 
 async function createShadow(pool: Pool, schema: string): Promise<void> {
   const s = quoteIdent(schema);
@@ -141,27 +156,30 @@ async function createShadow(pool: Pool, schema: string): Promise<void> {
   });
 }
 
-/** Consumes every partition up to its target offset; returns the records read. */
-async function replay(
+interface Replay {
+  /** Resolves once every partition's rebuilt position is at or past its target. */
+  reach(targets: Map<number, bigint>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A consumer (throw-away group) that applies the topic to the shadow schema and keeps running
+ * until stopped, so the rebuild can chase moving targets.
+ */
+function startReplay(
   deps: RebuildDeps,
   options: RebuildOptions,
   schema: string,
-  targets: Map<number, bigint>,
   metrics: ReturnType<typeof createProjectorMetrics>,
   log: Logger,
-): Promise<number> {
-  const remaining = new Set([...targets].filter(([, high]) => high > 0n).map(([p]) => p));
-  const total = [...targets.values()].reduce((a, b) => a + b, 0n);
-  if (remaining.size === 0) return 0;
+): Replay {
   const progress = new Map<number, bigint>();
-  let finish: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-
+  const waiters = new Set<() => void>();
   const handler = createBatchHandler(
     { pool: deps.pool, log, clock: deps.clock, policies: deps.policies, metrics },
     {
       settings: {
-        offsets: { groupId: options.groupId, topic: options.topic },
+        offsets: offsetsKey(options),
         sideEffects: false,
         topics: { warnings: '', escalations: '' },
         schema,
@@ -171,8 +189,7 @@ async function replay(
       dlq: null,
       onCommitted(partition, next) {
         progress.set(partition, next);
-        if (next >= (targets.get(partition) ?? 0n)) remaining.delete(partition);
-        if (remaining.size === 0) finish();
+        for (const wake of [...waiters]) wake();
       },
     },
   );
@@ -188,37 +205,69 @@ async function replay(
     handler,
     log,
   );
-  const ticker = setInterval(() => {
-    const done = [...progress.values()].reduce((a, b) => a + b, 0n);
-    log.info({ done: String(done), total: String(total) }, 'rebuild progress');
-  }, 5_000);
-  try {
-    await subscription.start();
-    await finished;
-  } finally {
-    clearInterval(ticker);
-    await subscription.stop();
-    // The throw-away group holds nothing worth keeping.
-    const admin = deps.kafka.admin();
-    await admin
-      .connect()
-      .then(() => admin.deleteGroups([groupId]))
-      .catch(() => undefined)
-      .finally(() => admin.disconnect());
-  }
-  return Number(total);
+  const started = subscription.start();
+  let stopped = false;
+
+  const done = (targets: Map<number, bigint>) =>
+    [...targets].every(([p, target]) => target <= 0n || (progress.get(p) ?? 0n) >= target);
+
+  return {
+    async reach(targets) {
+      await started;
+      const total = [...targets.values()].reduce((a, b) => a + b, 0n);
+      const ticker = setInterval(() => {
+        const at = [...progress.values()].reduce((a, b) => a + b, 0n);
+        log.info({ done: String(at), target: String(total) }, 'rebuild progress');
+      }, 5_000);
+      try {
+        while (!done(targets)) {
+          if (stopped) throw new Error('rebuild stopped');
+          // Woken by each committed batch, or after a second at the latest.
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            waiters.add(resolve);
+            timer = setTimeout(resolve, 1_000);
+          });
+          clearTimeout(timer);
+          waiters.clear();
+        }
+      } finally {
+        clearInterval(ticker);
+      }
+    },
+    async stop() {
+      stopped = true;
+      await started.catch(() => undefined);
+      await subscription.stop();
+      // The throw-away group holds nothing worth keeping.
+      const admin = deps.kafka.admin();
+      await admin
+        .connect()
+        .then(() => admin.deleteGroups([groupId]))
+        .catch(() => undefined)
+        .finally(() => admin.disconnect());
+    },
+  };
 }
 
 /**
  * The swap transaction. `lock_timeout` keeps it from queueing every reader behind it for long
  * if a long query holds a table; the caller may simply run the rebuild again.
  */
-async function swapIn(pool: Pool, schema: string, log: Logger): Promise<void> {
+async function swapIn(
+  pool: Pool,
+  schema: string,
+  log: Logger,
+  catchUp: (client: PoolClient) => Promise<void>,
+): Promise<void> {
   const s = quoteIdent(schema);
   const prev = quoteIdent(`${schema}_old`);
   await withTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = '15s'`);
     await client.query(`SET LOCAL search_path = public`);
+    // Live batches wait from here on (their first statement updates this table); reads go on.
+    await client.query(`LOCK TABLE public.projector_offsets IN EXCLUSIVE MODE`);
+    await catchUp(client);
     await client.query(
       `LOCK TABLE ${PROJECTOR_TABLES.map((t) => `public.${t}`).join(', ')} IN ACCESS EXCLUSIVE MODE`,
     );
