@@ -1,0 +1,67 @@
+/** What the projector accepts from the topic, and what goes to the dead-letter topic with which headers. */
+import { eventDigest, parseEvent } from '../../../src/contracts/events';
+import { decodeRecord } from '../../../src/projector/decode';
+import { DLQ_HEADERS, toDlqRecord } from '../../../src/projector/dlq';
+import type { ConsumedRecord } from '../../../src/infra/kafka-consumer';
+
+const valid = {
+  specversion: '1.0',
+  id: 'e-1',
+  source: '/desk',
+  type: 'incident.reported',
+  subject: 'INC-9',
+  time: '2026-11-24T10:00:00+08:00',
+  data: { severity: 'I', title: 'Core switch down' },
+};
+
+const record = (value: string | Buffer | null, offset = '7'): ConsumedRecord => ({
+  offset,
+  key: Buffer.from('INC-9'),
+  value: typeof value === 'string' ? Buffer.from(value) : value,
+  headers: { 'content-type': 'application/cloudevents+json' },
+  timestamp: 1_000,
+});
+
+test('a valid record becomes a domain event with its digest', () => {
+  const d = decodeRecord(record(JSON.stringify(valid)), 10_000);
+  expect(d.kind).toBe('event');
+  if (d.kind !== 'event') return;
+  expect(d.offset).toBe(7n);
+  expect(d.event).toMatchObject({
+    id: 'e-1',
+    source: '/desk',
+    incidentId: 'INC-9',
+    at: Date.parse(valid.time),
+  });
+  const parsed = parseEvent(valid);
+  expect(parsed.ok && d.digest === eventDigest(parsed.value)).toBe(true);
+});
+
+test.each([
+  ['empty', null],
+  ['not_json', '{"specversion": '],
+  ['unknown_type', JSON.stringify({ ...valid, type: 'incident.teleported' })],
+  ['invalid_event', JSON.stringify({ ...valid, data: { severity: 'V', title: 'x' } })],
+  ['invalid_event', JSON.stringify([valid])],
+  ['too_large', JSON.stringify({ ...valid, data: { ...valid.data, title: 'x'.repeat(400) } })],
+])('%s', (reason, value) => {
+  const d = decodeRecord(record(value), 300);
+  expect(d).toMatchObject({ kind: 'poison', reason });
+});
+
+test('dead-letter records keep key, value and headers and say why and where from', () => {
+  const d = decodeRecord(record('nope', '42'), 1000);
+  if (d.kind !== 'poison') throw new Error('expected poison');
+  const out = toDlqRecord(d, { topic: 'incident.events', partition: 3, groupId: 'g' });
+  expect(out.key).toBe('INC-9');
+  expect(out.value.toString()).toBe('nope');
+  expect(out.headers).toMatchObject({
+    'content-type': 'application/cloudevents+json',
+    [DLQ_HEADERS.error]: 'not_json',
+    [DLQ_HEADERS.topic]: 'incident.events',
+    [DLQ_HEADERS.partition]: '3',
+    [DLQ_HEADERS.offset]: '42',
+    [DLQ_HEADERS.group]: 'g',
+  });
+  expect(out.headers?.[DLQ_HEADERS.message]).toContain('not JSON');
+});
