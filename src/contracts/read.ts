@@ -138,184 +138,212 @@ export type StreamQuery = z.output<typeof streamQuery>;
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-export const milestoneView = z.object({
-  milestone: z.string(),
-  /** 0 first; a reopen starts cycle 1 of the milestones that restart. */
-  cycle: z.number().int(),
-  /** The state now: pending, warned and breached follow from the times and the request time. */
-  state: z.enum(MILESTONE_STATES),
-  startAt: nullableInstant,
-  dueAt: nullableInstant,
-  warnAt: z.array(instantOut),
-  metAt: nullableInstant,
-  /** When it breached: the stored detection time, else the deadline. */
-  breachedAt: nullableInstant,
-  /** Whole seconds to the deadline at request time, negative once past; null when settled or paused. */
-  remainingSeconds: z.number().int().nullable(),
-  pausedSeconds: z.number().int(),
-  escalatesToTier: tier.nullable(),
-});
+export const milestoneView = z
+  .object({
+    milestone: z.string(),
+    /** 0 first; a reopen starts cycle 1 of the milestones that restart. */
+    cycle: z.number().int(),
+    /** The state now: pending, warned and breached follow from the times and the request time. */
+    state: z.enum(MILESTONE_STATES),
+    startAt: nullableInstant,
+    dueAt: nullableInstant,
+    warnAt: z.array(instantOut),
+    metAt: nullableInstant,
+    /** When it breached: the stored detection time, else the deadline. */
+    breachedAt: nullableInstant,
+    /** Whole seconds to the deadline at request time, negative once past; null when settled or paused. */
+    remainingSeconds: z.number().int().nullable(),
+    pausedSeconds: z.number().int(),
+    escalatesToTier: tier.nullable(),
+  })
+  .meta({ id: 'MilestoneView' });
 export type MilestoneView = z.infer<typeof milestoneView>;
 
-export const incidentSummary = z.object({
-  id: z.string(),
-  status: z.enum(INCIDENT_STATUSES),
-  severity: severity.nullable(),
-  title: z.string().nullable(),
-  category: z.string().nullable(),
-  customer: z.string().nullable(),
-  site: z.string().nullable(),
-  assignee: z.string().nullable(),
-  /** Effective tier: the greater of the lifecycle tier and every escalation reached. */
-  tier,
-  policy: z.object({ id: z.string(), version: z.number().int() }).nullable(),
-  reportedAt: nullableInstant,
-  resolvedAt: nullableInstant,
-  closedAt: nullableInstant,
-  cancelledAt: nullableInstant,
-  reopenCount: z.number().int(),
-  breached: z.boolean(),
-  atRisk: z.boolean(),
-  /** The earliest deadline among open milestones still ahead. */
-  nextDueAt: nullableInstant,
-  updatedAt: instantOut,
-});
+export const incidentSummary = z
+  .object({
+    id: z.string(),
+    status: z.enum(INCIDENT_STATUSES),
+    severity: severity.nullable(),
+    title: z.string().nullable(),
+    category: z.string().nullable(),
+    customer: z.string().nullable(),
+    site: z.string().nullable(),
+    assignee: z.string().nullable(),
+    /** Effective tier: the greater of the lifecycle tier and every escalation reached. */
+    tier,
+    policy: z.object({ id: z.string(), version: z.number().int() }).nullable(),
+    reportedAt: nullableInstant,
+    resolvedAt: nullableInstant,
+    closedAt: nullableInstant,
+    cancelledAt: nullableInstant,
+    reopenCount: z.number().int(),
+    breached: z.boolean(),
+    atRisk: z.boolean(),
+    /** The earliest deadline among open milestones still ahead. */
+    nextDueAt: nullableInstant,
+    updatedAt: instantOut,
+  })
+  .meta({ id: 'IncidentSummary' });
 export type IncidentSummary = z.infer<typeof incidentSummary>;
 
-export const incidentList = z.object({
-  items: z.array(incidentSummary),
-  /** Matching incidents in total (all pages), as of the request. */
-  total: z.number().int(),
-  /** Pass as `cursor` for the next page; null on the last page. */
-  nextCursor: z.string().nullable(),
-  asOf: instantOut,
-});
+export const incidentList = z
+  .object({
+    items: z.array(incidentSummary),
+    /** Matching incidents in total (all pages), as of the request. */
+    total: z.number().int(),
+    /** Pass as `cursor` for the next page; null on the last page. */
+    nextCursor: z.string().nullable(),
+    asOf: instantOut,
+  })
+  .meta({ id: 'IncidentList' });
 export type IncidentList = z.infer<typeof incidentList>;
 
-export const escalationView = z.object({
-  fromTier: tier,
-  toTier: tier,
-  automatic: z.boolean(),
-  reason: z.string(),
-  milestone: z.string().nullable(),
-  escalatedAt: instantOut,
-});
+export const escalationView = z
+  .object({
+    fromTier: tier,
+    toTier: tier,
+    automatic: z.boolean(),
+    reason: z.string(),
+    milestone: z.string().nullable(),
+    escalatedAt: instantOut,
+  })
+  .meta({ id: 'EscalationView' });
 
-export const incidentDetail = incidentSummary.extend({
-  reporter: z.string().nullable(),
-  eventCount: z.number().int(),
-  lastEventAt: nullableInstant,
-  milestones: z.array(milestoneView),
-  escalations: z.array(escalationView),
-  asOf: instantOut,
-});
+export const incidentDetail = incidentSummary
+  .extend({
+    reporter: z.string().nullable(),
+    eventCount: z.number().int(),
+    lastEventAt: nullableInstant,
+    milestones: z.array(milestoneView),
+    escalations: z.array(escalationView),
+    asOf: instantOut,
+  })
+  .meta({ id: 'IncidentDetail' });
 export type IncidentDetail = z.infer<typeof incidentDetail>;
 
-export const timelineEntry = z.object({
-  /** `lifecycle`: an incoming event (SPEC §3); `sla`: an event this service emitted (SPEC §4). */
-  kind: z.enum(['lifecycle', 'sla']),
-  /** Lifecycle: the event's `time`. SLA: when it was emitted. The timeline is in this order. */
-  at: instantOut,
-  type: z.string(),
-  id: z.string(),
-  source: z.string(),
-  data: z.record(z.string(), z.unknown()),
-  /** Lifecycle: when the projector recorded it. SLA: when it was written to the outbox. */
-  recordedAt: instantOut,
-  /** SLA only: the Kafka topic and when the relay published it (null while pending). */
-  topic: z.string().nullable(),
-  publishedAt: nullableInstant,
-});
+export const timelineEntry = z
+  .object({
+    /** `lifecycle`: an incoming event (SPEC §3); `sla`: an event this service emitted (SPEC §4). */
+    kind: z.enum(['lifecycle', 'sla']),
+    /** Lifecycle: the event's `time`. SLA: when it was emitted. The timeline is in this order. */
+    at: instantOut,
+    type: z.string(),
+    id: z.string(),
+    source: z.string(),
+    data: z.record(z.string(), z.unknown()),
+    /** Lifecycle: when the projector recorded it. SLA: when it was written to the outbox. */
+    recordedAt: instantOut,
+    /** SLA only: the Kafka topic and when the relay published it (null while pending). */
+    topic: z.string().nullable(),
+    publishedAt: nullableInstant,
+  })
+  .meta({ id: 'TimelineEntry' });
 export type TimelineEntry = z.infer<typeof timelineEntry>;
 
-export const timeline = z.object({ incidentId: z.string(), entries: z.array(timelineEntry) });
+export const timeline = z
+  .object({ incidentId: z.string(), entries: z.array(timelineEntry) })
+  .meta({ id: 'Timeline' });
 
-export const atRiskItem = z.object({
-  incidentId: z.string(),
-  title: z.string().nullable(),
-  severity: severity.nullable(),
-  site: z.string().nullable(),
-  assignee: z.string().nullable(),
-  tier,
-  milestone: z.string(),
-  cycle: z.number().int(),
-  state: z.enum(MILESTONE_STATES),
-  dueAt: instantOut,
-  warnAt: z.array(instantOut),
-  remainingSeconds: z.number().int(),
-});
+export const atRiskItem = z
+  .object({
+    incidentId: z.string(),
+    title: z.string().nullable(),
+    severity: severity.nullable(),
+    site: z.string().nullable(),
+    assignee: z.string().nullable(),
+    tier,
+    milestone: z.string(),
+    cycle: z.number().int(),
+    state: z.enum(MILESTONE_STATES),
+    dueAt: instantOut,
+    warnAt: z.array(instantOut),
+    remainingSeconds: z.number().int(),
+  })
+  .meta({ id: 'AtRiskItem' });
 export type AtRiskItem = z.infer<typeof atRiskItem>;
 
-export const atRiskList = z.object({
-  asOf: instantOut,
-  horizonSeconds: z.number().int(),
-  items: z.array(atRiskItem),
-});
+export const atRiskList = z
+  .object({
+    asOf: instantOut,
+    horizonSeconds: z.number().int(),
+    items: z.array(atRiskItem),
+  })
+  .meta({ id: 'AtRiskList' });
 
 const count = z.number().int();
 const pct = z.number().nullable();
 
-export const milestoneStats = z.object({
-  /** `all`: every severity together. */
-  severity: z.enum([...SEVERITIES, 'all']),
-  milestone: z.string(),
-  /** Milestones (all cycles) of the incidents reported in the month, cancelled ones excluded. */
-  count,
-  metOnTime: count,
-  /** Met late, or still unmet past the deadline. */
-  breached: count,
-  /** Still running (not met, deadline ahead or paused). */
-  open: count,
-  /** Settled by resolve/close/cancel before being met, without a breach. */
-  notApplicable: count,
-  /** metOnTime / (metOnTime + breached) × 100, one decimal; null when both are 0. */
-  compliancePct: pct,
-  /** Wall-clock seconds from the milestone's start to meeting it (met and met late). */
-  medianSeconds: count.nullable(),
-  p90Seconds: count.nullable(),
-});
+export const milestoneStats = z
+  .object({
+    /** `all`: every severity together. */
+    severity: z.enum([...SEVERITIES, 'all']),
+    milestone: z.string(),
+    /** Milestones (all cycles) of the incidents reported in the month, cancelled ones excluded. */
+    count,
+    metOnTime: count,
+    /** Met late, or still unmet past the deadline. */
+    breached: count,
+    /** Still running (not met, deadline ahead or paused). */
+    open: count,
+    /** Settled by resolve/close/cancel before being met, without a breach. */
+    notApplicable: count,
+    /** metOnTime / (metOnTime + breached) × 100, one decimal; null when both are 0. */
+    compliancePct: pct,
+    /** Wall-clock seconds from the milestone's start to meeting it (met and met late). */
+    medianSeconds: count.nullable(),
+    p90Seconds: count.nullable(),
+  })
+  .meta({ id: 'MilestoneStats' });
 export type MilestoneStats = z.infer<typeof milestoneStats>;
 
-export const monthlyReport = z.object({
-  month: z.string(),
-  timeZone: z.string(),
-  /** The month as instants: [from, to). */
-  from: instantOut,
-  to: instantOut,
-  generatedAt: instantOut,
-  incidents: z.object({
-    /** Reported in the month, cancelled ones excluded (false alarms count nowhere). */
-    reported: count,
-    bySeverity: z.record(severity, count),
-    cancelled: count,
-    /** Distinct incidents reopened in the month. */
-    reopened: count,
-  }),
-  milestones: z.array(milestoneStats),
-  escalations: z.array(z.object({ tier, total: count, automatic: count, manual: count })),
-  /** §4.5.3.6 售后派人 人次: dispatch events, engineers sent (人次), arrivals on site. */
-  field: z.object({ dispatches: count, dispatchedEngineers: count, onSiteVisits: count }),
-});
+export const monthlyReport = z
+  .object({
+    month: z.string(),
+    timeZone: z.string(),
+    /** The month as instants: [from, to). */
+    from: instantOut,
+    to: instantOut,
+    generatedAt: instantOut,
+    incidents: z.object({
+      /** Reported in the month, cancelled ones excluded (false alarms count nowhere). */
+      reported: count,
+      bySeverity: z.record(severity, count),
+      cancelled: count,
+      /** Distinct incidents reopened in the month. */
+      reopened: count,
+    }),
+    milestones: z.array(milestoneStats),
+    escalations: z.array(z.object({ tier, total: count, automatic: count, manual: count })),
+    /** §4.5.3.6 售后派人 人次: dispatch events, engineers sent (人次), arrivals on site. */
+    field: z.object({ dispatches: count, dispatchedEngineers: count, onSiteVisits: count }),
+  })
+  .meta({ id: 'MonthlyReport' });
 export type MonthlyReport = z.infer<typeof monthlyReport>;
 
-export const policySummary = z.object({
-  id: z.string(),
-  name: z.string().nullable(),
-  latestVersion: z.number().int(),
-  versions: z.array(z.number().int()),
-  updatedAt: instantOut,
-});
-export const policyList = z.object({ items: z.array(policySummary) });
+export const policySummary = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable(),
+    latestVersion: z.number().int(),
+    versions: z.array(z.number().int()),
+    updatedAt: instantOut,
+  })
+  .meta({ id: 'PolicySummary' });
+export const policyList = z.object({ items: z.array(policySummary) }).meta({ id: 'PolicyList' });
 
-export const policyVersion = z.object({
-  id: z.string(),
-  version: z.number().int(),
-  createdAt: instantOut,
-  createdBy: z.string().nullable(),
-  document: z.record(z.string(), z.unknown()),
-});
+export const policyVersion = z
+  .object({
+    id: z.string(),
+    version: z.number().int(),
+    createdAt: instantOut,
+    createdBy: z.string().nullable(),
+    document: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'PolicyVersion' });
 export type PolicyVersion = z.infer<typeof policyVersion>;
-export const policyDetail = z.object({ id: z.string(), versions: z.array(policyVersion) });
+export const policyDetail = z
+  .object({ id: z.string(), versions: z.array(policyVersion) })
+  .meta({ id: 'PolicyDetail' });
 
 /** The body of POST /v1/policies/{id}/versions: a policy document (src/contracts/policy.ts). */
 export const policyVersionBody = z

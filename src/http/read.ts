@@ -5,23 +5,34 @@
  * naming it. Answers depend on the request time (deadlines pass), so they are never cached.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
 import { createPolicyVersion, VersionConflictError } from '../application/policy-versions';
 import { ReadQueries } from '../application/queries';
 import { StreamFeed } from '../application/stream-feed';
 import type { AppContext, Service } from '../composition';
-import { monthlyReport, reportToCsv } from '../application/reports';
+import { monthlyReport as buildMonthlyReport, reportToCsv } from '../application/reports';
+import { problemSchema } from '../contracts/http-common';
 import {
+  atRiskList,
   atRiskQuery,
+  incidentDetail,
   incidentIdParams,
+  incidentList,
   listIncidentsQuery,
+  monthlyReport,
   monthlyReportQuery,
   parseInput,
+  policyDetail,
   policyIdParams,
+  policyList,
+  policyVersion,
   policyVersionBody,
+  timeline,
 } from '../contracts/read';
 import type { Clock } from '../infra/clock';
 import { createPool, type Pool } from '../infra/db';
 import { requireScope } from './auth';
+import type { RouteDocs } from './openapi';
 import { problem } from './server';
 import { registerStreamRoutes, StreamHub } from './stream';
 
@@ -34,57 +45,164 @@ export interface ReadApiDeps {
 
 export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): void {
   const queries = new ReadQueries(deps.pool);
-  const read = { preHandler: requireScope('incidents:read') };
+  const readScope = requireScope('incidents:read');
+  /** Route options: the read scope and the OpenAPI docs (src/http/openapi.ts). */
+  const read = (docs: RouteDocs) => ({ preHandler: readScope, config: { docs } });
   const now = () => deps.clock.now();
 
-  app.get('/v1/incidents', read, async (req, reply) => {
-    const q = parseInput(listIncidentsQuery, req.query, 'query parameter');
-    return noStore(reply).send(await queries.listIncidents(q, now()));
-  });
+  app.get(
+    '/v1/incidents',
+    read({
+      summary: 'List incidents',
+      description:
+        'Reported incidents, filtered and sorted, one page at a time. Pages are keyset-based on ' +
+        '(reportedAt, id): incidents arriving meanwhile never shift or repeat a page. `total` ' +
+        'counts every match. `breached` and `atRisk` are evaluated at the request time.',
+      tags: ['incidents'],
+      querystring: listIncidentsQuery,
+      responses: { 200: incidentList },
+    }),
+    async (req, reply) => {
+      const q = parseInput(listIncidentsQuery, req.query, 'query parameter');
+      return noStore(reply).send(await queries.listIncidents(q, now()));
+    },
+  );
 
-  app.get('/v1/incidents/:id', read, async (req, reply) => {
-    const { id } = parseInput(incidentIdParams, req.params, 'path parameter');
-    return noStore(reply).send(await queries.getIncident(id, now()));
-  });
+  app.get(
+    '/v1/incidents/:id',
+    read({
+      summary: 'One incident with every milestone',
+      description:
+        'Milestone states, time left and breach times are computed at the request time from ' +
+        'the stored deadlines. `tier` is the effective tier (escalations included).',
+      tags: ['incidents'],
+      params: incidentIdParams,
+      responses: { 200: incidentDetail, 404: notFound('No incident with this id') },
+    }),
+    async (req, reply) => {
+      const { id } = parseInput(incidentIdParams, req.params, 'path parameter');
+      return noStore(reply).send(await queries.getIncident(id, now()));
+    },
+  );
 
-  app.get('/v1/incidents/:id/timeline', read, async (req, reply) => {
-    const { id } = parseInput(incidentIdParams, req.params, 'path parameter');
-    return noStore(reply).send({ incidentId: id, entries: await queries.timeline(id) });
-  });
+  app.get(
+    '/v1/incidents/:id/timeline',
+    read({
+      summary: "An incident's lifecycle and SLA events, in time order",
+      tags: ['incidents'],
+      params: incidentIdParams,
+      responses: { 200: timeline, 404: notFound('No incident with this id') },
+    }),
+    async (req, reply) => {
+      const { id } = parseInput(incidentIdParams, req.params, 'path parameter');
+      return noStore(reply).send({ incidentId: id, entries: await queries.timeline(id) });
+    },
+  );
 
-  app.get('/v1/sla/at-risk', read, async (req, reply) => {
-    const q = parseInput(atRiskQuery, req.query, 'query parameter');
-    const at = now();
-    return noStore(reply).send({
-      asOf: new Date(at).toISOString(),
-      horizonSeconds: q.horizon,
-      items: await queries.atRisk(q, at),
-    });
-  });
+  app.get(
+    '/v1/sla/at-risk',
+    read({
+      summary: 'Open milestones by time left',
+      description:
+        'Unmet, unpaused milestones of open incidents whose deadline falls within `horizon`, ' +
+        'least time left first (with includeBreached=true, overdue ones first).',
+      tags: ['incidents'],
+      querystring: atRiskQuery,
+      responses: { 200: atRiskList },
+    }),
+    async (req, reply) => {
+      const q = parseInput(atRiskQuery, req.query, 'query parameter');
+      const at = now();
+      return noStore(reply).send({
+        asOf: new Date(at).toISOString(),
+        horizonSeconds: q.horizon,
+        items: await queries.atRisk(q, at),
+      });
+    },
+  );
 
-  app.get('/v1/reports/monthly', read, async (req, reply) => {
-    const q = parseInput(monthlyReportQuery, req.query, 'query parameter');
-    const report = await monthlyReport(deps.pool, q.month, q.tz ?? deps.reportTimeZone, now());
-    noStore(reply);
-    if (wantsCsv(q.format, req.headers.accept)) {
-      return reply
-        .type('text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="sla-report-${q.month}.csv"`)
-        .send(reportToCsv(report));
-    }
-    return reply.send(report);
-  });
+  app.get(
+    '/v1/reports/monthly',
+    read({
+      summary: 'Monthly SLA statistics (§4.5.3.6)',
+      description:
+        'Per severity and milestone: count, met on time, breached, compliance %, median and p90 ' +
+        'time to milestone (incidents reported in the month); escalations per tier; dispatches ' +
+        'and on-site visits; reopened incidents. JSON, or CSV for `Accept: text/csv` / `format=csv`.',
+      tags: ['reports'],
+      querystring: monthlyReportQuery,
+      responses: {
+        200: {
+          description: 'The report',
+          content: {
+            'application/json': monthlyReport,
+            'text/csv': z.string().describe('One table; the `section` column says what a row is'),
+          },
+        },
+      },
+    }),
+    async (req, reply) => {
+      const q = parseInput(monthlyReportQuery, req.query, 'query parameter');
+      const report = await buildMonthlyReport(
+        deps.pool,
+        q.month,
+        q.tz ?? deps.reportTimeZone,
+        now(),
+      );
+      noStore(reply);
+      if (wantsCsv(q.format, req.headers.accept)) {
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="sla-report-${q.month}.csv"`)
+          .send(reportToCsv(report));
+      }
+      return reply.send(report);
+    },
+  );
 
-  app.get('/v1/policies', read, async () => ({ items: await queries.listPolicies() }));
+  app.get(
+    '/v1/policies',
+    read({ summary: 'SLA policies', tags: ['policies'], responses: { 200: policyList } }),
+    async () => ({ items: await queries.listPolicies() }),
+  );
 
-  app.get('/v1/policies/:id', read, async (req) => {
-    const { id } = parseInput(policyIdParams, req.params, 'path parameter');
-    return queries.getPolicy(id);
-  });
+  app.get(
+    '/v1/policies/:id',
+    read({
+      summary: 'Every version of a policy',
+      tags: ['policies'],
+      params: policyIdParams,
+      responses: { 200: policyDetail, 404: notFound('No policy with this id') },
+    }),
+    async (req) => {
+      const { id } = parseInput(policyIdParams, req.params, 'path parameter');
+      return queries.getPolicy(id);
+    },
+  );
 
   app.post(
     '/v1/policies/:id/versions',
-    { preHandler: requireScope('admin') },
+    {
+      preHandler: requireScope('admin'),
+      config: {
+        docs: {
+          summary: 'Create a policy version',
+          description:
+            'Versions are immutable and numbered 1, 2, …; a new version applies to incidents ' +
+            'reported at or after its effectiveFrom, which may not lie in the past.',
+          tags: ['policies'],
+          params: policyIdParams,
+          body: policyVersionBody,
+          responses: {
+            201: policyVersion,
+            409: {
+              description: '`version` is not the next version (someone else created it)',
+              content: { 'application/json': problemSchema },
+            },
+          },
+        },
+      },
+    },
     async (req, reply) => {
       const { id } = parseInput(policyIdParams, req.params, 'path parameter');
       const body = parseInput(policyVersionBody, req.body, 'body field');
@@ -110,6 +228,10 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
   );
 }
 
+function notFound(description: string) {
+  return { description, content: { 'application/json': problemSchema } };
+}
+
 function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store');
 }
@@ -124,4 +246,30 @@ export function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | un
   const csv = types.indexOf('text/csv');
   const json = types.indexOf('application/json');
   return csv !== -1 && (json === -1 || csv < json);
+}
+/**
+ * Wires the read API and the live stream into the `api` role (called from the composition root,
+ * after authentication is installed). Returns the stream hub: a service (LISTEN, heartbeats,
+ * trimming) the role must start and stop.
+ */
+export function registerReadApi(http: FastifyInstance, context: AppContext): Service[] {
+  const { config, pool, clock } = context;
+  registerReadRoutes(http, { pool, clock, reportTimeZone: config.REPORT_TIME_ZONE });
+  const hub = new StreamHub(
+    new StreamFeed(pool),
+    clock,
+    {
+      heartbeatMs: config.STREAM_HEARTBEAT_MS,
+      pollMs: config.STREAM_POLL_MS,
+      retentionMs: config.STREAM_RETENTION_MS,
+      clientBufferBytes: config.STREAM_CLIENT_BUFFER_BYTES,
+      maxClients: config.STREAM_MAX_CLIENTS,
+    },
+    context.log.child({ component: 'stream' }),
+    context.metrics,
+    // LISTEN holds its connection for good: its own pool, so the query pool keeps every slot.
+    createPool(config.DATABASE_URL, { max: 1, application_name: 'sla-timer-stream' }),
+  );
+  registerStreamRoutes(http, hub);
+  return [hub];
 }

@@ -31,7 +31,10 @@ import { parseInput, streamQuery } from '../contracts/read';
 import type { Clock } from '../infra/clock';
 import type { Pool } from '../infra/db';
 import type { Logger } from '../infra/logger';
+import { z } from 'zod';
+import { problemSchema } from '../contracts/http-common';
 import { requireScope } from './auth';
+import type { RouteDocs } from './openapi';
 import { problem } from './server';
 
 export interface StreamOptions {
@@ -322,7 +325,28 @@ export function render(row: FeedRow, now: number): unknown {
 export function registerStreamRoutes(app: FastifyInstance, hub: StreamHub): void {
   app.addHook('preClose', async () => hub.closeClients());
 
-  app.get('/v1/stream', { preHandler: requireScope('incidents:read') }, async (req, reply) => {
+  const docs: RouteDocs = {
+    summary: 'Live updates (Server-Sent Events)',
+    description:
+      'Events `incident` (new snapshot), `milestone` (as in GET /v1/incidents/{id}, state at send ' +
+      'time), `sla` (an SLA event, SPEC §4, when it is written) and `reset` (Last-Event-ID no ' +
+      'longer kept: reload, then follow). Resume with the `Last-Event-ID` header; comments every ' +
+      'STREAM_HEARTBEAT_MS. A client that does not keep up is disconnected and may resume.',
+    tags: ['incidents'],
+    querystring: streamQuery,
+    responses: {
+      200: {
+        description: 'An endless text/event-stream',
+        content: { 'text/event-stream': z.string() },
+      },
+      503: {
+        description: 'STREAM_MAX_CLIENTS reached, or a dependency is unavailable',
+        content: { 'application/json': problemSchema },
+      },
+    },
+  };
+  const options = { preHandler: requireScope('incidents:read'), config: { docs } };
+  app.get('/v1/stream', options, async (req, reply) => {
     const q = parseInput(streamQuery, req.query, 'query parameter');
     if (hub.full) {
       return reply
