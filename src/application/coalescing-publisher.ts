@@ -1,5 +1,5 @@
 import { UnavailableError } from '../errors';
-import type { EventPublisher, OutgoingRecord } from '../infra/kafka';
+import { withTimeout, type EventPublisher, type OutgoingRecord } from '../infra/kafka';
 
 /**
  * Group commit for the ingest API: records of concurrent requests share one Kafka produce request.
@@ -84,12 +84,18 @@ export class CoalescingPublisher implements EventPublisher {
   private async flush(batch: Pending[]): Promise<void> {
     this.inFlight++;
     for (const p of batch) clearTimeout(p.timer);
-    const remaining = Math.min(...batch.map((p) => p.deadline)) - Date.now();
+    const remaining = Math.max(1, Math.min(...batch.map((p) => p.deadline)) - Date.now());
     try {
-      await this.inner.publish(
-        batch[0]!.topic,
-        batch.flatMap((p) => p.records),
-        { timeoutMs: Math.max(1, remaining) },
+      // The port promises a bounded publish; the bound is enforced here too, so that one hung call
+      // can never stall the queue behind it.
+      await withTimeout(
+        this.inner.publish(
+          batch[0]!.topic,
+          batch.flatMap((p) => p.records),
+          { timeoutMs: remaining },
+        ),
+        remaining,
+        () => new UnavailableError('kafka', `Kafka did not acknowledge within ${remaining} ms`),
       );
       for (const p of batch) p.resolve();
     } catch (err) {

@@ -90,7 +90,7 @@ describe('parseEvent', () => {
     ['time', '2026-11-24T10:00:00', 'offset'],
     ['time', '2026-02-30T10:00:00Z', 'RFC 3339'],
     ['time', '2026-11-24 10:00:00Z', 'RFC 3339'],
-    ['time', 12345, 'expected string'],
+    ['time', 12345, 'RFC 3339'],
     ['id', 'a/b', 'letters'],
     ['id', 'x'.repeat(129), 'at most 128'],
     ['id', '', 'empty'],
