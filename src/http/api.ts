@@ -12,6 +12,13 @@ import { registerIngestRoutes } from './ingest';
 import { ApiDocs, type RouteDocs } from './openapi';
 import { installProtection } from './protection';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The OpenAPI collector of the api role (scripts/gen-contracts.ts reads it). */
+    apiDocs?: ApiDocs;
+  }
+}
+
 /**
  * The `api` role's common ground and its ingest half: authentication, protection and the API
  * documentation, which must be in place before any route of the role is registered (rate limiting
@@ -25,6 +32,7 @@ export async function registerApiFoundation(
   const { config, log, metrics } = context;
   const docs = new ApiDocs(API_INFO, OPS_ROUTES);
   docs.collect(app);
+  app.decorate('apiDocs', docs);
   const keys = ApiKeyStore.fromConfig(config.API_KEYS);
   if (keys.size === 0)
     log.warn({ component: 'auth' }, 'API_KEYS is empty: every /v1 route answers 401');

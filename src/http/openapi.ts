@@ -1,6 +1,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { z } from 'zod';
 import { problemSchema } from '../contracts/http-common';
+import { SchemaComponents } from '../contracts/json-schema';
 import { requiredScopeOf } from './auth';
 
 /**
@@ -240,62 +241,6 @@ function standardResponses(components: SchemaComponents): Json {
       content: problem,
     },
   };
-}
-
-/**
- * zod → JSON Schema 2020-12 (what OpenAPI 3.1 uses). Schemas with a `.meta({ id })` become shared
- * components; request and response variants of one id that differ (defaults, transforms) get the
- * output one suffixed `Output`.
- */
-class SchemaComponents {
-  private readonly schemas = new Map<string, string>();
-
-  convert(schema: z.ZodType, io: 'input' | 'output'): Json {
-    const {
-      $schema: _ignored,
-      $defs,
-      ...root
-    } = z.toJSONSchema(schema, {
-      io,
-      unrepresentable: 'any',
-      target: 'draft-2020-12',
-    }) as Json;
-    const defs = Object.entries(($defs ?? {}) as Record<string, Json>);
-    const refsTo = (names: Map<string, string>, text: string) =>
-      [...names].reduce(
-        (t, [id, name]) => t.replaceAll(`"#/$defs/${id}"`, `"#/components/schemas/${name}"`),
-        text,
-      );
-    // Pass 1: an id keeps its name unless a different schema already holds it.
-    const same = new Map(defs.map(([id]) => [id, id]));
-    const names = new Map(
-      defs.map(([id, def]) => {
-        const held = this.schemas.get(id);
-        const text = refsTo(same, JSON.stringify(def));
-        return [
-          id,
-          held === undefined || held === text ? id : `${id}${io === 'output' ? 'Output' : 'Input'}`,
-        ];
-      }),
-    );
-    // Pass 2: register every def under its name, with refs to the final names.
-    for (const [id, def] of defs) {
-      const name = names.get(id)!;
-      const text = refsTo(names, JSON.stringify(def));
-      const held = this.schemas.get(name);
-      if (held !== undefined && held !== text) {
-        throw new Error(`two different schemas share the OpenAPI component id ${name}`);
-      }
-      this.schemas.set(name, text);
-    }
-    return JSON.parse(refsTo(names, JSON.stringify(root))) as Json;
-  }
-
-  all(): Json {
-    return Object.fromEntries(
-      [...this.schemas.entries()].sort(([a], [b]) => cmp(a, b)).map(([k, v]) => [k, JSON.parse(v)]),
-    );
-  }
 }
 
 function defaultOperationId(method: string, url: string): string {

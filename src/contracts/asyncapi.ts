@@ -1,0 +1,196 @@
+import type { z } from 'zod';
+import { DLQ_HEADERS } from '../projector/dlq';
+import { EVENT_CONTENT_TYPE, cloudEventSchema } from './events';
+import { SchemaComponents } from './json-schema';
+import {
+  incidentEscalatedSchema,
+  slaBreachedSchema,
+  slaBreachRetractedSchema,
+  slaWarningSchema,
+} from './sla-events';
+
+/**
+ * asyncapi.yaml: the Kafka topics and their messages (SPEC §4), from the same zod schemas that
+ * validate and build the records. Topic addresses are the defaults (KAFKA_TOPIC_* rename them).
+ * Payload schemas are draft-07 (the AsyncAPI schema format's base) and describe what producers write
+ * (the schemas' output side).
+ */
+
+type Json = Record<string, unknown>;
+
+export interface TopicNames {
+  events: string;
+  warnings: string;
+  escalations: string;
+  dlq: string;
+}
+
+export const DEFAULT_TOPICS: TopicNames = {
+  events: 'incident.events',
+  warnings: 'sla.warnings',
+  escalations: 'sla.escalations',
+  dlq: 'incident.events.dlq',
+};
+
+const KAFKA_BINDING_VERSION = '0.5.0';
+
+export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
+  const schemas = new SchemaComponents('draft-7');
+  const incidentKey = {
+    type: 'string',
+    description: 'The incident id (the event `subject`): one incident, one partition, in order',
+  };
+  const cloudEventHeaders = {
+    type: 'object',
+    properties: { 'content-type': { type: 'string', const: EVENT_CONTENT_TYPE } },
+  };
+  const cloudEvent = (name: string, title: string, summary: string, schema: z.ZodType): Json => ({
+    name,
+    title,
+    summary,
+    contentType: EVENT_CONTENT_TYPE,
+    headers: cloudEventHeaders,
+    payload: schemas.convert(schema, 'output'),
+    bindings: { kafka: { key: incidentKey, bindingVersion: KAFKA_BINDING_VERSION } },
+  });
+
+  const messages: Json = {
+    IncidentEvent: cloudEvent(
+      'IncidentEvent',
+      'Incident lifecycle event',
+      'A lifecycle event posted to POST /v1/events (SPEC §3), exactly as validated. The same ' +
+        '(source, id) may appear more than once (a client retry, a produce retried after a ' +
+        'timeout); consumers dedupe by (source, id). A different payload under a used (source, id) ' +
+        'is not applied.',
+      cloudEventSchema,
+    ),
+    SlaWarning: cloudEvent(
+      'SlaWarning',
+      'sla.warning',
+      'A milestone deadline is approaching (a warning threshold passed).',
+      slaWarningSchema,
+    ),
+    SlaBreached: cloudEvent(
+      'SlaBreached',
+      'sla.breached',
+      'A milestone deadline passed unmet.',
+      slaBreachedSchema,
+    ),
+    IncidentEscalated: cloudEvent(
+      'IncidentEscalated',
+      'incident.escalated',
+      'The incident reached a higher tier: automatically after a breach, or a forwarded manual ' +
+        'escalation. One per tier reached.',
+      incidentEscalatedSchema,
+    ),
+    SlaBreachRetracted: cloudEvent(
+      'SlaBreachRetracted',
+      'sla.breach_retracted',
+      'A late event proved a milestone was met in time; `data.retracts` names the breach event.',
+      slaBreachRetractedSchema,
+    ),
+    DeadLetter: {
+      name: 'DeadLetter',
+      title: 'Unprocessable incident.events record',
+      summary:
+        'A record of incident.events the projector could not apply, copied with its original ' +
+        'key, value and headers; the reason and origin are in the dlq-* headers.',
+      headers: {
+        type: 'object',
+        properties: {
+          [DLQ_HEADERS.error]: { type: 'string', description: 'Machine-readable reason' },
+          [DLQ_HEADERS.message]: { type: 'string', description: 'Details (at most 2,000 chars)' },
+          [DLQ_HEADERS.topic]: { type: 'string' },
+          [DLQ_HEADERS.partition]: { type: 'string', description: 'Decimal' },
+          [DLQ_HEADERS.offset]: { type: 'string', description: 'Decimal' },
+          [DLQ_HEADERS.timestamp]: { type: 'string', description: 'Epoch ms, decimal' },
+          [DLQ_HEADERS.group]: { type: 'string', description: 'The consumer group that gave up' },
+        },
+        required: Object.values(DLQ_HEADERS),
+      },
+      payload: { description: 'The original record value, unchanged (possibly not JSON)' },
+      bindings: {
+        kafka: {
+          key: { type: 'string', description: 'The original record key' },
+          bindingVersion: KAFKA_BINDING_VERSION,
+        },
+      },
+    },
+  };
+
+  const ref = (name: string) => ({ $ref: `#/components/messages/${name}` });
+  const channel = (address: string, description: string, names: string[]): Json => ({
+    address,
+    description,
+    messages: Object.fromEntries(names.map((n) => [n, ref(n)])),
+  });
+  const operation = (action: 'send' | 'receive', channelId: string, summary: string): Json => ({
+    action,
+    channel: { $ref: `#/channels/${channelId}` },
+    summary,
+  });
+
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'SLA timer service: Kafka topics',
+      version: '1',
+      description:
+        'CloudEvents 1.0 in structured mode (`content-type: application/cloudevents+json`), keyed ' +
+        'by incident id, so the events of one incident stay in order. Delivery is at least once: ' +
+        '**consumers dedupe by event id** (`id`; on incident.events by `source` + `id`). The ids of ' +
+        'SLA events are deterministic (the same timer firing always has the same id), so a ' +
+        're-publish after a crash carries the id of the first. Topic names are the defaults ' +
+        '(KAFKA_TOPIC_EVENTS, KAFKA_TOPIC_WARNINGS, KAFKA_TOPIC_ESCALATIONS, KAFKA_TOPIC_DLQ).',
+    },
+    defaultContentType: EVENT_CONTENT_TYPE,
+    channels: {
+      incidentEvents: channel(
+        topics.events,
+        'Incident lifecycle events: the event store (kept forever by default). Written by the ' +
+          'ingest API only after validation; read by the projector.',
+        ['IncidentEvent'],
+      ),
+      slaWarnings: channel(
+        topics.warnings,
+        'Approaching deadlines, for the current handler and the service desk.',
+        ['SlaWarning'],
+      ),
+      slaEscalations: channel(
+        topics.escalations,
+        'Breaches, escalations (automatic and manual) and retractions, for on-call pagers. Every ' +
+          'escalation reaches this topic.',
+        ['SlaBreached', 'IncidentEscalated', 'SlaBreachRetracted'],
+      ),
+      deadLetters: channel(
+        topics.dlq,
+        'incident.events records that could not be processed, for operators.',
+        ['DeadLetter'],
+      ),
+    },
+    operations: {
+      publishIncidentEvents: operation(
+        'send',
+        'incidentEvents',
+        'POST /v1/events writes validated events (acks=all) before answering 202.',
+      ),
+      projectIncidentEvents: operation(
+        'receive',
+        'incidentEvents',
+        'The projector applies each (source, id) once, in Kafka order per incident.',
+      ),
+      publishSlaWarnings: operation('send', 'slaWarnings', 'The outbox relay publishes warnings.'),
+      publishSlaEscalations: operation(
+        'send',
+        'slaEscalations',
+        'The outbox relay publishes breaches, escalations and retractions.',
+      ),
+      publishDeadLetters: operation(
+        'send',
+        'deadLetters',
+        'The projector parks records it cannot apply.',
+      ),
+    },
+    components: { messages, schemas: schemas.all() },
+  };
+}
