@@ -61,22 +61,35 @@ export type ListSort = (typeof LIST_SORTS)[number];
 
 export const listIncidentsQuery = z
   .strictObject({
-    /** `pending` (events without a report) is not listed: such an incident has no deadlines yet. */
-    status: list(z.enum(['open', 'resolved', 'closed', 'cancelled'])).optional(),
-    severity: list(severity).optional(),
-    tier: list(z.enum(['1', '2', '3']).transform(Number)).optional(),
-    site: textParam.optional(),
-    /** true: some milestone was breached (met late, breached, or open past its deadline). */
-    breached: booleanParam.optional(),
-    /** true: some open milestone passed a warning threshold and its deadline is still ahead. */
-    atRisk: booleanParam.optional(),
-    reportedFrom: instantParam.optional(),
-    reportedTo: instantParam.optional(),
-    /** `-reportedAt` newest first (default); `reportedAt` oldest first; `severity` I first, then newest. */
-    sort: z.enum(LIST_SORTS).default('-reportedAt'),
-    /** Opaque; from the previous page's `nextCursor`. Only valid with the same `sort`. */
-    cursor: z.string().min(1).max(1000).optional(),
-    limit: limitParam(50, 200),
+    status: list(z.enum(['open', 'resolved', 'closed', 'cancelled']))
+      .optional()
+      .describe('Comma-separated or repeated. Unreported (pending) incidents are never listed.'),
+    severity: list(severity).optional().describe('Comma-separated or repeated, e.g. I,II'),
+    tier: list(z.enum(['1', '2', '3']).transform(Number))
+      .optional()
+      .describe('Effective tier (escalations included), e.g. 2,3'),
+    site: textParam.optional().describe('Exact site'),
+    breached: booleanParam
+      .optional()
+      .describe('true: some milestone breached (met late, or unmet past its deadline) by now'),
+    atRisk: booleanParam
+      .optional()
+      .describe('true: some open milestone passed a warning threshold, deadline still ahead'),
+    reportedFrom: instantParam.optional().describe('Reported at or after (ISO-8601 with offset)'),
+    reportedTo: instantParam.optional().describe('Reported before (ISO-8601 with offset)'),
+    sort: z
+      .enum(LIST_SORTS)
+      .default('-reportedAt')
+      .describe(
+        '-reportedAt: newest first; reportedAt: oldest first; severity: I first, then newest',
+      ),
+    cursor: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe("The previous page's nextCursor (opaque; only with the same sort)"),
+    limit: limitParam(50, 200).describe('Page size'),
   })
   .superRefine((q, ctx) => {
     if (q.reportedFrom && q.reportedTo && Date.parse(q.reportedFrom) >= Date.parse(q.reportedTo)) {
@@ -101,27 +114,34 @@ const horizonParam = z.string().transform((text, ctx) => {
 });
 
 export const atRiskQuery = z.strictObject({
-  /** How far ahead to look: open milestones due within this window. Default one hour. */
-  horizon: horizonParam.default(3600),
-  /** Also list open milestones already past their deadline (negative time left), first. */
-  includeBreached: booleanParam.default(false),
-  severity: list(severity).optional(),
-  site: textParam.optional(),
+  horizon: horizonParam
+    .default(3600)
+    .describe('Open milestones due within this window: seconds or ISO-8601 (PT1H, the default)'),
+  includeBreached: booleanParam
+    .default(false)
+    .describe('true: also open milestones already past their deadline (listed first)'),
+  severity: list(severity).optional().describe('Comma-separated or repeated'),
+  site: textParam.optional().describe('Exact site'),
   limit: limitParam(100, 500),
 });
 export type AtRiskQuery = z.output<typeof atRiskQuery>;
 
 export const monthlyReportQuery = z.strictObject({
-  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM, e.g. 2026-11'),
-  /** IANA zone for the month's boundaries; default REPORT_TIME_ZONE. */
+  month: z
+    .string()
+    .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM, e.g. 2026-11')
+    .describe('YYYY-MM'),
   tz: z
     .string()
     .min(1)
     .max(100)
     .refine(isTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai')
-    .optional(),
-  /** Alternative to `Accept: text/csv` (for links in a browser). */
-  format: z.enum(['json', 'csv']).optional(),
+    .optional()
+    .describe("IANA zone of the month's boundaries; default REPORT_TIME_ZONE (Asia/Shanghai)"),
+  format: z
+    .enum(['json', 'csv'])
+    .optional()
+    .describe('Overrides the Accept header (handy for links in a browser)'),
 });
 export type MonthlyReportQuery = z.output<typeof monthlyReportQuery>;
 
@@ -130,8 +150,8 @@ export const policyIdParams = z.strictObject({
 });
 
 export const streamQuery = z.strictObject({
-  severity: list(severity).optional(),
-  site: textParam.optional(),
+  severity: list(severity).optional().describe('Only events about incidents of these severities'),
+  site: textParam.optional().describe('Only events about incidents at this site'),
 });
 export type StreamQuery = z.output<typeof streamQuery>;
 
