@@ -1,11 +1,7 @@
 import type { CloudEvent } from '../../../src/contracts/events';
 import { buildTestApi, NOW, reportedEvent, type TestApi } from './app';
 
-function post(
-  api: TestApi,
-  body: unknown,
-  headers: Record<string, string> = {},
-): ReturnType<TestApi['app']['inject']> {
+function post(api: TestApi, body: unknown, headers: Record<string, string> = {}) {
   return api.app.inject({
     method: 'POST',
     url: '/v1/events',
