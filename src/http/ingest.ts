@@ -196,8 +196,13 @@ function ingestDocs(maxBatch: number): RouteDocs {
       503: {
         description:
           'Kafka did not acknowledge in time (INGEST_PUBLISH_TIMEOUT_MS), or the service sheds ' +
-          'load. Nothing is known to be written; retrying with the same ids is safe.',
-        headers: { 'Retry-After': { description: 'Seconds to wait before retrying' } },
+          'load. The events may or may not have been written: retry with the same ids (applied once).',
+        headers: {
+          'Retry-After': {
+            description: 'Seconds to wait before retrying',
+            schema: z.number().int(),
+          },
+        },
         content: problemJson,
       },
     },
