@@ -47,7 +47,9 @@ function forward(
   log: Logger | undefined,
   { level, namespace, log: { message, ...extra } }: LogEntry,
 ): void {
-  if (!log) return;
+  // Retries are bounded on purpose: a caller waits at most KAFKA_PRODUCE_TIMEOUT_MS and then retries
+  // with the same event ids; consumers dedupe by id, so the stricter ordering is not needed.
+  if (!log || message.startsWith('Limiting retries for the idempotent producer')) return;
   const fields = { component: 'kafkajs', namespace, ...stripNoise(extra) };
   if (level === logLevel.ERROR) log.error(fields, message);
   else if (level === logLevel.WARN) log.warn(fields, message);
@@ -73,6 +75,9 @@ export class KafkaPublisher implements EventPublisher {
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
+      // The Java client's murmur2 partitioner: a key lands on the same partition as with any other
+      // client (kcat, Kafka Streams), and kafkajs stops warning about its changed default.
+      createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.producer.on(this.producer.events.DISCONNECT, () => {
       this.connected = false;
