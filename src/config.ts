@@ -111,6 +111,14 @@ const schema = z.object({
   SCHEDULER_SKEW_INTERVAL_MS: int(1000, 3_600_000).default(60_000),
   /** Parallel claim loops while draining a burst of due timers. */
   SCHEDULER_CONCURRENCY: int(1, 16).default(2),
+  /**
+   * Commit firings without waiting for the WAL flush: a firing lost in a Postgres crash is redone
+   * under the same event ids (src/scheduler/fire.ts). `false` waits for the flush.
+   */
+  SCHEDULER_ASYNC_COMMIT: z
+    .enum(['true', 'false'], 'true or false')
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Outbox rows published per Kafka request. */
   OUTBOX_BATCH_SIZE: int(1, 10_000).default(500),
   /** Safety-net poll of the outbox relay (NOTIFY wakes it at once). */

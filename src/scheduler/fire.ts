@@ -29,7 +29,7 @@ import {
   type PagerFields,
   type SlaSeverity,
 } from '../contracts/sla-events';
-import { withTransaction, type Pool, type PoolClient } from '../infra/db';
+import type { Pool, PoolClient } from '../infra/db';
 import {
   asTier,
   decideFiring,
@@ -41,12 +41,22 @@ import {
   type TimerKind,
 } from './decide';
 import { insertOutboxRows } from './outbox-store';
+import { inTransaction } from './tx';
 
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
   batchSize: number;
   /** Topic names (config KAFKA_TOPIC_WARNINGS, KAFKA_TOPIC_ESCALATIONS). */
   topics: { warnings: string; escalations: string };
+  /**
+   * COMMIT without waiting for the WAL flush (config SCHEDULER_ASYNC_COMMIT). Safe because a
+   * firing lost in a Postgres crash is redone with the same outcome: the timer row comes back
+   * with the rollback of the whole transaction, fires again under the same deterministic ids,
+   * and anything the relay already published from it is deduped by id downstream. A later
+   * synchronous commit that saw the firing (a projector transaction) flushes it as well, since
+   * the WAL is sequential.
+   */
+  asyncCommit?: boolean;
 }
 
 export interface FiredTimer {
@@ -172,14 +182,22 @@ FROM unnest($1::text[], $2::smallint[]) AS r(incident_id, to_tier)
 WHERE i.incident_id = r.incident_id AND i.tier < r.to_tier`;
 
 export async function fireDueTimers(pool: Pool, options: FireOptions): Promise<FireRoundResult> {
-  return withTransaction(pool, (client) => fireInTransaction(client, options));
+  return inTransaction(pool, { asyncCommit: options.asyncCommit ?? false }, (client) =>
+    fireInTransaction(client, options),
+  );
 }
 
 async function fireInTransaction(
   client: PoolClient,
   { batchSize, topics }: FireOptions,
 ): Promise<FireRoundResult> {
-  const { rows } = await client.query<ClaimRow>(CLAIM_SQL, [batchSize]);
+  // Named statements are prepared once per connection: planning this query cost 1.5–6 ms per
+  // round against 0.3 ms of execution (EXPLAIN ANALYZE, /tmp bench on this machine).
+  const { rows } = await client.query<ClaimRow>({
+    name: 'sla_fire_claim',
+    text: CLAIM_SQL,
+    values: [batchSize],
+  });
   const result: FireRoundResult = {
     claimed: rows.length,
     fired: [],
@@ -236,11 +254,15 @@ async function fireInTransaction(
   }
   if (decided.length === 0) return result;
 
-  const recorded = await client.query<{ timer_key: string }>(RECORD_SQL, [
-    decided.map((d) => d.timer.timerKey),
-    decided.map((d) => (d.fire ? d.eventId : null)),
-    decided.map((d) => (d.fire ? null : d.reason)),
-  ]);
+  const recorded = await client.query<{ timer_key: string }>({
+    name: 'sla_fire_record',
+    text: RECORD_SQL,
+    values: [
+      decided.map((d) => d.timer.timerKey),
+      decided.map((d) => (d.fire ? d.eventId : null)),
+      decided.map((d) => (d.fire ? null : d.reason)),
+    ],
+  });
   const fresh = new Set(recorded.rows.map((r) => r.timer_key));
 
   const outbox: OutboxRow[] = [];

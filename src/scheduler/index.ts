@@ -46,6 +46,7 @@ export function createSchedulerServices(
       wheelMaxEntries: config.SCHEDULER_WHEEL_MAX_ENTRIES,
       skewIntervalMs: config.SCHEDULER_SKEW_INTERVAL_MS,
       concurrency: config.SCHEDULER_CONCURRENCY,
+      asyncCommit: config.SCHEDULER_ASYNC_COMMIT,
       topics,
     },
   );

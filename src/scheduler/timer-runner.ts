@@ -31,6 +31,8 @@ export interface TimerRunnerSettings {
   skewIntervalMs: number;
   /** Parallel claim loops while draining (SKIP LOCKED keeps them apart). */
   concurrency: number;
+  /** See FireOptions.asyncCommit. */
+  asyncCommit: boolean;
   topics: { warnings: string; escalations: string };
 }
 
@@ -46,6 +48,8 @@ export interface TimerRunnerDeps {
 
 /** After a round that could do nothing but defer (incidents busy elsewhere), wait this long. */
 const CONTENDED_PAUSE_MS = 5;
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class TimerRunner {
   readonly name = 'timerRunner';
@@ -121,44 +125,54 @@ export class TimerRunner {
     });
   }
 
+  /**
+   * One round; if it claimed a full batch (a burst), `concurrency` loops drain the rest in
+   * parallel. A single due timer (the common case at 1,000 fires/s) costs one transaction.
+   */
   private async drain(): Promise<void> {
-    const loops = Array.from({ length: this.settings.concurrency }, () => this.claimLoop());
+    if ((await this.round()) === 'done') return;
+    const loops = Array.from({ length: this.settings.concurrency }, async () => {
+      for (;;) {
+        const outcome = await this.round();
+        if (outcome === 'done') return;
+        // Only incidents locked elsewhere (the projector writing them): let it commit first.
+        if (outcome === 'contended') await delay(CONTENDED_PAUSE_MS);
+      }
+    });
     await Promise.all(loops);
   }
 
-  /** Claims rounds until one finds less than a full batch (everything due is handled). */
-  private async claimLoop(): Promise<void> {
-    while (!this.stopped) {
-      let result: FireRoundResult;
-      try {
-        result = await fireDueTimers(this.deps.pool, {
-          batchSize: this.settings.batchSize,
-          topics: this.settings.topics,
-        });
-      } catch (err) {
-        // The transaction rolled back: nothing fired, the rows are due again. The poll retries.
-        this.failures += 1;
-        if (this.failures === 1 || this.failures % 60 === 0) {
-          this.log.error(
-            { err, failures: this.failures },
-            'firing round failed; retrying at next poll',
-          );
-        }
-        return;
+  /** Fires one batch. 'done': everything due at its database time is handled (or held elsewhere). */
+  private async round(): Promise<'done' | 'more' | 'contended'> {
+    if (this.stopped) return 'done';
+    let result: FireRoundResult;
+    try {
+      result = await fireDueTimers(this.deps.pool, {
+        batchSize: this.settings.batchSize,
+        topics: this.settings.topics,
+        asyncCommit: this.settings.asyncCommit,
+      });
+    } catch (err) {
+      // The transaction rolled back: nothing fired, the rows are due again. The poll retries.
+      this.failures += 1;
+      if (this.failures === 1 || this.failures % 60 === 0) {
+        this.log.error(
+          { err, failures: this.failures },
+          'firing round failed; retrying at next poll',
+        );
       }
-      if (this.failures > 0) {
-        this.log.info({ failures: this.failures }, 'firing rounds succeed again');
-        this.failures = 0;
-      }
-      this.record(result);
-      // Everything due at result.dbNow was claimed by this round, an earlier one, or another
-      // instance holding it; those wheel entries are done.
-      this.wheel.dropUntil(result.dbNow);
-      if (result.claimed < this.settings.batchSize && result.deferred === 0) return;
-      if (result.claimed === result.deferred) {
-        await new Promise((resolve) => setTimeout(resolve, CONTENDED_PAUSE_MS));
-      }
+      return 'done';
     }
+    if (this.failures > 0) {
+      this.log.info({ failures: this.failures }, 'firing rounds succeed again');
+      this.failures = 0;
+    }
+    this.record(result);
+    // Everything due at result.dbNow was claimed by this round, an earlier one, or another
+    // instance holding it; those wheel entries are done.
+    this.wheel.dropUntil(result.dbNow);
+    if (result.claimed > 0 && result.claimed === result.deferred) return 'contended';
+    return result.claimed < this.settings.batchSize && result.deferred === 0 ? 'done' : 'more';
   }
 
   private record(result: FireRoundResult): void {
