@@ -414,19 +414,29 @@ export class ReadQueries {
 
   /**
    * Open milestones of open incidents due within the horizon, least time left first. Paused
-   * milestones are not at risk (their clock stands). Uses milestones_open_due_idx.
+   * milestones are not at risk (their clock stands).
+   *
+   * The LIMIT is applied to milestones before incidents are joined: open (pending/warned)
+   * milestones belong to open incidents (resolve/close/cancel settles them), so the join only
+   * decorates. Joining first made Postgres probe an incident for every milestone in the horizon
+   * (bench/read: 2,293 probes for 100 rows shown). Incident filters run inside, as a semi-join.
    */
   async atRisk(q: AtRiskQuery, now: number): Promise<AtRiskItem[]> {
     const p = new Params();
     const where = [
       `m.state IN ('pending', 'warned')`,
       `m.due_at <= ${p.add(new Date(now + q.horizon * 1000))}`,
-      `i.status = 'open'`,
     ];
     if (!q.includeBreached)
       where.push(`m.breached_at IS NULL AND m.due_at > ${p.add(new Date(now))}`);
-    if (q.severity) where.push(`i.severity = ANY(${p.add(q.severity)}::text[])`);
-    if (q.site !== undefined) where.push(`i.site = ${p.add(q.site)}`);
+    const byIncident: string[] = [];
+    if (q.severity) byIncident.push(`f.severity = ANY(${p.add(q.severity)}::text[])`);
+    if (q.site !== undefined) byIncident.push(`f.site = ${p.add(q.site)}`);
+    if (byIncident.length) {
+      where.push(`m.incident_id IN (SELECT f.incident_id FROM incidents f
+        WHERE f.status = 'open' AND ${byIncident.join(' AND ')})`);
+    }
+    const order = 'm.due_at, m.incident_id, m.milestone, m.cycle';
     const { rows } = await this.pool.query<
       MilestoneRow & {
         title: string | null;
@@ -437,10 +447,11 @@ export class ReadQueries {
       }
     >(
       `SELECT m.*, i.title, i.severity, i.site, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier
-       FROM milestones m JOIN incidents i ON i.incident_id = m.incident_id
-       WHERE ${where.join(' AND ')}
-       ORDER BY m.due_at, m.incident_id, m.milestone, m.cycle
-       LIMIT ${p.add(q.limit)}`,
+       FROM (SELECT m.* FROM milestones m WHERE ${where.join(' AND ')}
+             ORDER BY ${order} LIMIT ${p.add(q.limit)}) m
+       JOIN incidents i ON i.incident_id = m.incident_id
+       WHERE i.status = 'open'
+       ORDER BY ${order}`,
       p.values,
     );
     return rows.map((r) => {
