@@ -30,10 +30,9 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
     help: 'Outbox rows not yet published to Kafka',
     registers,
     async collect() {
-      const { rows } = await pool.query<{ n: string }>(
-        'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL',
-      );
-      this.set(Number(rows[0]?.n ?? 0));
+      // A scrape during a Postgres outage keeps the last value rather than failing /metrics.
+      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL');
+      if (rows !== undefined) this.set(rows);
     },
   });
   new Gauge({
@@ -41,11 +40,12 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
     help: 'Age of the oldest unpublished outbox row (0 when none)',
     registers,
     async collect() {
-      const { rows } = await pool.query<{ age: string | null }>(
-        `SELECT extract(epoch FROM now() - min(created_at)) AS age
+      const age = await scalar(
+        pool,
+        `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS n
          FROM outbox WHERE sent_at IS NULL`,
       );
-      this.set(Number(rows[0]?.age ?? 0));
+      if (age !== undefined) this.set(age);
     },
   });
   return {
@@ -96,4 +96,13 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
       registers,
     }),
   };
+}
+
+async function scalar(pool: Pool, sql: string): Promise<number | undefined> {
+  try {
+    const { rows } = await pool.query<{ n: string | number }>(sql);
+    return Number(rows[0]?.n ?? 0);
+  } catch {
+    return undefined;
+  }
 }

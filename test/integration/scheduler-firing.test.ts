@@ -363,3 +363,14 @@ test('the relay publishes rows whose transaction commits after later rows were s
   );
   expect(rows[0]).toEqual({ n: 0 });
 });
+
+test('metrics: timers fired by kind and outcome, lateness, outbox backlog, clock skew', async () => {
+  const text = await scheduler.metrics.metrics();
+  expect(text).toMatch(/sla_timers_fired_total\{kind="breach",outcome="emitted"\} [1-9]/);
+  expect(text).toMatch(/sla_timers_fired_total\{kind="warning",outcome="deadline_passed"\} [1-9]/);
+  expect(text).toMatch(/sla_timer_lateness_seconds_count\{kind="breach"\} [1-9]/);
+  expect(text).toMatch(/sla_outbox_backlog \d+/);
+  expect(text).toMatch(/sla_outbox_published_total\{topic="[^"]+"\} [1-9]/);
+  expect(text).toMatch(/sla_scheduler_clock_skew_seconds -?\d/);
+  expect(text).toContain('sla_outbox_publish_errors_total');
+});
