@@ -46,11 +46,16 @@ import {
   loadEscalatedTiers,
   loadFiredTimers,
   loadIncidentEvents,
+  loadMilestones,
+  loadTimers,
   lockIncidents,
-  replaceMilestones,
-  replaceTimers,
+  deleteMilestones,
+  deleteTimers,
   upsertIncidents,
+  upsertMilestones,
+  upsertTimers,
 } from './store';
+import { diffMilestones, diffTimers } from './diff';
 
 export interface ProjectionSettings {
   offsets: OffsetsKey;
@@ -97,6 +102,8 @@ export type BatchResult =
       conflicts: DigestConflict[];
       incidents: number;
       outbox: number;
+      /** Milliseconds per phase (dedupe, load, evaluate, write), for debug logs and tuning. */
+      timings: Record<string, number>;
     }
   | { kind: 'fenced' }
   | { kind: 'moved'; nextOffset: bigint };
@@ -152,6 +159,14 @@ async function applyEvents(
   settings: ProjectionSettings,
   input: BatchInput,
 ): Promise<BatchResult & { kind: 'ok' }> {
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (phase: string) => {
+    const t = performance.now();
+    timings[phase] = Math.round((t - mark) * 10) / 10;
+    mark = t;
+  };
+
   // -- 2. new, duplicate or conflicting ---------------------------------------------------------
   const known = await loadAppliedDigests(
     client,
@@ -179,7 +194,16 @@ async function applyEvents(
       });
     }
   }
-  const ok = { kind: 'ok' as const, duplicates, conflicts, applied: 0, incidents: 0, outbox: 0 };
+  lap('dedupe');
+  const ok = {
+    kind: 'ok' as const,
+    duplicates,
+    conflicts,
+    applied: 0,
+    incidents: 0,
+    outbox: 0,
+    timings,
+  };
   if (added.size === 0) return ok;
 
   // -- 3. load ------------------------------------------------------------------------------------
@@ -187,10 +211,13 @@ async function applyEvents(
   const prior = await lockIncidents(client, ids);
   const existing = await loadIncidentEvents(client, ids);
   const fired = groupBy(await loadFiredTimers(client, ids), (f) => f.incidentId);
+  const storedMilestones = await loadMilestones(client, ids);
+  const storedTimers = await loadTimers(client, ids);
   const escalated = settings.sideEffects
     ? await loadEscalatedTiers(client, ids)
     : new Map<string, number>();
   const allPolicies = await deps.policies.all(client);
+  lap('load');
 
   // -- 4. evaluate --------------------------------------------------------------------------------
   const timeline: TimelineRow[] = [];
@@ -263,13 +290,18 @@ async function applyEvents(
     }
   }
 
+  lap('evaluate');
+
   // -- 5. write -----------------------------------------------------------------------------------
   await insertTimeline(client, timeline);
+  lap('write.timeline');
   const newIds = await insertApplied(client, applied);
   if (newIds !== applied.length) {
     throw new ConcurrentWriteError('an event id of this batch was applied by another transaction');
   }
+  lap('write.applied');
   const inserted = await upsertIncidents(client, incidents);
+  lap('write.incidents');
   for (const row of incidents) {
     // We found no row, so we must have inserted it; an update means another transaction created
     // the incident since (from events we did not load): our evaluation is incomplete.
@@ -277,8 +309,14 @@ async function applyEvents(
       throw new ConcurrentWriteError(`incident ${row.incidentId} was created concurrently`);
     }
   }
-  await replaceMilestones(client, ids, milestones);
-  await replaceTimers(client, ids, timers);
+  const milestoneChanges = diffMilestones(storedMilestones, milestones);
+  await upsertMilestones(client, milestoneChanges.upsert);
+  await deleteMilestones(client, milestoneChanges.remove);
+  lap('write.milestones');
+  const timerChanges = diffTimers(storedTimers, timers);
+  await deleteTimers(client, timerChanges.remove);
+  await upsertTimers(client, timerChanges.upsert);
+  lap('write.timers');
 
   let outbox = 0;
   if (settings.sideEffects) {
@@ -305,6 +343,7 @@ async function applyEvents(
       );
     outbox = await insertOutboxRows(client, [...forwarded, ...retractions]);
   }
+  lap('write.sideEffects');
   return { ...ok, applied: applied.length, incidents: ids.length, outbox };
 }
 

@@ -176,6 +176,16 @@ export function createBatchHandler(
           'event id reused with a different payload: not applied',
         );
       }
+      log.debug(
+        {
+          partition,
+          records: records.length,
+          applied: result.applied,
+          incidents: result.incidents,
+          ms: result.timings,
+        },
+        'batch projected',
+      );
       metrics.eventsApplied.inc(result.applied);
       metrics.duplicates.inc(result.duplicates);
       metrics.digestConflicts.inc(result.conflicts.length);

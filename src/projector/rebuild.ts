@@ -67,6 +67,7 @@ export interface RebuildReport {
   schema: string;
   records: number;
   events: number;
+  /** From the start to the end of the replay up to the high watermarks taken at the start. */
   seconds: number;
   swapped: boolean;
   /** Checksums of the rebuilt tables (before the swap), see `projectionChecksums`. */
@@ -104,10 +105,10 @@ export async function rebuildProjection(
   let swapped = false;
   try {
     await replayer.reach(targets);
+    const seconds = (Date.now() - started) / 1000;
     const records = Number([...targets.values()].reduce((a, b) => a + b, 0n));
     const events = Number(await metrics.eventsApplied.get().then((m) => m.values[0]?.value ?? 0));
     const checksums = await projectionChecksums(deps.pool, schema);
-    const seconds = (Date.now() - started) / 1000;
     log.info({ schema, records, events, seconds }, 'replayed');
     if (!options.dryRun) {
       // Most of the way to the live projector without any lock, the rest under it.

@@ -19,7 +19,8 @@ import type {
 } from './rows';
 
 const ts = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = (t: number): string => new Date(t).toISOString();
+const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
 
 /** Digests of already-applied (source, id) pairs among `keys`. Key: `${source}\0${id}`. */
 export async function loadAppliedDigests(
@@ -233,108 +234,177 @@ export async function upsertIncidents(
   return new Set(result.filter((r) => r.inserted).map((r) => r.incident_id));
 }
 
-/**
- * Makes the milestones of `incidentIds` exactly `rows`: upsert (an unchanged row is not rewritten,
- * so triggers and dashboards see only real changes), then delete rows no longer produced.
- */
-export async function replaceMilestones(
+/** The stored milestone rows of these incidents (to write only what changed). */
+export async function loadMilestones(
   client: PoolClient,
   incidentIds: string[],
-  rows: MilestoneRow[],
+): Promise<MilestoneRow[]> {
+  const { rows } = await client.query<{
+    incident_id: string;
+    milestone: string;
+    cycle: number;
+    state: MilestoneRow['state'];
+    start_at: Date | null;
+    due_at: Date | null;
+    warn_at: Date[];
+    met_at: Date | null;
+    breached_at: Date | null;
+    paused_ms: string;
+    escalates_to_tier: number | null;
+  }>(
+    `SELECT incident_id, milestone, cycle, state, start_at, due_at, warn_at, met_at, breached_at,
+            paused_ms, escalates_to_tier
+     FROM milestones WHERE incident_id = ANY($1::text[])`,
+    [incidentIds],
+  );
+  return rows.map((r) => ({
+    incidentId: r.incident_id,
+    milestone: r.milestone,
+    cycle: r.cycle,
+    state: r.state,
+    startAt: ms(r.start_at),
+    dueAt: ms(r.due_at),
+    warnAt: r.warn_at.map((d) => d.getTime()),
+    metAt: ms(r.met_at),
+    breachedAt: ms(r.breached_at),
+    pausedMs: Number(r.paused_ms),
+    escalatesToTier: r.escalates_to_tier,
+  }));
+}
+
+/** The stored timer rows of these incidents. */
+export async function loadTimers(client: PoolClient, incidentIds: string[]): Promise<TimerRow[]> {
+  const { rows } = await client.query<{
+    timer_key: string;
+    generation: string;
+    incident_id: string;
+    milestone: string;
+    cycle: number;
+    kind: TimerRow['kind'];
+    threshold: string | null;
+    due_at: Date;
+    deadline: Date;
+  }>(
+    `SELECT timer_key, generation, incident_id, milestone, cycle, kind, threshold, due_at, deadline
+     FROM timers WHERE incident_id = ANY($1::text[])`,
+    [incidentIds],
+  );
+  return rows.map((r) => ({
+    key: r.timer_key,
+    generation: Number(r.generation),
+    incidentId: r.incident_id,
+    milestone: r.milestone,
+    cycle: r.cycle,
+    kind: r.kind,
+    threshold: r.threshold,
+    dueAt: r.due_at.getTime(),
+    deadline: r.deadline.getTime(),
+  }));
+}
+
+/**
+ * Writes new and changed milestone rows. Callers pass only rows that differ from what is stored
+ * (see diff.ts); the WHERE clause still keeps an unchanged row from being rewritten, so triggers
+ * and dashboards only ever see real changes.
+ */
+export async function upsertMilestones(client: PoolClient, rows: MilestoneRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query(
+    `INSERT INTO milestones AS m (incident_id, milestone, cycle, state, start_at, due_at, warn_at,
+       met_at, breached_at, paused_ms, escalates_to_tier)
+     SELECT u.i, u.ms, u.c, u.st, u.sa, u.da, u.wa::timestamptz[], u.ma, u.ba, u.pm, u.et
+     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
+                 $6::timestamptz[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+                 $10::bigint[], $11::smallint[])
+          AS u(i, ms, c, st, sa, da, wa, ma, ba, pm, et)
+     ON CONFLICT (incident_id, milestone, cycle) DO UPDATE SET
+       state = EXCLUDED.state, start_at = EXCLUDED.start_at, due_at = EXCLUDED.due_at,
+       warn_at = EXCLUDED.warn_at, met_at = EXCLUDED.met_at, breached_at = EXCLUDED.breached_at,
+       paused_ms = EXCLUDED.paused_ms, escalates_to_tier = EXCLUDED.escalates_to_tier,
+       updated_at = now()
+     WHERE (m.state, m.start_at, m.due_at, m.warn_at, m.met_at, m.breached_at, m.paused_ms,
+            m.escalates_to_tier)
+       IS DISTINCT FROM
+           (EXCLUDED.state, EXCLUDED.start_at, EXCLUDED.due_at, EXCLUDED.warn_at,
+            EXCLUDED.met_at, EXCLUDED.breached_at, EXCLUDED.paused_ms,
+            EXCLUDED.escalates_to_tier)`,
+    [
+      rows.map((r) => r.incidentId),
+      rows.map((r) => r.milestone),
+      rows.map((r) => r.cycle),
+      rows.map((r) => r.state),
+      rows.map((r) => ts(r.startAt)),
+      rows.map((r) => ts(r.dueAt)),
+      rows.map((r) => `{${r.warnAt.map(iso).join(',')}}`),
+      rows.map((r) => ts(r.metAt)),
+      rows.map((r) => ts(r.breachedAt)),
+      rows.map((r) => r.pausedMs),
+      rows.map((r) => r.escalatesToTier),
+    ],
+  );
+}
+
+export async function deleteMilestones(
+  client: PoolClient,
+  keys: { incidentId: string; milestone: string; cycle: number }[],
 ): Promise<void> {
-  const ids = rows.map((r) => r.incidentId);
-  const names = rows.map((r) => r.milestone);
-  const cycles = rows.map((r) => r.cycle);
-  if (rows.length > 0) {
-    await client.query(
-      `INSERT INTO milestones AS m (incident_id, milestone, cycle, state, start_at, due_at, warn_at,
-         met_at, breached_at, paused_ms, escalates_to_tier)
-       SELECT u.i, u.ms, u.c, u.st, u.sa, u.da, u.wa::timestamptz[], u.ma, u.ba, u.pm, u.et
-       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
-                   $6::timestamptz[], $7::text[], $8::timestamptz[], $9::timestamptz[],
-                   $10::bigint[], $11::smallint[])
-            AS u(i, ms, c, st, sa, da, wa, ma, ba, pm, et)
-       ON CONFLICT (incident_id, milestone, cycle) DO UPDATE SET
-         state = EXCLUDED.state, start_at = EXCLUDED.start_at, due_at = EXCLUDED.due_at,
-         warn_at = EXCLUDED.warn_at, met_at = EXCLUDED.met_at, breached_at = EXCLUDED.breached_at,
-         paused_ms = EXCLUDED.paused_ms, escalates_to_tier = EXCLUDED.escalates_to_tier,
-         updated_at = now()
-       WHERE (m.state, m.start_at, m.due_at, m.warn_at, m.met_at, m.breached_at, m.paused_ms,
-              m.escalates_to_tier)
-         IS DISTINCT FROM
-             (EXCLUDED.state, EXCLUDED.start_at, EXCLUDED.due_at, EXCLUDED.warn_at,
-              EXCLUDED.met_at, EXCLUDED.breached_at, EXCLUDED.paused_ms,
-              EXCLUDED.escalates_to_tier)`,
-      [
-        ids,
-        names,
-        cycles,
-        rows.map((r) => r.state),
-        rows.map((r) => ts(r.startAt)),
-        rows.map((r) => ts(r.dueAt)),
-        rows.map((r) => `{${r.warnAt.map(iso).join(',')}}`),
-        rows.map((r) => ts(r.metAt)),
-        rows.map((r) => ts(r.breachedAt)),
-        rows.map((r) => r.pausedMs),
-        rows.map((r) => r.escalatesToTier),
-      ],
-    );
-  }
+  if (keys.length === 0) return;
   await client.query(
     `DELETE FROM milestones m
-     WHERE m.incident_id = ANY($1::text[])
-       AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[], $4::int[]) AS k(i, ms, c)
-                       WHERE k.i = m.incident_id AND k.ms = m.milestone AND k.c = m.cycle)`,
-    [incidentIds, ids, names, cycles],
+     USING unnest($1::text[], $2::text[], $3::int[]) AS k(i, ms, c)
+     WHERE m.incident_id = k.i AND m.milestone = k.ms AND m.cycle = k.c`,
+    [keys.map((k) => k.incidentId), keys.map((k) => k.milestone), keys.map((k) => k.cycle)],
   );
 }
 
 /**
- * Makes the timers of `incidentIds` exactly `rows` (which already exclude fired (key, generation)
- * pairs). The NOT EXISTS repeats that guard in SQL for a firing committed since we looked; a
- * firing committed during this very statement is caught by timer_fires' primary key in the
- * scheduler ("already_fired").
+ * Writes new and re-planned timers (callers pass only those, and never a fired (key, generation)).
+ * The NOT EXISTS repeats the fired guard in SQL for a firing committed since we looked; one
+ * committed during this very statement is caught by timer_fires' primary key in the scheduler
+ * ("already_fired").
  */
-export async function replaceTimers(
-  client: PoolClient,
-  incidentIds: string[],
-  rows: TimerRow[],
-): Promise<void> {
-  const keys = rows.map((r) => r.key);
-  if (rows.length > 0) {
-    await client.query(
-      `INSERT INTO timers AS t (timer_key, generation, incident_id, milestone, cycle, kind,
-         threshold, due_at, deadline)
-       SELECT u.k, u.g, u.i, u.ms, u.c, u.kind, u.th, u.da, u.dl
-       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[],
-                   $7::text[], $8::timestamptz[], $9::timestamptz[])
-            AS u(k, g, i, ms, c, kind, th, da, dl)
-       WHERE NOT EXISTS (SELECT 1 FROM timer_fires f
-                         WHERE f.timer_key = u.k AND f.generation = u.g)
-       ON CONFLICT (timer_key) DO UPDATE SET
-         generation = EXCLUDED.generation, incident_id = EXCLUDED.incident_id,
-         milestone = EXCLUDED.milestone, cycle = EXCLUDED.cycle, kind = EXCLUDED.kind,
-         threshold = EXCLUDED.threshold, due_at = EXCLUDED.due_at, deadline = EXCLUDED.deadline,
-         updated_at = now()
-       WHERE (t.generation, t.due_at, t.deadline, t.threshold)
-         IS DISTINCT FROM (EXCLUDED.generation, EXCLUDED.due_at, EXCLUDED.deadline,
-                           EXCLUDED.threshold)`,
-      [
-        keys,
-        rows.map((r) => r.generation),
-        rows.map((r) => r.incidentId),
-        rows.map((r) => r.milestone),
-        rows.map((r) => r.cycle),
-        rows.map((r) => r.kind),
-        rows.map((r) => r.threshold),
-        rows.map((r) => ts(r.dueAt)),
-        rows.map((r) => ts(r.deadline)),
-      ],
-    );
-  }
+export async function upsertTimers(client: PoolClient, rows: TimerRow[]): Promise<void> {
+  if (rows.length === 0) return;
   await client.query(
-    `DELETE FROM timers WHERE incident_id = ANY($1::text[]) AND NOT (timer_key = ANY($2::text[]))`,
-    [incidentIds, keys],
+    `INSERT INTO timers AS t (timer_key, generation, incident_id, milestone, cycle, kind,
+       threshold, due_at, deadline)
+     SELECT u.k, u.g, u.i, u.ms, u.c, u.kind, u.th, u.da, u.dl
+     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[],
+                 $7::text[], $8::timestamptz[], $9::timestamptz[])
+          AS u(k, g, i, ms, c, kind, th, da, dl)
+     WHERE NOT EXISTS (SELECT 1 FROM timer_fires f WHERE f.timer_key = u.k AND f.generation = u.g)
+     ON CONFLICT (timer_key) DO UPDATE SET
+       generation = EXCLUDED.generation, incident_id = EXCLUDED.incident_id,
+       milestone = EXCLUDED.milestone, cycle = EXCLUDED.cycle, kind = EXCLUDED.kind,
+       threshold = EXCLUDED.threshold, due_at = EXCLUDED.due_at, deadline = EXCLUDED.deadline,
+       updated_at = now()
+     WHERE (t.generation, t.due_at, t.deadline, t.threshold)
+       IS DISTINCT FROM (EXCLUDED.generation, EXCLUDED.due_at, EXCLUDED.deadline,
+                         EXCLUDED.threshold)`,
+    [
+      rows.map((r) => r.key),
+      rows.map((r) => r.generation),
+      rows.map((r) => r.incidentId),
+      rows.map((r) => r.milestone),
+      rows.map((r) => r.cycle),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.threshold),
+      rows.map((r) => ts(r.dueAt)),
+      rows.map((r) => ts(r.deadline)),
+    ],
+  );
+}
+
+/** Deletes timers by key, but only the generation we saw: a row re-planned meanwhile stays. */
+export async function deleteTimers(
+  client: PoolClient,
+  rows: { key: string; generation: number }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query(
+    `DELETE FROM timers t USING unnest($1::text[], $2::bigint[]) AS k(key, g)
+     WHERE t.timer_key = k.key AND t.generation = k.g`,
+    [rows.map((r) => r.key), rows.map((r) => r.generation)],
   );
 }
 

@@ -1,0 +1,509 @@
+/**
+ * `npm run bench -- projector [--events 60000] [--rate 2000] [--seconds 15]`
+ *
+ * Against the real local Kafka and Postgres (KAFKA_BROKERS, BENCH_DATABASE_URL; a database and a
+ * topic of its own, dropped afterwards), with every migration applied (the read API's stream
+ * triggers included):
+ *
+ *   ceiling   the final rows of the same events written with batched INSERT … SELECT FROM
+ *             unnest(...) (each incident once, no reads, no evaluation): what Postgres can take
+ *   live      the projector draining a backlog of the events (6 partitions, default settings)
+ *   rebuild   replaying the same topic into a shadow schema (npm run rebuild, dry run)
+ *   latency   POST /v1/events at a steady rate (single events) → visible in the read model:
+ *             the 202 to the commit of the projector transaction that applied the event
+ *             (a bench-only trigger NOTIFYs the event id at commit)
+ *
+ * Events arrive interleaved across incidents (all reports, then all acknowledgements, …), the
+ * hard case: every batch touches thousands of incidents and re-reads their earlier events.
+ * Numbers only; nothing is asserted (the machine is shared and noisy).
+ */
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Client } from 'pg';
+import { Kafka, logLevel } from 'kafkajs';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { ensureTopics } from '../scripts/kafka-local';
+import { createPolicyStore } from '../src/application/policy-store';
+import { loadConfig } from '../src/config';
+import { createContext, startApp } from '../src/composition';
+import { toDomainEvent, type CloudEvent } from '../src/contracts/events';
+import { DEFAULT_POLICY } from '../src/domain';
+import { createApiKey } from '../src/http/api-keys';
+import {
+  createPool,
+  ensureDatabase,
+  quoteIdent,
+  withTransaction,
+  type Pool,
+} from '../src/infra/db';
+import { KafkaPublisher } from '../src/infra/kafka';
+import { migrate } from '../src/infra/migrate';
+import { createProjector, rebuildProjection } from '../src/projector';
+import { projectIncident } from '../src/projector/project-incident';
+import {
+  insertApplied,
+  insertTimeline,
+  upsertMilestones,
+  upsertTimers,
+  upsertIncidents,
+} from '../src/projector/store';
+import type {
+  IncidentRow,
+  MilestoneRow,
+  TimelineRow,
+  TimerRow,
+  AppliedRow,
+} from '../src/projector/rows';
+import { eventDigest } from '../src/contracts/events';
+
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const MIN = 60_000;
+/** BENCH_LOG=debug prints the projector's per-batch phase timings (to stderr). */
+const quiet = pino({ level: process.env.BENCH_LOG ?? 'silent' }, pino.destination(2));
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      events: { type: 'string', default: '60000' },
+      rate: { type: 'string', default: '2000' },
+      seconds: { type: 'string', default: '15' },
+      only: { type: 'string', default: 'ceiling,live,rebuild,latency' },
+    },
+  });
+  const only = new Set(values.only.split(','));
+  const total = Number(values.events);
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  const tag = `${Date.now().toString(36)}`;
+  const dbName = `sla_bench_projector_${tag}`;
+  const url = new URL(BASE_URL);
+  url.pathname = `/${dbName}`;
+  await ensureDatabase(url.toString());
+  const pool = createPool(url.toString(), { max: 12 });
+  const kafka = new Kafka({
+    clientId: 'bench-projector',
+    brokers: BROKERS,
+    logLevel: logLevel.NOTHING,
+  });
+  const topic = `bench.projector.${tag}.events`;
+  const latencyTopic = `bench.projector.${tag}.latency`;
+  const dlq = `bench.projector.${tag}.dlq`;
+  const results: string[] = [];
+  const say = (line: string) => {
+    results.push(line);
+    process.stdout.write(`${line}\n`);
+  };
+  try {
+    await migrate(pool);
+    if (process.env.BENCH_NO_STREAM_TRIGGERS) {
+      // Experiment only: the projector without the read API's per-row stream triggers.
+      await pool.query('ALTER TABLE incidents DISABLE TRIGGER USER; ALTER TABLE milestones DISABLE TRIGGER USER');
+    }
+    await ensureTopics(BROKERS, [
+      { name: topic, partitions: 6 },
+      { name: latencyTopic, partitions: 6 },
+      { name: dlq, partitions: 1 },
+    ]);
+    const events = interleavedEvents(total);
+    say(`projector bench: ${events.length} events, ${events.length / 6} incidents, 6 partitions`);
+
+    // -- ceiling ------------------------------------------------------------------------------
+    if (only.has('ceiling')) {
+      const ceiling = await ceilingInsert(pool, events);
+      say(
+        `ceiling  (unnest inserts of the final rows)   ${fmt(events.length / ceiling)} events/s  (${ceiling.toFixed(2)} s)`,
+      );
+      await truncateProjection(pool);
+    }
+
+    // -- live ---------------------------------------------------------------------------------
+    await produce(kafka, topic, events);
+    if (only.has('live')) {
+      const live = await drainLive(pool, kafka, topic, dlq, events.length);
+      say(
+        `live     (projector draining the backlog)      ${fmt(events.length / live)} events/s  (${live.toFixed(2)} s)   target ≥ 10,000`,
+      );
+    }
+
+    // -- rebuild ------------------------------------------------------------------------------
+    if (only.has('rebuild')) {
+      const report = await rebuildProjection(
+        {
+          pool,
+          kafka,
+          log: quiet,
+          clock: { now: () => Date.now() },
+          policies: createPolicyStore(pool, DEFAULT_POLICY),
+        },
+        {
+          groupId: `bench-${tag}`,
+          topic,
+          maxEventBytes: 256 * 1024,
+          concurrency: 4,
+          fetchMaxBytes: 8 * 1024 * 1024,
+          dryRun: true,
+        },
+      );
+      say(
+        `rebuild  (replay into a shadow schema)         ${fmt(report.records / report.seconds)} events/s  (${report.seconds.toFixed(2)} s)   target ≥ 30,000`,
+      );
+    }
+
+    // -- latency ------------------------------------------------------------------------------
+    if (only.has('latency')) {
+      await truncateProjection(pool);
+      const lat = await latency(url.toString(), pool, latencyTopic, dlq, rate, seconds, tag);
+      say(
+        `latency  (${lat.source} → read model, ${fmt(lat.achieved)} events/s offered ${rate})  ` +
+          `p50 ${lat.p50.toFixed(1)} ms  p99 ${lat.p99.toFixed(1)} ms  max ${lat.max.toFixed(1)} ms  (${lat.n} events)   target p99 ≤ 250 ms`,
+      );
+    }
+  } finally {
+    await pool.end();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic, latencyTopic, dlq] }).catch(() => undefined);
+    await admin.disconnect();
+    const adminPool = createPool(BASE_URL, { max: 1 });
+    await adminPool
+      .query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`)
+      .catch(() => undefined);
+    await adminPool.end();
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(7);
+
+/** Incidents of six events each, interleaved: all reports, then all acknowledgements, … */
+function interleavedEvents(total: number): CloudEvent[] {
+  const incidents = Math.ceil(total / 6);
+  const t0 = Date.now() - 3 * 60 * MIN;
+  const steps: [string, number, Record<string, unknown>][] = [
+    ['incident.reported', 0, { severity: 'II', title: 'Switch down', site: 'DC-1' }],
+    ['incident.acknowledged', 2, { by: 'desk' }],
+    ['incident.dispatched', 3, { engineers: ['li'] }],
+    ['incident.arrived', 12, { engineer: 'li' }],
+    ['incident.diagnosed', 40, { cause: 'PSU' }],
+    ['incident.resolved', 50, { resolution: 'replaced' }],
+  ];
+  const out: CloudEvent[] = [];
+  for (const [type, minutes, data] of steps) {
+    for (let i = 0; i < incidents; i++) {
+      out.push({
+        specversion: '1.0',
+        id: randomUUID(),
+        source: '/bench',
+        type,
+        subject: `INC-B-${i}`,
+        time: new Date(t0 + i * 100 + minutes * MIN).toISOString(),
+        data,
+      } as CloudEvent);
+    }
+  }
+  return out;
+}
+
+async function produce(kafka: Kafka, topic: string, events: CloudEvent[]): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  for (let i = 0; i < events.length; i += 2000) {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: events
+        .slice(i, i + 2000)
+        .map((e) => ({ key: e.subject, value: JSON.stringify(e) })),
+    });
+  }
+  await producer.disconnect();
+}
+
+async function truncateProjection(pool: Pool): Promise<void> {
+  await pool.query(
+    'TRUNCATE incidents, milestones, incident_events, applied_events, timers, projector_offsets, stream_events',
+  );
+}
+
+/** The final rows of every incident, written once, in transactions of ~6,000 events. */
+async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> {
+  const byIncident = new Map<string, CloudEvent[]>();
+  for (const e of events) {
+    const list = byIncident.get(e.subject);
+    if (list) list.push(e);
+    else byIncident.set(e.subject, [e]);
+  }
+  const chunks: {
+    timeline: TimelineRow[];
+    applied: AppliedRow[];
+    incidents: IncidentRow[];
+    milestones: MilestoneRow[];
+    timers: TimerRow[];
+    ids: string[];
+  }[] = [];
+  let chunk = newChunk();
+  for (const [id, list] of byIncident) {
+    const out = projectIncident({
+      incidentId: id,
+      existing: [],
+      added: list.map(toDomainEvent),
+      prior: undefined,
+      policies: DEFAULT_POLICY,
+      fired: [],
+    });
+    chunk.ids.push(id);
+    chunk.incidents.push(out.incident);
+    chunk.milestones.push(...out.milestones);
+    chunk.timers.push(...out.timers);
+    list.forEach((e, i) => {
+      chunk.timeline.push({
+        incidentId: id,
+        source: e.source,
+        eventId: e.id,
+        type: e.type,
+        time: Date.parse(e.time),
+        data: e.data,
+        partition: 0,
+        offset: BigInt(i),
+      });
+      chunk.applied.push({
+        source: e.source,
+        eventId: e.id,
+        incidentId: id,
+        digest: eventDigest(e),
+      });
+    });
+    if (chunk.ids.length >= 1000) {
+      chunks.push(chunk);
+      chunk = newChunk();
+    }
+  }
+  if (chunk.ids.length) chunks.push(chunk);
+  // Evaluation done up front: only the writes are timed.
+  const started = process.hrtime.bigint();
+  for (const c of chunks) {
+    await withTransaction(pool, async (client) => {
+      await insertTimeline(client, c.timeline);
+      await insertApplied(client, c.applied);
+      await upsertIncidents(client, c.incidents);
+      await upsertMilestones(client, c.milestones);
+      await upsertTimers(client, c.timers);
+    });
+  }
+  return Number(process.hrtime.bigint() - started) / 1e9;
+
+  function newChunk() {
+    return {
+      timeline: [] as TimelineRow[],
+      applied: [] as AppliedRow[],
+      incidents: [] as IncidentRow[],
+      milestones: [] as MilestoneRow[],
+      timers: [] as TimerRow[],
+      ids: [] as string[],
+    };
+  }
+}
+
+/** Starts a projector on a backlog and times it from its first claim to the last event applied. */
+async function drainLive(
+  pool: Pool,
+  kafka: Kafka,
+  topic: string,
+  dlq: string,
+  total: number,
+): Promise<number> {
+  const config = loadConfig({});
+  const publisher = new KafkaPublisher(kafka, 5_000);
+  const projector = createProjector(
+    {
+      pool,
+      kafka,
+      publisher,
+      log: quiet,
+      clock: { now: () => Date.now() },
+      metrics: new Registry(),
+      policies: createPolicyStore(pool, DEFAULT_POLICY),
+    },
+    {
+      groupId: `bench-${topic}`,
+      topic,
+      dlqTopic: dlq,
+      topics: { warnings: 'bench.w', escalations: 'bench.e' },
+      concurrency: config.PROJECTOR_CONCURRENCY,
+      fetchMaxBytes: config.PROJECTOR_FETCH_MAX_BYTES,
+      maxEventBytes: config.PROJECTOR_MAX_EVENT_BYTES,
+    },
+  );
+  await projector.start();
+  await projector.assigned;
+  const started = process.hrtime.bigint();
+  for (;;) {
+    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM applied_events');
+    if (Number(rows[0]!.n) >= total) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  await projector.stop();
+  await publisher.close();
+  return elapsed;
+}
+
+interface LatencyResult {
+  source: string;
+  n: number;
+  achieved: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * The service (api + projector roles) in this process; single-event POSTs at `rate` per second
+ * for `seconds`; per event, 202 → the NOTIFY a bench-only trigger sends at commit.
+ */
+async function latency(
+  dbUrl: string,
+  pool: Pool,
+  topic: string,
+  dlq: string,
+  rate: number,
+  seconds: number,
+  tag: string,
+): Promise<LatencyResult> {
+  await pool.query(`
+    CREATE OR REPLACE FUNCTION bench_applied_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('bench_applied', NEW.event_id); RETURN NULL; END $$;
+    DROP TRIGGER IF EXISTS bench_applied ON applied_events;
+    CREATE TRIGGER bench_applied AFTER INSERT ON applied_events
+      FOR EACH ROW EXECUTE FUNCTION bench_applied_notify();`);
+  const key = createApiKey(['events:write']);
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: dbUrl,
+    KAFKA_BROKERS: BROKERS.join(','),
+    KAFKA_TOPIC_EVENTS: topic,
+    KAFKA_TOPIC_DLQ: dlq,
+    PROJECTOR_GROUP_ID: `bench-latency-${tag}`,
+    ROLES: 'api,projector',
+    HTTP_PORT: '0',
+    API_KEYS: key.configEntry,
+    RATE_LIMIT_MAX: '0',
+    LOG_LEVEL: 'silent',
+  });
+  const app = await startApp(createContext(config, quiet));
+  const listener = new Client({ connectionString: dbUrl });
+  await listener.connect();
+  await listener.query('LISTEN bench_applied');
+  const acked = new Map<string, number>();
+  const visible = new Map<string, number>();
+  listener.on('notification', (n) => {
+    if (n.payload) visible.set(n.payload, performance.now());
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const [host, port] = app.address.split(':');
+  const post = (body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          host,
+          port: Number(port),
+          path: '/v1/events',
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/cloudevents+json',
+            authorization: `Bearer ${key.token}`,
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  // Incidents live for six events; a new one starts when one finishes.
+  const t0 = Date.now();
+  let incidentSeq = 0;
+  const running: { id: string; step: number }[] = [];
+  const types = [
+    'incident.reported',
+    'incident.acknowledged',
+    'incident.dispatched',
+    'incident.arrived',
+    'incident.diagnosed',
+    'incident.resolved',
+  ];
+  const nextEvent = (): CloudEvent => {
+    if (running.length < 500) running.push({ id: `INC-L-${tag}-${(incidentSeq += 1)}`, step: 0 });
+    const slot = Math.floor(Math.random() * running.length);
+    const inc = running[slot]!;
+    const type = types[inc.step]!;
+    const data = type === 'incident.reported' ? { severity: 'II', title: 'Latency probe' } : {};
+    inc.step += 1;
+    if (inc.step === types.length) running.splice(slot, 1);
+    return {
+      specversion: '1.0',
+      id: randomUUID(),
+      source: '/bench',
+      type,
+      subject: inc.id,
+      time: new Date(Date.now() - 1000).toISOString(),
+      data,
+    } as CloudEvent;
+  };
+
+  const errors = new Map<number, number>();
+  const inflight: Promise<void>[] = [];
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  let sent = 0;
+  // Pace by the clock: at each tick send what the rate allows so far (no drift, no bursts > 10 ms).
+  while (performance.now() < end) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (sent < due) {
+      const event = nextEvent();
+      sent++;
+      inflight.push(
+        post(JSON.stringify(event)).then(
+          (status) => {
+            if (status === 202) acked.set(event.id, performance.now());
+            else errors.set(status, (errors.get(status) ?? 0) + 1);
+          },
+          () => void errors.set(-1, (errors.get(-1) ?? 0) + 1),
+        ),
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  await Promise.all(inflight);
+  const offered = performance.now() - started;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && [...acked.keys()].some((id) => !visible.has(id))) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  void t0;
+  const lat = [...acked]
+    .map(([id, at]) => Math.max(0, (visible.get(id) ?? Number.POSITIVE_INFINITY) - at))
+    .sort((a, b) => a - b);
+  if (errors.size)
+    process.stdout.write(`  (non-202 answers: ${JSON.stringify(Object.fromEntries(errors))})\n`);
+  await listener.end();
+  agent.destroy();
+  await app.stop();
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? Number.NaN;
+  return {
+    source: '202',
+    n: lat.length,
+    achieved: acked.size / (offered / 1000),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: lat[lat.length - 1] ?? Number.NaN,
+  };
+}
