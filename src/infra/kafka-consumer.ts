@@ -224,7 +224,11 @@ export function subscribeWithStoredOffsets(
       case 'retry':
         // Nothing was resolved, so the next fetch returns the same records; wait a little first
         // (heartbeating, so the group does not think we died).
-        await pauseFor(outcome.delayMs, () => payload.heartbeat());
+        await pauseFor(
+          outcome.delayMs,
+          () => payload.heartbeat(),
+          () => stopping,
+        );
         return;
       case 'lost':
         partitions.delete(batch.partition);
@@ -236,6 +240,15 @@ export function subscribeWithStoredOffsets(
         return;
     }
   }
+
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    // kafkajs restarts the consumer itself after retriable errors; a crash without restart
+    // leaves this member out of the group until the process restarts: say so loudly.
+    log[payload.restart ? 'warn' : 'error'](
+      { err: payload.error, restart: payload.restart, topic },
+      payload.restart ? 'consumer crashed; restarting' : 'consumer crashed and will not restart',
+    );
+  });
 
   let started = false;
   return {
@@ -272,9 +285,13 @@ function stringHeaders(headers: Record<string, unknown> | undefined): Record<str
 }
 
 /** Waits `ms`, heartbeating every second (a blocked partition must not look like a dead member). */
-async function pauseFor(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+async function pauseFor(
+  ms: number,
+  heartbeat: () => Promise<void>,
+  stopping: () => boolean,
+): Promise<void> {
   const until = Date.now() + ms;
-  while (Date.now() < until) {
+  while (Date.now() < until && !stopping()) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
     await heartbeat().catch(() => undefined);
   }

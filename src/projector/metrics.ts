@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Pool } from '../infra/db';
 
 export interface ProjectorMetrics {
   eventsApplied: Counter;
@@ -20,8 +21,23 @@ export interface ProjectorMetrics {
  * Registered on the app's registry. Idempotent per registry, so a rebuild running in the same
  * process as a live projector shares the counters instead of failing on duplicate names.
  */
-export function createProjectorMetrics(registry: Registry): ProjectorMetrics {
+export function createProjectorMetrics(registry: Registry, pool?: Pool): ProjectorMetrics {
   const registers = [registry];
+  if (pool && !registry.getSingleMetric('sla_projector_pending_incidents')) {
+    // Events waiting for their incident's report (status pending): a few is normal (a report
+    // posted late); a growing number means a producer never sends reports. Counted at scrape.
+    new Gauge({
+      name: 'sla_projector_pending_incidents',
+      help: 'Incidents with events but no incident.reported yet',
+      registers,
+      async collect() {
+        const { rows } = await pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM incidents WHERE status = 'pending'`,
+        );
+        this.set(Number(rows[0]?.n ?? 0));
+      },
+    });
+  }
   const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
   return {
     eventsApplied:

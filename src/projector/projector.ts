@@ -56,7 +56,7 @@ export function createProjector(deps: ProjectorDeps, options: ProjectorOptions):
   const log = deps.log.child({ component: 'projector' });
   const owner = options.owner ?? `${hostname()}:${process.pid}`;
   const handler = createBatchHandler(
-    { ...deps, log, metrics: createProjectorMetrics(deps.metrics) },
+    { ...deps, log, metrics: createProjectorMetrics(deps.metrics, deps.pool) },
     {
       settings: {
         offsets: { groupId: options.groupId, topic: options.topic },
