@@ -54,7 +54,14 @@ describe('ApiDocs', () => {
     const op = doc.paths['/v1/things/{id}'].get;
     expect(op.operationId).toBe('getThingsById');
     expect(op.security).toEqual([{ apiKey: ['incidents:read'] }]);
-    expect(Object.keys(op.responses as Json).sort()).toEqual(['200', '400', '401', '403', '429', '503']);
+    expect(Object.keys(op.responses as Json).sort()).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '429',
+      '503',
+    ]);
     expect(op.parameters).toEqual([
       { name: 'id', in: 'path', required: true, description: 'The id', schema: { type: 'string' } },
       {
@@ -96,5 +103,25 @@ describe('ApiDocs', () => {
       app.get('/hidden', { schema: { hide: true } }, async () => '');
     });
     expect(docs.undocumented()).toEqual(['GET /forgotten']);
+  });
+});
+
+describe('served documentation', () => {
+  it('serves /openapi.json and the /docs page without a key', async () => {
+    const { buildTestApi } = await import('./app');
+    const api = await buildTestApi();
+    try {
+      const spec = await api.app.inject('/openapi.json');
+      expect(spec.statusCode).toBe(200);
+      const doc = spec.json<Json>();
+      expect(doc.openapi).toBe('3.1.0');
+      expect(doc.paths['/v1/events'].post.security).toEqual([{ apiKey: ['events:write'] }]);
+      const page = await api.app.inject('/docs');
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toContain('text/html');
+      expect((await api.app.inject('/docs/json')).json<Json>().paths).toEqual(doc.paths);
+    } finally {
+      await api.app.close();
+    }
   });
 });
