@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- ingest [--seconds 10] [--concurrency 64] [--rate 2000] [--batch 500]`
+ * `npm run bench -- ingest [--seconds 10] [--concurrency 64] [--rate 2000] [--batch 500]
+ *   [--only raw,single,paced,batch]`
  *
  * POST /v1/events against the real broker (KAFKA_BROKERS, default 127.0.0.1:9092; start it with
  * `npm run kafka -- start`), on a fresh 6-partition topic that is deleted afterwards:
@@ -42,8 +43,10 @@ export async function run(args: string[]): Promise<void> {
       concurrency: { type: 'string', default: '64' },
       rate: { type: 'string', default: '2000' },
       batch: { type: 'string', default: '500' },
+      only: { type: 'string' },
     },
   });
+  const want = (name: string) => !values.only || values.only.split(',').includes(name);
   const options: Options = {
     seconds: Number(values.seconds),
     concurrency: Number(values.concurrency),
@@ -62,26 +65,32 @@ export async function run(args: string[]): Promise<void> {
 
   const server = await startServer(topic, brokers);
   try {
-    const raw = await rawProducer(kafka, topic, options);
-    say(`raw kafkajs producer, batches of ${options.batch}, 4 in flight: ${fmt(raw)} events/s`);
-
-    await closedLoop(server, options, 1, Math.min(2, options.seconds)); // warm-up (JIT, connections)
-    const single = await closedLoop(server, options, 1, options.seconds);
-    say(`single-event POSTs, ${options.concurrency} in flight: ${report(single)}`);
-
-    const paced = await openLoop(server, options);
-    say(`single-event POSTs at ${options.rate}/s (open loop): ${report(paced)}`);
-
-    const batches = await closedLoop(
-      server,
-      { ...options, concurrency: 4 },
-      options.batch,
-      options.seconds,
-    );
-    say(
-      `batch POSTs of ${options.batch}, 4 in flight: ${report(batches)}; ` +
-        `${Math.round((100 * batches.eventsPerSecond) / raw)} % of the raw producer`,
-    );
+    let raw = NaN;
+    if (want('raw')) {
+      raw = await rawProducer(kafka, topic, options);
+      say(`raw kafkajs producer, batches of ${options.batch}, 4 in flight: ${fmt(raw)} events/s`);
+    }
+    await closedLoop(server, options, 1, Math.min(2, options.seconds)); // warm-up (JIT, sockets)
+    if (want('single')) {
+      const single = await closedLoop(server, options, 1, options.seconds);
+      say(`single-event POSTs, ${options.concurrency} in flight: ${report(single)}`);
+    }
+    if (want('paced')) {
+      const paced = await openLoop(server, options);
+      say(`single-event POSTs at ${options.rate}/s (open loop): ${report(paced)}`);
+    }
+    if (want('batch')) {
+      const batches = await closedLoop(
+        server,
+        { ...options, concurrency: 4 },
+        options.batch,
+        options.seconds,
+      );
+      const share = Number.isNaN(raw)
+        ? ''
+        : `; ${Math.round((100 * batches.eventsPerSecond) / raw)} % of the raw producer`;
+      say(`batch POSTs of ${options.batch}, 4 in flight: ${report(batches)}${share}`);
+    }
   } finally {
     server.child.kill('SIGTERM');
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
