@@ -71,7 +71,9 @@ async function handle(
 ): Promise<FastifyReply> {
   const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const body = request.body;
-  const batch = Array.isArray(body);
+  /** The batch items, or null for a single event. */
+  const items: unknown[] | null = Array.isArray(body) ? (body as unknown[]) : null;
+  const batch = items !== null;
   if (body === undefined) {
     throw invalid([{ path: '(body)', message: 'is required: one event, or an array of events' }]);
   }
@@ -86,24 +88,24 @@ async function handle(
       },
     ]);
   }
-  if (batch && body.length === 0) {
+  if (items?.length === 0) {
     throw invalid([{ path: '(body)', message: 'must contain at least one event' }]);
   }
-  if (batch && body.length > maxBatch) {
+  if (items && items.length > maxBatch) {
     return reply
       .code(413)
       .send(
         problem(
           413,
           'batch_too_large',
-          `a batch holds at most ${maxBatch} events; got ${body.length}`,
+          `a batch holds at most ${maxBatch} events; got ${items.length}`,
         ),
       );
   }
 
-  const parsed = batch ? parseEvents(body as unknown[]) : asList(parseEvent(body));
+  const parsed = items ? parseEvents(items) : asList(parseEvent(body));
   if (!parsed.ok) {
-    ingest.countInvalid(batch ? (body as unknown[]).length : 1);
+    ingest.countInvalid(items?.length ?? 1);
     throw invalid(parsed.issues);
   }
   const outcome = await ingest.ingest(parsed.value, batch);
