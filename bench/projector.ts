@@ -17,7 +17,10 @@
  * hard case: every batch touches thousands of incidents and re-reads their earlier events.
  * Numbers only; nothing is asserted (the machine is shared and noisy).
  */
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
@@ -27,7 +30,6 @@ import { Registry } from 'prom-client';
 import { ensureTopics } from '../scripts/kafka-local';
 import { createPolicyStore } from '../src/application/policy-store';
 import { loadConfig } from '../src/config';
-import { createContext, startApp } from '../src/composition';
 import { toDomainEvent, type CloudEvent } from '../src/contracts/events';
 import { DEFAULT_POLICY } from '../src/domain';
 import { createApiKey } from '../src/http/api-keys';
@@ -101,7 +103,9 @@ export async function run(args: string[]): Promise<void> {
     await migrate(pool);
     if (process.env.BENCH_NO_STREAM_TRIGGERS) {
       // Experiment only: the projector without the read API's per-row stream triggers.
-      await pool.query('ALTER TABLE incidents DISABLE TRIGGER USER; ALTER TABLE milestones DISABLE TRIGGER USER');
+      await pool.query(
+        'ALTER TABLE incidents DISABLE TRIGGER USER; ALTER TABLE milestones DISABLE TRIGGER USER',
+      );
     }
     await ensureTopics(BROKERS, [
       { name: topic, partitions: 6 },
@@ -380,30 +384,49 @@ async function latency(
     CREATE TRIGGER bench_applied AFTER INSERT ON applied_events
       FOR EACH ROW EXECUTE FUNCTION bench_applied_notify();`);
   const key = createApiKey(['events:write']);
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    KAFKA_BROKERS: BROKERS.join(','),
-    KAFKA_TOPIC_EVENTS: topic,
-    KAFKA_TOPIC_DLQ: dlq,
-    PROJECTOR_GROUP_ID: `bench-latency-${tag}`,
-    ROLES: 'api,projector',
-    HTTP_PORT: '0',
-    API_KEYS: key.configEntry,
-    RATE_LIMIT_MAX: '0',
-    LOG_LEVEL: 'silent',
-  });
-  const app = await startApp(createContext(config, quiet));
+  // The service in its own process, as deployed: the load generator and the NOTIFY listener here
+  // must not share an event loop with the projector they measure.
+  const port = await freePort();
+  const service = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, '..', 'src', 'main.ts')],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        KAFKA_BROKERS: BROKERS.join(','),
+        KAFKA_TOPIC_EVENTS: topic,
+        KAFKA_TOPIC_DLQ: dlq,
+        PROJECTOR_GROUP_ID: `bench-latency-${tag}`,
+        ROLES: 'api,projector',
+        HTTP_PORT: String(port),
+        API_KEYS: key.configEntry,
+        RATE_LIMIT_MAX: '0',
+        LOG_LEVEL: process.env.BENCH_LOG ?? 'warn',
+      },
+      // BENCH_LOG=debug: the service's log (per-batch timings) goes to our stderr.
+      stdio: ['ignore', process.env.BENCH_LOG ? 2 : 'ignore', 'inherit'],
+    },
+  );
+  const host = '127.0.0.1';
+  await waitReady(host, port);
+  // Ready means Kafka and Postgres answer; the projector must also hold its partitions.
+  for (const deadline = Date.now() + 60_000; ;) {
+    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM projector_offsets');
+    if (Number(rows[0]!.n) >= 6) break;
+    if (Date.now() > deadline) throw new Error('the projector did not claim its partitions');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   const listener = new Client({ connectionString: dbUrl });
   await listener.connect();
   await listener.query('LISTEN bench_applied');
   const acked = new Map<string, number>();
+  const roundTrips: number[] = [];
   const visible = new Map<string, number>();
   listener.on('notification', (n) => {
     if (n.payload) visible.set(n.payload, performance.now());
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const [host, port] = app.address.split(':');
   const post = (body: string) =>
     new Promise<number>((resolve, reject) => {
       const req = http.request(
@@ -470,10 +493,13 @@ async function latency(
     while (sent < due) {
       const event = nextEvent();
       sent++;
+      const postedAt = performance.now();
       inflight.push(
         post(JSON.stringify(event)).then(
           (status) => {
-            if (status === 202) acked.set(event.id, performance.now());
+            const now = performance.now();
+            roundTrips.push(now - postedAt);
+            if (status === 202) acked.set(event.id, now);
             else errors.set(status, (errors.get(status) ?? 0) + 1);
           },
           () => void errors.set(-1, (errors.get(-1) ?? 0) + 1),
@@ -492,11 +518,15 @@ async function latency(
   const lat = [...acked]
     .map(([id, at]) => Math.max(0, (visible.get(id) ?? Number.POSITIVE_INFINITY) - at))
     .sort((a, b) => a - b);
+  roundTrips.sort((a, b) => a - b);
+  const rt = (p: number) => (roundTrips[Math.floor(p * roundTrips.length)] ?? 0).toFixed(1);
+  process.stdout.write(`  (POST round trip p50 ${rt(0.5)} ms, p99 ${rt(0.99)} ms)\n`);
   if (errors.size)
     process.stdout.write(`  (non-202 answers: ${JSON.stringify(Object.fromEntries(errors))})\n`);
   await listener.end();
   agent.destroy();
-  await app.stop();
+  service.kill('SIGTERM');
+  await new Promise((resolve) => service.once('exit', resolve));
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? Number.NaN;
   return {
     source: '202',
@@ -506,4 +536,33 @@ async function latency(
     p99: q(0.99),
     max: lat[lat.length - 1] ?? Number.NaN,
   };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls /readyz (Kafka and Postgres reachable) for up to a minute. */
+async function waitReady(host: string, port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const status = await new Promise<number>((resolve) => {
+      http
+        .get({ host, port, path: '/readyz' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', () => resolve(0));
+    });
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error('the service did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

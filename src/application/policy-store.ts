@@ -29,6 +29,14 @@ export interface PolicyStore {
   ensureDefault(now: number): Promise<Policy>;
   /** Every stored version of every policy (cached; new versions are picked up on each call). */
   all(q?: Queryable): Promise<readonly Policy[]>;
+  /**
+   * The parsed versions for these stored keys (e.g. read in the caller's own query), fetching
+   * only documents not cached yet. Invalid documents are left out.
+   */
+  resolve(
+    keys: readonly { policyId: string; version: number }[],
+    q?: Queryable,
+  ): Promise<readonly Policy[]>;
   /** One stored version, or undefined. */
   get(policyId: string, version: number, q?: Queryable): Promise<Policy | undefined>;
 }
@@ -88,7 +96,17 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
     const { rows } = await q.query<{ policy_id: string; version: number }>(
       'SELECT policy_id, version FROM policies',
     );
-    const missing = rows.filter((r) => !cache.has(cacheKey(r.policy_id, r.version)));
+    return resolve(
+      rows.map((r) => ({ policyId: r.policy_id, version: r.version })),
+      q,
+    );
+  }
+
+  async function resolve(
+    keys: readonly { policyId: string; version: number }[],
+    q: Queryable = pool,
+  ): Promise<readonly Policy[]> {
+    const missing = keys.filter((k) => !cache.has(cacheKey(k.policyId, k.version)));
     if (missing.length > 0) {
       const { rows: docs } = await q.query<{
         policy_id: string;
@@ -97,15 +115,15 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
       }>(
         `SELECT p.policy_id, p.version, p.document FROM policies p
          JOIN unnest($1::text[], $2::int[]) AS k(id, v) ON p.policy_id = k.id AND p.version = k.v`,
-        [missing.map((r) => r.policy_id), missing.map((r) => r.version)],
+        [missing.map((k) => k.policyId), missing.map((k) => k.version)],
       );
       for (const row of docs) {
         const policy = parseRow(row);
         if (policy) cache.set(cacheKey(row.policy_id, row.version), policy);
       }
     }
-    return rows.flatMap((r) => {
-      const p = cache.get(cacheKey(r.policy_id, r.version));
+    return keys.flatMap((k) => {
+      const p = cache.get(cacheKey(k.policyId, k.version));
       return p ? [p] : [];
     });
   }
@@ -176,7 +194,7 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
     }
   }
 
-  return { configured, ensureDefault, all, get };
+  return { configured, ensureDefault, all, resolve, get };
 }
 
 /** Same rules, whatever the version number and start (those are assigned when storing). */

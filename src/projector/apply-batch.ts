@@ -39,18 +39,13 @@ import type {
   TimerRow,
 } from './rows';
 import {
+  deleteMilestones,
+  deleteTimers,
   insertApplied,
   insertEscalations,
   insertTimeline,
   loadAppliedDigests,
-  loadEscalatedTiers,
-  loadFiredTimers,
-  loadIncidentEvents,
-  loadMilestones,
-  loadTimers,
-  lockIncidents,
-  deleteMilestones,
-  deleteTimers,
+  loadIncidentContext,
   upsertIncidents,
   upsertMilestones,
   upsertTimers,
@@ -208,15 +203,11 @@ async function applyEvents(
 
   // -- 3. load ------------------------------------------------------------------------------------
   const ids = [...added.keys()].sort();
-  const prior = await lockIncidents(client, ids);
-  const existing = await loadIncidentEvents(client, ids);
-  const fired = groupBy(await loadFiredTimers(client, ids), (f) => f.incidentId);
-  const storedMilestones = await loadMilestones(client, ids);
-  const storedTimers = await loadTimers(client, ids);
-  const escalated = settings.sideEffects
-    ? await loadEscalatedTiers(client, ids)
-    : new Map<string, number>();
-  const allPolicies = await deps.policies.all(client);
+  const context = await loadIncidentContext(client, ids);
+  const { prior, escalated } = context;
+  const existing = context.events;
+  const fired = groupBy(context.fired, (f) => f.incidentId);
+  const allPolicies = await deps.policies.resolve(context.policyVersions, client);
   lap('load');
 
   // -- 4. evaluate --------------------------------------------------------------------------------
@@ -309,11 +300,11 @@ async function applyEvents(
       throw new ConcurrentWriteError(`incident ${row.incidentId} was created concurrently`);
     }
   }
-  const milestoneChanges = diffMilestones(storedMilestones, milestones);
+  const milestoneChanges = diffMilestones(context.milestones, milestones);
   await upsertMilestones(client, milestoneChanges.upsert);
   await deleteMilestones(client, milestoneChanges.remove);
   lap('write.milestones');
-  const timerChanges = diffTimers(storedTimers, timers);
+  const timerChanges = diffTimers(context.timers, timers);
   await deleteTimers(client, timerChanges.remove);
   await upsertTimers(client, timerChanges.upsert);
   lap('write.timers');

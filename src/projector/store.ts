@@ -20,7 +20,6 @@ import type {
 
 const ts = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 const iso = (t: number): string => new Date(t).toISOString();
-const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
 
 /** Digests of already-applied (source, id) pairs among `keys`. Key: `${source}\0${id}`. */
 export async function loadAppliedDigests(
@@ -38,113 +37,143 @@ export async function loadAppliedDigests(
   return new Map(rows.map((r) => [`${r.source}\u0000${r.event_id}`, r.digest]));
 }
 
+/** Everything stored about the incidents a batch changes. */
+export interface IncidentContext {
+  prior: Map<string, PriorIncident>;
+  events: Map<string, IncidentEvent[]>;
+  fired: FiredTimer[];
+  milestones: MilestoneRow[];
+  timers: TimerRow[];
+  /** Highest tier each incident reached through the escalations table. */
+  escalated: Map<string, number>;
+  /** (policy_id, version) of every stored policy. */
+  policyVersions: { policyId: string; version: number }[];
+}
+
 /**
- * Locks the incidents the batch changes (FOR UPDATE, in id order) and returns the rows that exist.
- * Two batches touching one incident (possible only if records of one incident reach two
- * partitions) therefore run one after the other, each on the other's committed events.
+ * One round trip for the whole read side of a batch: locks the incidents (FOR UPDATE, in id
+ * order, so two batches touching one incident, possible only if its records reach two
+ * partitions, run one after the other, each on the other's committed events) and returns their
+ * events, fired timers, stored milestones and timers, escalations, and the policy versions.
+ * Instants travel as epoch ms inside JSON: no Date parsing, and exact to the millisecond.
  */
-export async function lockIncidents(
+export async function loadIncidentContext(
   client: PoolClient,
   incidentIds: string[],
-): Promise<Map<string, PriorIncident>> {
+): Promise<IncidentContext> {
   const { rows } = await client.query<{
-    incident_id: string;
-    tier: number;
-    policy_id: string | null;
-    policy_version: number | null;
+    incidents: [string, number, string | null, number | null][];
+    events: [string, string, string, string, number, Record<string, unknown>][];
+    fired: [string, string, string, string, number, string, number, string | null][];
+    milestones: [string, string, number, MilestoneRow['state'], N, N, number[], N, N, number, N][];
+    timers: [
+      string,
+      string,
+      string,
+      string,
+      number,
+      TimerRow['kind'],
+      string | null,
+      number,
+      number,
+    ][];
+    escalated: [string, number][];
+    policies: [string, number][];
   }>(
-    `SELECT incident_id, tier, policy_id, policy_version FROM incidents
-     WHERE incident_id = ANY($1::text[]) ORDER BY incident_id FOR UPDATE`,
+    `WITH locked AS (
+       SELECT incident_id, tier, policy_id, policy_version FROM incidents
+       WHERE incident_id = ANY($1::text[]) ORDER BY incident_id FOR UPDATE
+     )
+     SELECT
+       (SELECT coalesce(json_agg(json_build_array(incident_id, tier, policy_id, policy_version)), '[]')
+          FROM locked) AS incidents,
+       (SELECT coalesce(json_agg(json_build_array(e.incident_id, e.source, e.event_id, e.type,
+                                                  ${epochMs('e.time')}, e.data)), '[]')
+          FROM incident_events e WHERE e.incident_id = ANY($1::text[])) AS events,
+       (SELECT coalesce(json_agg(json_build_array(f.timer_key, f.generation::text, f.incident_id,
+                                                  f.milestone, f.cycle, f.kind,
+                                                  ${epochMs('f.due_at')}, f.event_id)), '[]')
+          FROM timer_fires f WHERE f.incident_id = ANY($1::text[])) AS fired,
+       (SELECT coalesce(json_agg(json_build_array(m.incident_id, m.milestone, m.cycle, m.state,
+                  ${epochMs('m.start_at')}, ${epochMs('m.due_at')},
+                  (SELECT coalesce(json_agg(${epochMs('w')} ORDER BY w), '[]') FROM unnest(m.warn_at) w),
+                  ${epochMs('m.met_at')}, ${epochMs('m.breached_at')}, m.paused_ms,
+                  m.escalates_to_tier)), '[]')
+          FROM milestones m WHERE m.incident_id = ANY($1::text[])) AS milestones,
+       (SELECT coalesce(json_agg(json_build_array(t.timer_key, t.generation::text, t.incident_id,
+                  t.milestone, t.cycle, t.kind, t.threshold, ${epochMs('t.due_at')},
+                  ${epochMs('t.deadline')})), '[]')
+          FROM timers t WHERE t.incident_id = ANY($1::text[])) AS timers,
+       (SELECT coalesce(json_agg(json_build_array(x.incident_id, x.tier)), '[]') FROM (
+          SELECT incident_id, max(to_tier) AS tier FROM escalations
+          WHERE incident_id = ANY($1::text[]) GROUP BY incident_id) x) AS escalated,
+       (SELECT coalesce(json_agg(json_build_array(policy_id, version)), '[]') FROM policies)
+          AS policies`,
     [incidentIds],
   );
-  return new Map(
-    rows.map((r) => [
-      r.incident_id,
-      {
-        incidentId: r.incident_id,
-        tier: r.tier,
-        policyId: r.policy_id,
-        policyVersion: r.policy_version,
-      },
-    ]),
-  );
-}
-
-/** Every event already applied to these incidents (the aggregate's whole state). */
-export async function loadIncidentEvents(
-  client: PoolClient,
-  incidentIds: string[],
-): Promise<Map<string, IncidentEvent[]>> {
-  const { rows } = await client.query<{
-    incident_id: string;
-    source: string;
-    event_id: string;
-    type: string;
-    time: Date;
-    data: Record<string, unknown>;
-  }>(
-    `SELECT incident_id, source, event_id, type, time, data FROM incident_events
-     WHERE incident_id = ANY($1::text[])`,
-    [incidentIds],
-  );
-  const out = new Map<string, IncidentEvent[]>();
-  for (const r of rows) {
-    const event = {
-      id: r.event_id,
-      source: r.source,
-      type: r.type,
-      incidentId: r.incident_id,
-      at: r.time.getTime(),
-      data: r.data,
-    } as IncidentEvent; // written by this projector from validated events only
-    const list = out.get(r.incident_id);
+  const r = rows[0]!;
+  const events = new Map<string, IncidentEvent[]>();
+  for (const [incidentId, source, id, type, at, data] of r.events) {
+    // Written by this projector from validated events only.
+    const event = { id, source, type, incidentId, at, data } as IncidentEvent;
+    const list = events.get(incidentId);
     if (list) list.push(event);
-    else out.set(r.incident_id, [event]);
+    else events.set(incidentId, [event]);
   }
-  return out;
+  return {
+    prior: new Map(
+      r.incidents.map(([incidentId, tier, policyId, policyVersion]) => [
+        incidentId,
+        { incidentId, tier, policyId, policyVersion },
+      ]),
+    ),
+    events,
+    fired: r.fired.map(
+      ([timerKey, generation, incidentId, milestone, cycle, kind, dueAt, eventId]) => ({
+        timerKey,
+        generation: Number(generation),
+        incidentId,
+        milestone,
+        cycle,
+        kind,
+        dueAt,
+        eventId,
+      }),
+    ),
+    milestones: r.milestones.map((m) => ({
+      incidentId: m[0],
+      milestone: m[1],
+      cycle: m[2],
+      state: m[3],
+      startAt: m[4],
+      dueAt: m[5],
+      warnAt: m[6],
+      metAt: m[7],
+      breachedAt: m[8],
+      pausedMs: Number(m[9]),
+      escalatesToTier: m[10],
+    })),
+    timers: r.timers.map((t) => ({
+      key: t[0],
+      generation: Number(t[1]),
+      incidentId: t[2],
+      milestone: t[3],
+      cycle: t[4],
+      kind: t[5],
+      threshold: t[6],
+      dueAt: t[7],
+      deadline: t[8],
+    })),
+    escalated: new Map(r.escalated),
+    policyVersions: r.policies.map(([policyId, version]) => ({ policyId, version })),
+  };
 }
 
-export async function loadFiredTimers(
-  client: PoolClient,
-  incidentIds: string[],
-): Promise<FiredTimer[]> {
-  const { rows } = await client.query<{
-    timer_key: string;
-    generation: string;
-    incident_id: string;
-    milestone: string;
-    cycle: number;
-    kind: string;
-    due_at: Date;
-    event_id: string | null;
-  }>(
-    `SELECT timer_key, generation, incident_id, milestone, cycle, kind, due_at, event_id
-     FROM timer_fires WHERE incident_id = ANY($1::text[])`,
-    [incidentIds],
-  );
-  return rows.map((r) => ({
-    timerKey: r.timer_key,
-    generation: Number(r.generation),
-    incidentId: r.incident_id,
-    milestone: r.milestone,
-    cycle: r.cycle,
-    kind: r.kind,
-    dueAt: r.due_at.getTime(),
-    eventId: r.event_id,
-  }));
-}
+type N = number | null;
 
-/** Highest tier each incident reached through the escalations table. */
-export async function loadEscalatedTiers(
-  client: PoolClient,
-  incidentIds: string[],
-): Promise<Map<string, number>> {
-  const { rows } = await client.query<{ incident_id: string; tier: number }>(
-    `SELECT incident_id, max(to_tier)::int AS tier FROM escalations
-     WHERE incident_id = ANY($1::text[]) GROUP BY incident_id`,
-    [incidentIds],
-  );
-  return new Map(rows.map((r) => [r.incident_id, r.tier]));
+/** A timestamptz as integer epoch milliseconds (null stays null). */
+function epochMs(column: string): string {
+  return `(extract(epoch FROM ${column}) * 1000)::bigint`;
 }
 
 export async function insertTimeline(client: PoolClient, rows: TimelineRow[]): Promise<void> {
@@ -232,74 +261,6 @@ export async function upsertIncidents(
     ],
   );
   return new Set(result.filter((r) => r.inserted).map((r) => r.incident_id));
-}
-
-/** The stored milestone rows of these incidents (to write only what changed). */
-export async function loadMilestones(
-  client: PoolClient,
-  incidentIds: string[],
-): Promise<MilestoneRow[]> {
-  const { rows } = await client.query<{
-    incident_id: string;
-    milestone: string;
-    cycle: number;
-    state: MilestoneRow['state'];
-    start_at: Date | null;
-    due_at: Date | null;
-    warn_at: Date[];
-    met_at: Date | null;
-    breached_at: Date | null;
-    paused_ms: string;
-    escalates_to_tier: number | null;
-  }>(
-    `SELECT incident_id, milestone, cycle, state, start_at, due_at, warn_at, met_at, breached_at,
-            paused_ms, escalates_to_tier
-     FROM milestones WHERE incident_id = ANY($1::text[])`,
-    [incidentIds],
-  );
-  return rows.map((r) => ({
-    incidentId: r.incident_id,
-    milestone: r.milestone,
-    cycle: r.cycle,
-    state: r.state,
-    startAt: ms(r.start_at),
-    dueAt: ms(r.due_at),
-    warnAt: r.warn_at.map((d) => d.getTime()),
-    metAt: ms(r.met_at),
-    breachedAt: ms(r.breached_at),
-    pausedMs: Number(r.paused_ms),
-    escalatesToTier: r.escalates_to_tier,
-  }));
-}
-
-/** The stored timer rows of these incidents. */
-export async function loadTimers(client: PoolClient, incidentIds: string[]): Promise<TimerRow[]> {
-  const { rows } = await client.query<{
-    timer_key: string;
-    generation: string;
-    incident_id: string;
-    milestone: string;
-    cycle: number;
-    kind: TimerRow['kind'];
-    threshold: string | null;
-    due_at: Date;
-    deadline: Date;
-  }>(
-    `SELECT timer_key, generation, incident_id, milestone, cycle, kind, threshold, due_at, deadline
-     FROM timers WHERE incident_id = ANY($1::text[])`,
-    [incidentIds],
-  );
-  return rows.map((r) => ({
-    key: r.timer_key,
-    generation: Number(r.generation),
-    incidentId: r.incident_id,
-    milestone: r.milestone,
-    cycle: r.cycle,
-    kind: r.kind,
-    threshold: r.threshold,
-    dueAt: r.due_at.getTime(),
-    deadline: r.deadline.getTime(),
-  }));
 }
 
 /**
