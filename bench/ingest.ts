@@ -16,6 +16,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../src/config';
@@ -91,6 +92,7 @@ export async function run(args: string[]): Promise<void> {
         : `; ${Math.round((100 * batches.eventsPerSecond) / raw)} % of the raw producer`;
       say(`batch POSTs of ${options.batch}, 4 in flight: ${report(batches)}${share}`);
     }
+    say(`load average ${os.loadavg()[0]!.toFixed(1)} after`);
   } finally {
     server.child.kill('SIGTERM');
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
