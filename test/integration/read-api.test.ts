@@ -17,6 +17,9 @@ import {
   type ReadServer,
 } from './fixtures/read-data';
 
+// The machine is shared: waits are bounded by waitFor deadlines, not by jest's 5 s default.
+jest.setTimeout(60_000);
+
 const MIN = 60_000;
 // A fixed "now" in the real present: outbox rows get created_at defaults from the database clock.
 const NOW = Math.floor(Date.now() / 1000) * 1000;

@@ -23,6 +23,9 @@ import {
   type OwnDatabase,
 } from './fixtures/read-data';
 
+// The machine is shared: waits are bounded by waitFor deadlines, not by jest's 5 s default.
+jest.setTimeout(60_000);
+
 interface SseEvent {
   id: string | null;
   event: string;
