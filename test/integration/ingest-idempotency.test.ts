@@ -1,0 +1,116 @@
+/**
+ * Idempotency end to end (issue 5): the service's own api and projector roles (startApp), the real
+ * broker and Postgres. The same event posted twice answers 202 twice and is applied once; a
+ * different payload under a used (source, id) answers 202 (ingest cannot know) and is reported by
+ * the projector (metric) and not applied.
+ */
+import { loadConfig } from '../../src/config';
+import { createContext, startApp, type RunningApp } from '../../src/composition';
+import { createApiKey } from '../../src/http/api-keys';
+import { createLogger } from '../../src/infra/logger';
+import { createTopics, testConfig, uniqueTopic, waitFor } from '../helpers/infra';
+import { ownDatabase, type OwnDatabase } from './fixtures/projector-data';
+
+jest.setTimeout(90_000);
+
+let db: OwnDatabase;
+let app: RunningApp;
+let authorization: string;
+
+beforeAll(async () => {
+  db = await ownDatabase('ingest_idem');
+  const topics = {
+    KAFKA_TOPIC_EVENTS: uniqueTopic('idem.events'),
+    KAFKA_TOPIC_DLQ: uniqueTopic('idem.dlq'),
+    KAFKA_TOPIC_WARNINGS: uniqueTopic('idem.warnings'),
+    KAFKA_TOPIC_ESCALATIONS: uniqueTopic('idem.escalations'),
+  };
+  await createTopics([
+    { name: topics.KAFKA_TOPIC_EVENTS, partitions: 3 },
+    topics.KAFKA_TOPIC_DLQ,
+    topics.KAFKA_TOPIC_WARNINGS,
+    topics.KAFKA_TOPIC_ESCALATIONS,
+  ]);
+  const key = createApiKey(['events:write', 'incidents:read'], 'idem');
+  authorization = `Bearer ${key.token}`;
+  const config = loadConfig({
+    ...topics,
+    ROLES: 'api,projector',
+    HTTP_PORT: '0',
+    DATABASE_URL: db.url,
+    KAFKA_BROKERS: testConfig().brokers.join(','),
+    PROJECTOR_GROUP_ID: uniqueTopic('idem.group'),
+    API_KEYS: key.configEntry,
+  });
+  app = await startApp(createContext(config, createLogger('silent')));
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await db?.drop();
+});
+
+async function post(body: unknown): Promise<number> {
+  const res = await fetch(`http://${app.address}/v1/events`, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`http://${app.address}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+const reported = {
+  specversion: '1.0',
+  id: 'idem-1',
+  source: '/itest',
+  type: 'incident.reported',
+  subject: 'INC-IDEM-1',
+  time: new Date(Date.now() - 120_000).toISOString(),
+  data: { severity: 'III', title: 'Printer queue stuck', site: 'HQ' },
+};
+
+test('the same event twice: 202 twice, applied once', async () => {
+  expect(await post(reported)).toBe(202);
+  expect(await post(reported)).toBe(202);
+  // A marker event after both copies: once it is applied, both copies have been consumed.
+  expect(await post({ ...reported, id: 'idem-2', type: 'incident.acknowledged', data: {} })).toBe(
+    202,
+  );
+  await waitFor(
+    async () =>
+      (await db.pool.query(`SELECT 1 FROM applied_events WHERE event_id = 'idem-2'`)).rowCount ===
+      1,
+    { what: 'the marker event applied', timeoutMs: 30_000 },
+  );
+  const { rows } = await db.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM incident_events WHERE incident_id = 'INC-IDEM-1' AND event_id = 'idem-1'`,
+  );
+  expect(Number(rows[0]!.n)).toBe(1);
+});
+
+test('a different payload under a used id: reported by the projector, not applied', async () => {
+  const conflictsBefore = await metric('sla_projector_digest_conflicts_total');
+  const forged = {
+    ...reported,
+    data: { ...reported.data, severity: 'I', title: 'Something else' },
+  };
+  expect(await post(forged)).toBe(202);
+  await waitFor(
+    async () => (await metric('sla_projector_digest_conflicts_total')) > conflictsBefore,
+    {
+      what: 'the digest conflict counted',
+      timeoutMs: 30_000,
+    },
+  );
+  const { rows } = await db.pool.query<{ title: string; severity: string }>(
+    `SELECT title, severity FROM incidents WHERE incident_id = 'INC-IDEM-1'`,
+  );
+  expect(rows[0]).toEqual({ title: 'Printer queue stuck', severity: 'III' });
+});
