@@ -63,6 +63,8 @@ export async function run(args: string[]): Promise<void> {
   say(
     `broker ${brokers.join(',')}, topic ${topic} (6 partitions), ${options.seconds} s per scenario`,
   );
+  // The numbers mean little without the machine's load: print it (os.loadavg, 1 min).
+  say(`${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} before`);
 
   const server = await startServer(topic, brokers);
   try {
