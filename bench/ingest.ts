@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- ingest [--seconds 10] [--concurrency 64] [--rate 2000] [--batch 500]
- *   [--only raw,single,paced,batch]`
+ *   [--only raw,single,paced,http,batch]`
  *
  * POST /v1/events against the real broker (KAFKA_BROKERS, default 127.0.0.1:9092; start it with
  * `npm run kafka -- start`), on a fresh 6-partition topic that is deleted afterwards:
@@ -8,7 +8,9 @@
  *   2. single-event POSTs, closed loop with --concurrency requests in flight: max events/s;
  *   3. single-event POSTs at a fixed --rate (open loop; latency counted from the planned send
  *      time, so a stall is not hidden by sending less): p50/p99;
- *   4. batch POSTs of --batch events, 4 in flight: events/s, and the share of the raw ceiling.
+ *   4. (diagnostic) single-event POSTs to a server whose publisher acknowledges at once: the
+ *      HTTP + auth + validation ceiling of this machine, Kafka excluded;
+ *   5. batch POSTs of --batch events, 4 in flight: events/s, and the share of the raw ceiling.
  * The server runs in a child process (the same api-role code as the service: auth, rate limit off,
  * load shedding on, the group-commit publisher, a KafkaPublisher), so that the load generator does
  * not share its event loop. Targets (issue 5): single ≥ 5,000/s, p99 ≤ 50 ms at 2,000/s, batches
@@ -24,7 +26,7 @@ import { registerApiFoundation, registerIngestApi } from '../src/http/api';
 import { createApiKey } from '../src/http/api-keys';
 import { buildServer } from '../src/http/server';
 import { systemClock } from '../src/infra/clock';
-import { createKafka, KafkaPublisher } from '../src/infra/kafka';
+import { createKafka, KafkaPublisher, type EventPublisher } from '../src/infra/kafka';
 import { createLogger } from '../src/infra/logger';
 import { createMetricsRegistry } from '../src/infra/metrics';
 
@@ -36,7 +38,7 @@ interface Options {
 }
 
 export async function run(args: string[]): Promise<void> {
-  if (args[0] === '--serve') return serve(args[1]!, args[2]!);
+  if (args[0] === '--serve') return serve(args[1]!, args[2]!, args[3] === '--no-kafka');
   const { values } = parseArgs({
     args,
     options: {
@@ -82,6 +84,17 @@ export async function run(args: string[]): Promise<void> {
       const paced = await openLoop(server, options);
       say(`single-event POSTs at ${options.rate}/s (open loop): ${report(paced)}`);
     }
+    if (want('http')) {
+      // Not a target: the ceiling of the HTTP side on this machine, for reading the numbers above.
+      const noKafka = await startServer(topic, brokers, true);
+      try {
+        await closedLoop(noKafka, options, 1, Math.min(2, options.seconds));
+        const http = await closedLoop(noKafka, options, 1, options.seconds);
+        say(`single-event POSTs without Kafka (HTTP + auth + validation only): ${report(http)}`);
+      } finally {
+        noKafka.child.kill('SIGTERM');
+      }
+    }
     if (want('batch')) {
       const batches = await closedLoop(
         server,
@@ -105,7 +118,7 @@ export async function run(args: string[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // The server (child process)
 
-async function serve(topic: string, brokers: string): Promise<void> {
+async function serve(topic: string, brokers: string, noKafka: boolean): Promise<void> {
   const key = createApiKey(['events:write'], 'bench');
   const config = loadConfig({
     API_KEYS: key.configEntry,
@@ -117,7 +130,10 @@ async function serve(topic: string, brokers: string): Promise<void> {
   });
   const log = createLogger('warn');
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'bench-ingest-api' }, log);
-  const publisher = new KafkaPublisher(kafka, config.KAFKA_PRODUCE_TIMEOUT_MS);
+  // --no-kafka: every publish succeeds at once, which measures HTTP + auth + validation alone.
+  const publisher: EventPublisher = noKafka
+    ? { publish: async () => undefined, close: async () => undefined }
+    : new KafkaPublisher(kafka, config.KAFKA_PRODUCE_TIMEOUT_MS);
   const metrics = createMetricsRegistry();
   const app = buildServer({ logger: log, metrics, readiness: [] });
   const context = { config, log, metrics, clock: systemClock, publisher };
@@ -140,10 +156,10 @@ interface Server {
   authorization: string;
 }
 
-async function startServer(topic: string, brokers: string[]): Promise<Server> {
+async function startServer(topic: string, brokers: string[], noKafka = false): Promise<Server> {
   const child = fork(
     require.resolve('./index.ts'),
-    ['ingest', '--serve', topic, brokers.join(',')],
+    ['ingest', '--serve', topic, brokers.join(','), ...(noKafka ? ['--no-kafka'] : [])],
     {
       // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server (open it in Chrome DevTools).
       execArgv: [
