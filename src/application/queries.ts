@@ -5,8 +5,7 @@
  * milestones.state is the state at projection time, and nothing rewrites a row when a deadline
  * passes).
  *
- * The SQL predicates below and `milestoneView` are two spellings of the same rules; test/unit/read
- * and test/integration/read-queries.test.ts keep them in step.
+ * What "breached", "warned" and "at risk" mean is decided once, in ./milestone-state.ts.
  */
 import {
   type AtRiskItem,
@@ -16,90 +15,18 @@ import {
   type IncidentSummary,
   type ListIncidentsQuery,
   type ListSort,
-  type MilestoneState,
-  type MilestoneView,
   type PolicyVersion,
   type TimelineEntry,
 } from '../contracts/read';
 import { NotFoundError, ValidationError } from '../errors';
 import type { Pool } from '../infra/db';
+import { iso, milestoneSql, milestoneView, type MilestoneRow } from './milestone-state';
 
-// ---------------------------------------------------------------------------------------------
-// Milestone state at a given instant
-
-export interface MilestoneRow {
-  incident_id: string;
-  milestone: string;
-  cycle: number;
-  state: MilestoneState;
-  start_at: Date | null;
-  due_at: Date | null;
-  warn_at: Date[];
-  met_at: Date | null;
-  breached_at: Date | null;
-  paused_ms: string | number;
-  escalates_to_tier: number | null;
-}
-
-/**
- * The milestone as a dashboard sees it at `now`:
- * - met / met_late are final;
- * - a stored breach (state or breached_at) stands, also once the incident is settled or paused;
- * - not_applicable and paused are as stored;
- * - pending / warned: breached once the deadline is reached (`due_at <= now`, the same instant the
- *   scheduler fires), warned once a warning threshold is reached, else pending.
- */
-export function milestoneView(row: MilestoneRow, now: number): MilestoneView {
-  const due = row.due_at?.getTime() ?? null;
-  const base = {
-    milestone: row.milestone,
-    cycle: row.cycle,
-    startAt: iso(row.start_at),
-    dueAt: iso(row.due_at),
-    warnAt: row.warn_at.map((w) => w.toISOString()),
-    metAt: iso(row.met_at),
-    pausedSeconds: Math.floor(Number(row.paused_ms) / 1000),
-    escalatesToTier: row.escalates_to_tier,
-  };
-  const remaining = due === null ? null : Math.floor((due - now) / 1000);
-  const breachedAt = iso(row.breached_at ?? row.due_at);
-  const open = (state: MilestoneState, breached: boolean) => ({
-    ...base,
-    state,
-    breachedAt: breached ? breachedAt : null,
-    remainingSeconds: remaining,
-  });
-  const settled = (state: MilestoneState, breached: boolean) => ({
-    ...base,
-    state,
-    breachedAt: breached ? breachedAt : null,
-    remainingSeconds: null,
-  });
-
-  if (row.state === 'met') return settled('met', false);
-  if (row.state === 'met_late') return settled('met_late', true);
-  const pendingOrWarned = row.state === 'pending' || row.state === 'warned';
-  if (row.state === 'breached' || row.breached_at !== null) {
-    return pendingOrWarned || row.state === 'breached'
-      ? open('breached', true)
-      : settled('breached', true);
-  }
-  if (row.state === 'not_applicable') return settled('not_applicable', false);
-  if (row.state === 'paused') return settled('paused', false);
-  if (due !== null && due <= now) return open('breached', true);
-  if (row.state === 'warned' || row.warn_at.some((w) => w.getTime() <= now)) {
-    return open('warned', false);
-  }
-  return open('pending', false);
-}
-
-// The same rules in SQL, over milestones `m` and the request time `$now` (placeholder `:now`).
-const SQL_BREACHED = `(m.state IN ('breached', 'met_late')
-  OR (m.state <> 'met' AND m.breached_at IS NOT NULL)
-  OR (m.state IN ('pending', 'warned') AND m.due_at <= :now))`;
-const SQL_OPEN_AHEAD = `(m.state IN ('pending', 'warned') AND m.breached_at IS NULL AND m.due_at > :now)`;
-const SQL_AT_RISK = `(${SQL_OPEN_AHEAD}
-  AND (m.state = 'warned' OR EXISTS (SELECT 1 FROM unnest(m.warn_at) w WHERE w <= :now)))`;
+const {
+  breached: SQL_BREACHED,
+  openAhead: SQL_OPEN_AHEAD,
+  atRisk: SQL_AT_RISK,
+} = milestoneSql(':now');
 /** Effective tier (team contract): escalation never lowers it. */
 const SQL_EFFECTIVE_TIER = `greatest(i.tier,
   coalesce((SELECT max(e.to_tier) FROM escalations e WHERE e.incident_id = i.incident_id), 1))`;
@@ -538,8 +465,4 @@ function keyset(c: Cursor, p: Params): string {
         AND (i.reported_at, i.incident_id) < (${reported}, ${id})))`;
     }
   }
-}
-
-export function iso(d: Date | null | undefined): string | null {
-  return d ? d.toISOString() : null;
 }

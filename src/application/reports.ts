@@ -12,11 +12,10 @@
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
+import { milestoneSql } from './milestone-state';
 
-// Same rule as SQL_BREACHED in queries.ts (kept textual so each statement stays readable).
-const BREACHED = `(m.state IN ('breached', 'met_late')
-  OR (m.state <> 'met' AND m.breached_at IS NOT NULL)
-  OR (m.state IN ('pending', 'warned') AND m.due_at <= $3))`;
+// "Breached" as everywhere else (./milestone-state.ts); $3 is the generation time.
+const BREACHED = milestoneSql('$3').breached;
 
 const MILESTONE_ORDER = `array_position(
   ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts'], milestone)`;

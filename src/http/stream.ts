@@ -16,7 +16,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { milestoneView, type MilestoneRow } from '../application/queries';
+import { milestoneView, type MilestoneRow } from '../application/milestone-state';
 import {
   FeedListener,
   formatCursor,

@@ -1,4 +1,4 @@
-import { milestoneView, type MilestoneRow } from '../../../src/application/queries';
+import { milestoneView, type MilestoneRow } from '../../../src/application/milestone-state';
 
 const T0 = Date.parse('2026-11-24T02:00:00.000Z');
 const min = 60_000;
