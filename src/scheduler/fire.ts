@@ -2,8 +2,9 @@
  * One firing round: claim the timers that are due on the database clock and fire them, all in ONE
  * transaction (issue 7):
  *
- *   claim due timers (FOR UPDATE SKIP LOCKED) and lock their incidents (SKIP LOCKED)
- *   → decide per timer (decide.ts) → delete the timer rows and record timer_fires
+ *   claim due timers (FOR UPDATE SKIP LOCKED), read their incidents and milestones
+ *   → decide per timer (decide.ts) → [lock the incidents that escalate, SKIP LOCKED]
+ *   → delete the timer rows and record timer_fires
  *   → escalations rows + incidents.tier → outbox rows with deterministic ids → COMMIT
  *
  * Invariants:
@@ -12,13 +13,16 @@
  * - Exactly once: timer_fires' primary key (timer_key, generation) admits one firing; the outbox
  *   rows are written only for fires this transaction inserted, in the same transaction. A crash
  *   before COMMIT leaves the timer row in place to be claimed again, with the same event ids.
- * - One page per tier: the incident row is locked while its escalation is decided, so two
- *   instances (or two batches) cannot both raise the same incident; escalations' primary key
- *   (incident_id, to_tier) backs this up.
- * - No waiting on locks: rows locked elsewhere are skipped, never waited for. An incident the
- *   projector is writing right now is "deferred": its timers are left untouched and claimed again
- *   in the next round. Since the scheduler never waits, it cannot deadlock with the projector
- *   (which may wait for a timer row locked here, briefly).
+ * - Decisions read committed state while the timer row is locked. A projector transaction that
+ *   settles or re-plans the milestone also writes this timer row, so it waits for this commit and
+ *   then applies: "fired, then met", never a firing after the met was committed.
+ * - One page per tier: an incident that escalates is locked (FOR NO KEY UPDATE) and its effective
+ *   tier re-read before the escalation is decided, so two instances (or two batches) cannot both
+ *   raise it; escalations' primary key (incident_id, to_tier) backs this up.
+ * - No waiting on locks: rows locked elsewhere are skipped, never waited for. An escalating
+ *   incident the projector (or another instance) is writing right now is "deferred": its timers
+ *   are left untouched and claimed again in the next round. Since the scheduler never waits, it
+ *   cannot deadlock with the projector (which may wait for a timer row locked here, briefly).
  */
 import {
   buildAutomaticEscalation,
@@ -89,8 +93,6 @@ interface ClaimRow {
   due_at: Date;
   deadline: Date;
   db_now: Date;
-  incident_exists: boolean;
-  incident_locked: boolean;
   status: string | null;
   title: string | null;
   severity: string | null;
@@ -104,11 +106,10 @@ interface ClaimRow {
 }
 
 /**
- * Claims due timers and, in the same statement, locks their incidents and reads their milestones.
- * The CTEs are MATERIALIZED so each locking SELECT runs exactly once. The incidents lock is
- * FOR NO KEY UPDATE: it conflicts with the projector's updates of the row, not with its reads or
- * with inserts elsewhere. `= ANY(ARRAY(…))` and LATERAL keep every lookup an index probe per
- * claimed row, whatever the planner thinks of the CTE's size (EXPLAIN at 1,000,000 rows).
+ * Claims due timers and, in the same statement, reads their incidents (with the effective tier)
+ * and milestones. MATERIALIZED: the locking SELECT runs exactly once. LATERAL keeps every lookup
+ * an index probe per claimed row, whatever the planner thinks of the CTE's size (EXPLAIN at
+ * 1,000,000 rows).
  */
 const CLAIM_SQL = `
 WITH claimed AS MATERIALIZED (
@@ -118,34 +119,36 @@ WITH claimed AS MATERIALIZED (
   ORDER BY due_at
   LIMIT $1
   FOR UPDATE SKIP LOCKED
-), locked AS MATERIALIZED (
-  SELECT i.incident_id, i.status, i.title, i.severity, i.site, i.assignee, i.tier
-  FROM incidents i
-  WHERE i.incident_id = ANY (ARRAY(SELECT DISTINCT incident_id FROM claimed))
-  FOR NO KEY UPDATE SKIP LOCKED
 )
 SELECT c.timer_key, c.generation::text AS generation, c.incident_id, c.milestone, c.cycle, c.kind,
        c.threshold, c.due_at, c.deadline, now() AS db_now,
-       l.incident_id IS NOT NULL OR x.present IS NOT NULL AS incident_exists,
-       l.incident_id IS NOT NULL AS incident_locked,
-       l.status, l.title, l.severity, l.site, l.assignee,
-       greatest(l.tier, e.max_tier) AS effective_tier,
+       i.status, i.title, i.severity, i.site, i.assignee, i.effective_tier,
        m.state AS m_state, m.due_at = c.deadline AS m_due_matches, m.met_at AS m_met_at,
        m.escalates_to_tier AS m_escalates_to_tier
 FROM claimed c
-LEFT JOIN locked l ON l.incident_id = c.incident_id
 LEFT JOIN LATERAL (
-  SELECT true AS present FROM incidents x
-  WHERE l.incident_id IS NULL AND x.incident_id = c.incident_id
-) x ON true
-LEFT JOIN LATERAL (
-  SELECT max(to_tier) AS max_tier FROM escalations WHERE incident_id = c.incident_id
-) e ON true
+  SELECT status, title, severity, site, assignee,
+         greatest(tier, (SELECT max(to_tier) FROM escalations e
+                         WHERE e.incident_id = c.incident_id)) AS effective_tier
+  FROM incidents WHERE incident_id = c.incident_id
+) i ON true
 LEFT JOIN LATERAL (
   SELECT state, due_at, met_at, escalates_to_tier FROM milestones
   WHERE incident_id = c.incident_id AND milestone = c.milestone AND cycle = c.cycle
 ) m ON true
 ORDER BY c.due_at, c.timer_key`;
+
+/**
+ * Locks incidents about to escalate, without waiting, and re-reads them: the latest committed
+ * version, so the effective tier counts every escalation committed before the lock.
+ */
+const LOCK_INCIDENTS_SQL = `
+SELECT incident_id, status, title, severity, site, assignee,
+       greatest(tier, (SELECT max(to_tier) FROM escalations e
+                       WHERE e.incident_id = i.incident_id)) AS effective_tier
+FROM incidents i
+WHERE incident_id = ANY ($1::text[])
+FOR NO KEY UPDATE SKIP LOCKED`;
 
 /**
  * Deletes the decided timer rows and records their firing, from the locked rows themselves.
@@ -191,146 +194,160 @@ async function fireInTransaction(
   client: PoolClient,
   { batchSize, topics }: FireOptions,
 ): Promise<FireRoundResult> {
-  // Named statements are prepared once per connection: planning this query cost 1.5–6 ms per
-  // round against 0.3 ms of execution (EXPLAIN ANALYZE, /tmp bench on this machine).
-  const { rows } = await client.query<ClaimRow>({
-    name: 'sla_fire_claim',
-    text: CLAIM_SQL,
-    values: [batchSize],
-  });
+  const rows = await claim(client, batchSize);
+  // The claim's now() is the transaction start: every decision and event time uses it.
+  const now = rows[0]?.db_now.getTime() ?? (await databaseNow(client));
   const result: FireRoundResult = {
     claimed: rows.length,
     fired: [],
     skipped: [],
     deferred: 0,
     escalations: [],
-    dbNow: rows[0]?.db_now.getTime() ?? Date.now(),
+    dbNow: now,
   };
-  if (rows.length === 0) {
-    // Still report the database clock: the caller re-arms against it.
-    const now = await client.query<{ now: Date }>('SELECT now() AS now');
-    result.dbNow = now.rows[0]!.now.getTime();
-    return result;
-  }
+  if (rows.length === 0) return result;
 
-  const now = result.dbNow;
-  type Decided = { row: ClaimRow; timer: ClaimedTimer; incident?: IncidentSnapshot } & (
-    | { fire: true; eventId: string; outbox: OutboxRow; pager: PagerFields }
-    | { fire: false; reason: SkipReason }
-  );
-  const decided: Decided[] = [];
-  for (const row of rows) {
-    if (row.incident_exists && !row.incident_locked) {
-      result.deferred += 1;
-      continue;
-    }
-    const timer = toTimer(row);
-    const incident = toIncident(row);
-    const decision = decideFiring(timer, incident, toMilestone(row), now);
-    if (!decision.fire || !incident) {
-      decided.push({
-        row,
-        timer,
-        fire: false,
-        reason: decision.fire ? 'incident_missing' : decision.reason,
+  let decided = rows.map((row) => decide(row, toIncident(row), now, topics));
+  const lock = await lockEscalatingIncidents(client, decided);
+  if (lock) {
+    // Incidents locked elsewhere wait for the next round, all their timers with them; the
+    // locked ones are decided again on their fresh row (its tier, its status).
+    result.deferred = decided.filter((d) => lock.busy.has(d.timer.incidentId)).length;
+    decided = decided
+      .filter((d) => !lock.busy.has(d.timer.incidentId))
+      .map((d) => {
+        const fresh = lock.locked.get(d.timer.incidentId);
+        return fresh ? decide(d.row, fresh, now, topics) : d;
       });
-      continue;
-    }
-    const pager = pagerFields(timer.incidentId, incident);
-    const firing = { ...timer, firedAt: now };
-    const event =
-      timer.kind === 'warning'
-        ? buildSlaWarning(pager, { ...firing, threshold: timer.threshold ?? '' })
-        : buildSlaBreached(pager, firing);
-    decided.push({
-      row,
-      timer,
-      incident,
-      pager,
-      fire: true,
-      eventId: event.id,
-      outbox: outboxRow(event, topics),
-    });
   }
   if (decided.length === 0) return result;
 
-  const recorded = await client.query<{ timer_key: string }>({
-    name: 'sla_fire_record',
-    text: RECORD_SQL,
-    values: [
-      decided.map((d) => d.timer.timerKey),
-      decided.map((d) => (d.fire ? d.eventId : null)),
-      decided.map((d) => (d.fire ? null : d.reason)),
-    ],
-  });
-  const fresh = new Set(recorded.rows.map((r) => r.timer_key));
-
+  const fresh = await recordFires(client, decided);
   const outbox: OutboxRow[] = [];
-  const breachesByIncident = new Map<string, { pager: PagerFields; breaches: Decided[] }>();
+  const breaches = new Map<string, Fired[]>();
   for (const d of decided) {
-    if (!fresh.has(d.timer.timerKey)) {
-      result.skipped.push({ kind: d.timer.kind, reason: 'already_fired' });
-      continue;
-    }
-    if (!d.fire) {
-      result.skipped.push({ kind: d.timer.kind, reason: d.reason });
-      continue;
-    }
-    outbox.push(d.outbox);
-    result.fired.push({
-      kind: d.timer.kind,
-      timerKey: d.timer.timerKey,
-      dueAt: d.timer.dueAt,
-      eventId: d.eventId,
-    });
-    if (d.timer.kind === 'breach') {
-      const entry = breachesByIncident.get(d.timer.incidentId) ?? { pager: d.pager, breaches: [] };
-      entry.breaches.push(d);
-      breachesByIncident.set(d.timer.incidentId, entry);
+    const { kind, timerKey, dueAt, incidentId } = d.timer;
+    if (!fresh.has(timerKey)) result.skipped.push({ kind, reason: 'already_fired' });
+    else if (!d.fire) result.skipped.push({ kind, reason: d.reason });
+    else {
+      outbox.push(d.outbox);
+      result.fired.push({ kind, timerKey, dueAt, eventId: d.outbox.id });
+      if (kind === 'breach') breaches.set(incidentId, [...(breaches.get(incidentId) ?? []), d]);
     }
   }
 
-  const escalationRows = planEscalations(breachesByIncident, now, topics);
-  if (escalationRows.length > 0) {
-    const inserted = await client.query<{ incident_id: string }>(ESCALATE_SQL, [
-      escalationRows.map((e) => e.incidentId),
-      escalationRows.map((e) => e.toTier),
-      escalationRows.map((e) => e.fromTier),
-      escalationRows.map((e) => e.reason),
-      escalationRows.map((e) => e.milestone),
-      escalationRows.map((e) => e.outbox.id),
-    ]);
-    // With the incident locked a conflict cannot happen; if it did, that tier was paged already.
-    const escalated = new Set(inserted.rows.map((r) => r.incident_id));
-    const raised = escalationRows.filter((e) => escalated.has(e.incidentId));
-    await client.query(RAISE_TIER_SQL, [
-      raised.map((e) => e.incidentId),
-      raised.map((e) => e.toTier),
-    ]);
-    // After the breaches: the relay publishes in (created_at, seq) order.
-    outbox.push(...raised.map((e) => e.outbox));
-    result.escalations = raised.map(({ incidentId, fromTier, toTier, milestone }) => ({
-      incidentId,
-      fromTier,
-      toTier,
-      milestone,
-    }));
-  }
-
+  const locked = lock?.locked ?? new Map<string, IncidentSnapshot>();
+  const escalations = await escalate(client, breaches, locked, now, topics);
+  // After the breaches: the relay publishes in (created_at, seq) order.
+  outbox.push(...escalations.map((e) => e.outbox));
+  result.escalations = escalations.map(({ incidentId, fromTier, toTier, milestone }) => ({
+    incidentId,
+    fromTier,
+    toTier,
+    milestone,
+  }));
   await insertOutboxRows(client, outbox);
   return result;
 }
 
-function planEscalations(
-  breachesByIncident: Map<
-    string,
-    { pager: PagerFields; breaches: { row: ClaimRow; timer: ClaimedTimer }[] }
-  >,
+/** A claimed timer with its decision; a firing carries its event, ready for the outbox. */
+type Decided = { row: ClaimRow; timer: ClaimedTimer } & (
+  { fire: true; pager: PagerFields; outbox: OutboxRow } | { fire: false; reason: SkipReason }
+);
+type Fired = Extract<Decided, { fire: true }>;
+
+async function claim(client: PoolClient, batchSize: number): Promise<ClaimRow[]> {
+  // Named statements are prepared once per connection: planning this query cost 1.5–6 ms per
+  // round against 0.3 ms of execution (EXPLAIN ANALYZE on this machine).
+  const { rows } = await client.query<ClaimRow>({
+    name: 'sla_fire_claim',
+    text: CLAIM_SQL,
+    values: [batchSize],
+  });
+  return rows;
+}
+
+/** Nothing claimed: the caller still re-arms against the database clock. */
+async function databaseNow(client: PoolClient): Promise<number> {
+  const { rows } = await client.query<{ now: Date }>('SELECT now() AS now');
+  return rows[0]!.now.getTime();
+}
+
+function decide(
+  row: ClaimRow,
+  incident: IncidentSnapshot | undefined,
+  now: number,
+  topics: FireOptions['topics'],
+): Decided {
+  const timer = toTimer(row);
+  const decision = decideFiring(timer, incident, toMilestone(row), now);
+  if (!decision.fire) return { row, timer, ...decision };
+  const pager = pagerFields(timer.incidentId, incident!);
+  const firing = { ...timer, firedAt: now };
+  const event =
+    timer.kind === 'warning'
+      ? buildSlaWarning(pager, { ...firing, threshold: timer.threshold ?? '' })
+      : buildSlaBreached(pager, firing);
+  return { row, timer, fire: true, pager, outbox: outboxRow(event, topics) };
+}
+
+/**
+ * Locks the incidents whose breaches would raise the tier (as read unlocked), SKIP LOCKED. Null
+ * when no breach escalates: the common case takes no incident lock at all.
+ */
+async function lockEscalatingIncidents(
+  client: PoolClient,
+  decided: Decided[],
+): Promise<{ locked: Map<string, IncidentSnapshot>; busy: Set<string> } | null> {
+  const wanted = new Set<string>();
+  for (const d of decided) {
+    if (!d.fire || d.timer.kind !== 'breach') continue;
+    const target = asTier(d.row.m_escalates_to_tier);
+    if (target !== null && target > d.pager.tier) wanted.add(d.timer.incidentId);
+  }
+  if (wanted.size === 0) return null;
+  const { rows } = await client.query<IncidentRow>({
+    name: 'sla_fire_lock_incidents',
+    text: LOCK_INCIDENTS_SQL,
+    values: [[...wanted]],
+  });
+  const locked = new Map<string, IncidentSnapshot>();
+  for (const r of rows) locked.set(r.incident_id, toIncident(r)!);
+  const busy = new Set([...wanted].filter((id) => !locked.has(id)));
+  return { locked, busy };
+}
+
+/** Deletes the timer rows and records their firing; returns the keys whose firing is new. */
+async function recordFires(client: PoolClient, decided: Decided[]): Promise<Set<string>> {
+  const { rows } = await client.query<{ timer_key: string }>({
+    name: 'sla_fire_record',
+    text: RECORD_SQL,
+    values: [
+      decided.map((d) => d.timer.timerKey),
+      decided.map((d) => (d.fire ? d.outbox.id : null)),
+      decided.map((d) => (d.fire ? null : d.reason)),
+    ],
+  });
+  return new Set(rows.map((r) => r.timer_key));
+}
+
+/**
+ * One escalation per locked incident at most (escalationFor over its breaches in this round),
+ * recorded in `escalations` and raised in incidents.tier. Returns those actually inserted: with
+ * the incident locked a conflict cannot happen, and if it did, that tier was paged already.
+ */
+async function escalate(
+  client: PoolClient,
+  breachesByIncident: Map<string, Fired[]>,
+  locked: Map<string, IncidentSnapshot>,
   now: number,
   topics: FireOptions['topics'],
 ) {
-  const out = [];
-  for (const [incidentId, { pager, breaches }] of breachesByIncident) {
+  const planned = [];
+  for (const [incidentId, breaches] of breachesByIncident) {
+    // Only an incident locked in this transaction may escalate; its pager tier is the fresh one.
+    if (!locked.has(incidentId)) continue;
+    const { pager } = breaches[0]!;
     const escalation = escalationFor(
       pager.tier,
       breaches.map((b) => ({
@@ -341,9 +358,24 @@ function planEscalations(
     if (!escalation) continue;
     const reason = `${escalation.milestone} breached`;
     const event = buildAutomaticEscalation(pager, { ...escalation, reason, emittedAt: now });
-    out.push({ incidentId, ...escalation, reason, outbox: outboxRow(event, topics) });
+    planned.push({ incidentId, ...escalation, reason, outbox: outboxRow(event, topics) });
   }
-  return out;
+  if (planned.length === 0) return [];
+  const inserted = await client.query<{ incident_id: string }>(ESCALATE_SQL, [
+    planned.map((e) => e.incidentId),
+    planned.map((e) => e.toTier),
+    planned.map((e) => e.fromTier),
+    planned.map((e) => e.reason),
+    planned.map((e) => e.milestone),
+    planned.map((e) => e.outbox.id),
+  ]);
+  const escalated = new Set(inserted.rows.map((r) => r.incident_id));
+  const raised = planned.filter((e) => escalated.has(e.incidentId));
+  await client.query(RAISE_TIER_SQL, [
+    raised.map((e) => e.incidentId),
+    raised.map((e) => e.toTier),
+  ]);
+  return raised;
 }
 
 function toTimer(row: ClaimRow): ClaimedTimer {
@@ -360,8 +392,14 @@ function toTimer(row: ClaimRow): ClaimedTimer {
   };
 }
 
-function toIncident(row: ClaimRow): IncidentSnapshot | undefined {
-  if (!row.incident_locked || row.status === null) return undefined;
+/** The incident columns, as the claim and the lock return them. */
+type IncidentRow = Pick<
+  ClaimRow,
+  'status' | 'title' | 'severity' | 'site' | 'assignee' | 'effective_tier'
+> & { incident_id: string };
+
+function toIncident(row: Omit<IncidentRow, 'incident_id'>): IncidentSnapshot | undefined {
+  if (row.status === null) return undefined;
   return {
     status: row.status,
     title: row.title,
