@@ -16,14 +16,18 @@
  *
  * Load shape: `size` timers are active; `rate × seconds` of them come due during the window, one
  * per 1/rate s, each an open incident whose breach emits one event (escalation off, so one event
- * per timer for both systems); the others are due 10 minutes later or more (they make the tables
- * and indexes big, as a backlog of open incidents does, and must cost nothing until due).
+ * per timer for both systems); the others are due 10 minutes after the window or later (they make
+ * the tables and indexes big, as a backlog of open incidents does, and must cost nothing until due).
+ *
+ * Protocol: everything is seeded due two hours ahead (seeding 100,000 incidents takes longer than
+ * any lead time), the system starts and reports ready, then the window is re-planned to start
+ * LEAD_MS later in one transaction (timers and milestones move together, as the projector does;
+ * graphile-worker jobs get a new run_at). So the measured timers come due in a running system.
  */
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import {
   Logger as GraphileLogger,
-  LogLevel,
   run as runGraphileWorker,
   runMigrations as runGraphileMigrations,
 } from 'graphile-worker';
@@ -31,7 +35,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../src/config';
 import { buildSlaBreached } from '../src/contracts/sla-events';
 import { systemClock } from '../src/infra/clock';
-import { createPool, ensureDatabase, quoteIdent, type Pool } from '../src/infra/db';
+import {
+  createPool,
+  ensureDatabase,
+  quoteIdent,
+  type Pool,
+  type PoolClient,
+} from '../src/infra/db';
 import {
   createKafka,
   KafkaPublisher,
@@ -46,8 +56,10 @@ import { createSchedulerServices } from '../src/scheduler';
 
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-/** Time from the end of seeding to the first due timer: the child starts and settles meanwhile. */
-const LEAD_MS = 6000;
+/** From re-planning the window to its first due timer. */
+const LEAD_MS = 3000;
+/** Where everything is seeded before the system starts (re-planned from there). */
+const PARKED_MS = 2 * 3600_000;
 
 type System = { kind: 'ours' } | { kind: 'graphile'; pollMs: number | 'default' };
 
@@ -93,7 +105,7 @@ export async function run(args: string[]): Promise<void> {
         active: size,
         due: window,
         stepMs: 1000 / opts.rate,
-        timeoutMs: (window / opts.rate) * 1000 + 60_000,
+        timeoutMs: LEAD_MS + (window / opts.rate) * 1000 + 60_000,
       });
       say(row(system, size, stats));
     }
@@ -107,7 +119,7 @@ export async function run(args: string[]): Promise<void> {
         active: opts.burst,
         due: opts.burst,
         stepMs: 1000 / opts.burst,
-        timeoutMs: 180_000,
+        timeoutMs: 120_000,
       });
       say(row(system, stats.spanMs, stats));
     }
@@ -154,7 +166,7 @@ function row(system: System, first: number, s: Stats): string {
 interface Load {
   /** Active timers in total. */
   active: number;
-  /** Of which due during the window, starting LEAD_MS after seeding, stepMs apart. */
+  /** Of which due during the window, stepMs apart. */
   due: number;
   stepMs: number;
   timeoutMs: number;
@@ -167,26 +179,23 @@ async function scenario(system: System, load: Load): Promise<Stats> {
   await createTopic(topic);
   const pool = createPool(url, { max: 2, statement_timeout: 0 });
   try {
-    let firstDueMs: number;
+    const parked = Date.now() + PARKED_MS;
+    const backgroundFrom = parked + load.due * load.stepMs + 600_000;
     if (system.kind === 'ours') {
       await migrate(pool);
-      await seedOursBackground(pool, load.active - load.due);
-      firstDueMs = Date.now() + LEAD_MS;
-      await seedOursWindow(pool, load.due, firstDueMs, load.stepMs);
+      await seedOurs(pool, load, parked, backgroundFrom);
     } else {
       await runGraphileMigrations({ connectionString: url, logger: quietGraphileLogger() });
-      await seedGraphile(pool, load.active - load.due, Date.now() + 600_000, 1);
-      firstDueMs = Date.now() + LEAD_MS;
-      await seedGraphile(pool, load.due, firstDueMs, load.stepMs);
+      await seedGraphile(pool, load.active - load.due, backgroundFrom, 1);
+      await seedGraphile(pool, load.due, parked, load.stepMs);
     }
     await pool.query('ANALYZE');
-    const stats = await runChild(system, {
-      url,
-      topic,
-      expect: load.due,
-      firstDueMs,
-      timeoutMs: load.timeoutMs,
-    });
+    const child = startChild(system, { url, topic, expect: load.due, timeoutMs: load.timeoutMs });
+    await child.ready;
+    const delta = Date.now() + LEAD_MS - parked;
+    if (system.kind === 'ours') await replanOurs(pool, delta, backgroundFrom);
+    else await replanGraphile(pool, delta, backgroundFrom);
+    const stats = await child.result;
     if (system.kind === 'ours') {
       // The database's own record: nothing fired before its due time.
       const { rows } = await pool.query<{ n: string }>(
@@ -214,45 +223,97 @@ async function freshDatabase(name: string): Promise<string> {
   return url.toString();
 }
 
-/** Timers due 10 minutes from now and later, 1 ms apart; no incident rows (they never come due). */
-async function seedOursBackground(pool: Pool, count: number): Promise<void> {
-  const chunk = 250_000;
-  const start = Date.now() + 600_000;
-  for (let from = 0; from < count; from += chunk) {
-    await pool.query(
-      `INSERT INTO timers (timer_key, generation, incident_id, milestone, cycle, kind, due_at, deadline)
-       SELECT 'BG-' || n || '/response/0/breach', $3::bigint + n, 'BG-' || n, 'response', 0, 'breach',
-              to_timestamp(($3::bigint + n) / 1000.0), to_timestamp(($3::bigint + n) / 1000.0)
-       FROM generate_series($1::int, $2::int) AS n`,
-      [from, Math.min(count, from + chunk) - 1, start],
-    );
+/**
+ * Seeds with triggers off (session_replication_role = replica; the bench connects as a superuser):
+ * the read model's stream triggers would make seeding 100,000 incidents take minutes, and no
+ * scheduler runs yet to be notified.
+ */
+async function withoutTriggers(pool: Pool, fn: (c: PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SET session_replication_role = replica');
+    await fn(client);
+  } finally {
+    await client.query('RESET session_replication_role').catch(() => undefined);
+    client.release();
   }
 }
 
-/** Open incidents with a `response` milestone (no escalation) and its breach timer. */
-async function seedOursWindow(
+/**
+ * The window: open incidents with a `response` milestone (no escalation) and its breach timer,
+ * due from `firstDueMs`, stepMs apart. The background: timers only, 1 ms apart from
+ * `backgroundFrom` (no incident rows: they never come due during the run).
+ */
+async function seedOurs(
   pool: Pool,
-  count: number,
+  load: Load,
   firstDueMs: number,
-  stepMs: number,
+  backgroundFrom: number,
 ): Promise<void> {
-  await pool.query(
-    `WITH s AS (
-       SELECT n, 'INC-' || n AS id, to_timestamp(($2::float8 + n * $3::float8) / 1000.0) AS due
-       FROM generate_series(0, $1::int - 1) AS n
-     ), i AS (
-       INSERT INTO incidents (incident_id, status, severity, title, site, assignee, tier, reported_at)
-       SELECT id, 'open', 'I', 'Incident ' || n, 'site-' || (n % 7), 'engineer-' || (n % 13), 1, now() FROM s
-     ), m AS (
-       INSERT INTO milestones (incident_id, milestone, cycle, state, start_at, due_at, escalates_to_tier)
-       SELECT id, 'response', 0, 'pending', due - interval '5 minutes', due, NULL FROM s
-     )
-     INSERT INTO timers (timer_key, generation, incident_id, milestone, cycle, kind, due_at, deadline)
-     SELECT id || '/response/0/breach', round(extract(epoch FROM due) * 1000)::bigint, id, 'response', 0,
-            'breach', due, due
-     FROM s`,
-    [count, firstDueMs, stepMs],
-  );
+  await withoutTriggers(pool, async (c) => {
+    const chunk = 250_000;
+    const background = load.active - load.due;
+    for (let from = 0; from < background; from += chunk) {
+      await c.query(
+        `INSERT INTO timers (timer_key, generation, incident_id, milestone, cycle, kind, due_at, deadline)
+         SELECT 'BG-' || n || '/response/0/breach', $3::bigint + n, 'BG-' || n, 'response', 0, 'breach',
+                to_timestamp(($3::bigint + n) / 1000.0), to_timestamp(($3::bigint + n) / 1000.0)
+         FROM generate_series($1::int, $2::int) AS n`,
+        [from, Math.min(background, from + chunk) - 1, backgroundFrom],
+      );
+    }
+    await c.query(
+      `WITH s AS (
+         SELECT n, 'INC-' || n AS id, to_timestamp(($2::float8 + n * $3::float8) / 1000.0) AS due
+         FROM generate_series(0, $1::int - 1) AS n
+       ), i AS (
+         INSERT INTO incidents (incident_id, status, severity, title, site, assignee, tier, reported_at)
+         SELECT id, 'open', 'I', 'Incident ' || n, 'site-' || (n % 7), 'engineer-' || (n % 13), 1, now()
+         FROM s
+       ), m AS (
+         INSERT INTO milestones (incident_id, milestone, cycle, state, start_at, due_at, escalates_to_tier)
+         SELECT id, 'response', 0, 'pending', due - interval '5 minutes', due, NULL FROM s
+       )
+       INSERT INTO timers (timer_key, generation, incident_id, milestone, cycle, kind, due_at, deadline)
+       SELECT id || '/response/0/breach', round(extract(epoch FROM due) * 1000)::bigint, id, 'response',
+              0, 'breach', due, due
+       FROM s`,
+      [load.due, firstDueMs, load.stepMs],
+    );
+  });
+}
+
+/**
+ * Re-plans the window by `deltaMs` the way the projector would: milestones and timers in one
+ * transaction, generation = new due ms. The milestone update skips the read model's per-row
+ * stream triggers (bench setup, not the system under test); the timers update fires the
+ * scheduler's NOTIFY trigger as in production.
+ */
+async function replanOurs(pool: Pool, deltaMs: number, backgroundFrom: number): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL session_replication_role = replica');
+    await client.query(
+      `UPDATE milestones SET due_at = due_at + make_interval(secs => $1::float8 / 1000),
+                             start_at = start_at + make_interval(secs => $1::float8 / 1000)`,
+      [deltaMs],
+    );
+    await client.query('SET LOCAL session_replication_role = origin');
+    await client.query(
+      `UPDATE timers SET due_at = due_at + make_interval(secs => $1::float8 / 1000),
+                         deadline = deadline + make_interval(secs => $1::float8 / 1000),
+                         generation = generation + round($1::float8)::bigint
+       WHERE due_at < to_timestamp($2::float8 / 1000)`,
+      [deltaMs, backgroundFrom],
+    );
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /** The same timers as graphile-worker `runAt` jobs (add_jobs with job_spec rows). */
@@ -266,13 +327,22 @@ async function seedGraphile(
   for (let from = 0; from < count; from += chunk) {
     await pool.query(
       `SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
-         SELECT ROW('fire', json_build_object('incidentId', 'INC-' || n, 'dueMs', $3::float8 + n * $4::float8),
-                    NULL, to_timestamp(($3::float8 + n * $4::float8) / 1000.0), 1, NULL, 0, NULL
+         SELECT ROW('fire', json_build_object('incidentId', 'INC-' || n), NULL,
+                    to_timestamp(($3::float8 + n * $4::float8) / 1000.0), 1, NULL, 0, NULL
                    )::graphile_worker.job_spec
          FROM generate_series($1::int, $2::int) AS n))`,
       [from, Math.min(count, from + chunk) - 1, firstDueMs, stepMs],
     );
   }
+}
+
+/** Re-plans the window's jobs (new run_at); graphile-worker finds them by polling, as designed. */
+async function replanGraphile(pool: Pool, deltaMs: number, backgroundFrom: number): Promise<void> {
+  await pool.query(
+    `UPDATE graphile_worker._private_jobs SET run_at = run_at + make_interval(secs => $1::float8 / 1000)
+     WHERE run_at < to_timestamp($2::float8 / 1000)`,
+    [deltaMs, backgroundFrom],
+  );
 }
 
 async function createTopic(topic: string): Promise<void> {
@@ -307,11 +377,14 @@ interface ChildParams {
   url: string;
   topic: string;
   expect: number;
-  firstDueMs: number;
+  /** From the child's start until it gives up waiting for `expect` acknowledgements. */
   timeoutMs: number;
 }
 
-function runChild(system: System, p: ChildParams): Promise<Stats> {
+function startChild(
+  system: System,
+  p: ChildParams,
+): { ready: Promise<void>; result: Promise<Stats> } {
   const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--child'], {
     env: {
       ...process.env,
@@ -320,21 +393,27 @@ function runChild(system: System, p: ChildParams): Promise<Stats> {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return new Promise<Stats>((resolve, reject) => {
-    let result: Stats | undefined;
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const result = new Promise<Stats>((resolve, reject) => {
+    let stats: Stats | undefined;
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
       try {
-        result = JSON.parse(line) as Stats;
+        const msg = JSON.parse(line) as Stats | { ready: true };
+        if ('ready' in msg) onReady();
+        else stats = msg;
       } catch {
         process.stdout.write(`  [child] ${line}\n`);
       }
     });
     child.once('close', (code) =>
-      result
-        ? resolve(result)
+      stats
+        ? resolve(stats)
         : reject(new Error(`bench child (${label(system)}) exited ${code} without result`)),
     );
   });
+  void result.catch(() => onReady());
+  return { ready, result };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,6 +422,7 @@ function runChild(system: System, p: ChildParams): Promise<Stats> {
 class Recorder {
   readonly lateness: number[] = [];
   lastAck = 0;
+  firstDue = Number.POSITIVE_INFINITY;
   private rssPeak = 0;
   private heapPeak = 0;
   private readonly sampler = setInterval(() => this.sample(), 100);
@@ -359,6 +439,7 @@ class Recorder {
     const ackDb = Date.now() + this.offsetMs;
     this.lateness.push(ackDb - dueMs);
     this.lastAck = ackDb;
+    this.firstDue = Math.min(this.firstDue, dueMs);
     if (this.lateness.length >= this.expect) this.done();
   }
 
@@ -368,7 +449,7 @@ class Recorder {
     this.heapPeak = Math.max(this.heapPeak, m.heapUsed);
   }
 
-  stats(firstDueMs: number, timedOut: boolean): Stats {
+  stats(timedOut: boolean): Stats {
     clearInterval(this.sampler);
     this.sample();
     const sorted = [...this.lateness].sort((a, b) => a - b);
@@ -380,7 +461,7 @@ class Recorder {
       p99: at(0.99),
       max: sorted[sorted.length - 1] ?? NaN,
       early: sorted.filter((l) => l < 0).length,
-      spanMs: this.lastAck - firstDueMs,
+      spanMs: this.lastAck - this.firstDue,
       rssPeakMb: this.rssPeak / 2 ** 20,
       heapPeakMb: this.heapPeak / 2 ** 20,
       skewMs: this.offsetMs,
@@ -458,8 +539,10 @@ async function child(): Promise<void> {
       logger: quietGraphileLogger(),
       taskList: {
         // The same work as the outbox relay per event: build the SLA event, publish, await the ack.
-        fire: async (payload) => {
-          const { incidentId, dueMs } = payload as { incidentId: string; dueMs: number };
+        fire: async (payload, helpers) => {
+          const { incidentId } = payload as { incidentId: string };
+          // The job's own due time (run_at), as re-planned.
+          const dueMs = new Date(helpers.job.run_at).getTime();
           const event = buildSlaBreached(
             {
               incidentId,
@@ -487,12 +570,14 @@ async function child(): Promise<void> {
     stop = () => runner.stop();
   }
 
-  const deadline = p.firstDueMs + p.timeoutMs - Date.now();
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+  let timer: NodeJS.Timeout | undefined;
   const timedOut = await Promise.race([
     recorder.finished.then(() => false),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(true), deadline)),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), p.timeoutMs))),
   ]);
-  const stats = recorder.stats(p.firstDueMs, timedOut);
+  clearTimeout(timer);
+  const stats = recorder.stats(timedOut);
   await stop();
   await publisher.close().catch(() => undefined);
   await pool.end();
@@ -501,7 +586,7 @@ async function child(): Promise<void> {
 
 function quietGraphileLogger(): GraphileLogger {
   return new GraphileLogger(() => (level, message) => {
-    if (level === LogLevel.ERROR) process.stderr.write(`graphile-worker: ${message}\n`);
+    if (String(level) === 'error') process.stderr.write(`graphile-worker: ${message}\n`);
   });
 }
 

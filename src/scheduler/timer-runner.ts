@@ -132,11 +132,19 @@ export class TimerRunner {
   private async drain(): Promise<void> {
     if ((await this.round()) === 'done') return;
     const loops = Array.from({ length: this.settings.concurrency }, async () => {
+      let pause = CONTENDED_PAUSE_MS;
       for (;;) {
         const outcome = await this.round();
         if (outcome === 'done') return;
-        // Only incidents locked elsewhere (the projector writing them): let it commit first.
-        if (outcome === 'contended') await delay(CONTENDED_PAUSE_MS);
+        if (outcome === 'more') {
+          pause = CONTENDED_PAUSE_MS;
+          continue;
+        }
+        // Only escalating incidents locked elsewhere (the projector writing them): let that
+        // commit first, backing off; past a poll interval, the poll retries instead of a spin.
+        if (pause > this.settings.pollIntervalMs) return;
+        await delay(pause);
+        pause *= 2;
       }
     });
     await Promise.all(loops);

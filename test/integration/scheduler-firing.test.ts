@@ -327,6 +327,31 @@ test('a re-planned timer fires at its new time only, under its new generation', 
   expect(Number(fires[0]!.fired_ms)).toBeGreaterThanOrEqual(second);
 });
 
+test('an escalating incident locked by another transaction is deferred, not waited for, then fired once', async () => {
+  const busyId = newIncidentId();
+  const freeId = newIncidentId();
+  const dueAt = Date.now() + 300;
+  await insertIncidentWithTimers(db.pool, busyId, { dueAt });
+  await insertIncidentWithTimers(db.pool, freeId, { dueAt });
+  // Another writer (the projector, say) holds the incident row across the due time.
+  const other = await db.pool.connect();
+  try {
+    await other.query('BEGIN');
+    await other.query('SELECT 1 FROM incidents WHERE incident_id = $1 FOR UPDATE', [busyId]);
+    // The runner is not blocked: the other incident's breach and escalation go out.
+    await waitFor(() => recordsOf(freeId).length >= 2, { what: 'the free incident fired' });
+    expect(await firesOf(busyId)).toEqual([]);
+    await other.query('COMMIT');
+  } finally {
+    other.release();
+  }
+  const records = await waitFor(() => recordsOf(busyId).length >= 2 && recordsOf(busyId), {
+    what: 'the deferred incident fired after the lock',
+  });
+  expect(records.map((r) => r.value.type).sort()).toEqual(['incident.escalated', 'sla.breached']);
+  expect(await firesOf(busyId)).toHaveLength(1);
+});
+
 test('the relay publishes rows whose transaction commits after later rows were sent', async () => {
   const incidentId = newIncidentId();
   const row = (n: number) => ({
