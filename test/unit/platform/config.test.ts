@@ -1,4 +1,6 @@
-import { ConfigError, loadConfig } from '../../../src/config';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, configVariables, loadConfig } from '../../../src/config';
 
 describe('loadConfig', () => {
   it('runs on its defaults: local broker, local Postgres, every role, SPEC topic names', () => {
@@ -45,5 +47,14 @@ describe('loadConfig', () => {
   ])('rejects %s=%s naming the variable', (name, value, pattern) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(pattern);
+  });
+});
+
+describe('README configuration table', () => {
+  it('documents every variable the service reads', () => {
+    const readme = readFileSync(path.join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+    const documented = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!);
+    expect(configVariables.filter((v) => !documented.includes(v))).toEqual([]);
+    expect(documented.filter((v) => !configVariables.includes(v))).toEqual([]);
   });
 });
