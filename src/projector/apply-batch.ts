@@ -123,7 +123,11 @@ export async function projectBatch(
   try {
     await client.query('BEGIN');
     if (settings.schema) {
-      await client.query(`SET LOCAL search_path = ${quoteIdent(settings.schema)}, public`);
+      // A rebuild's transactions need not wait for the WAL flush: if Postgres crashes, the
+      // rebuild is run again from scratch (and the swap itself commits synchronously).
+      await client.query(
+        `SET LOCAL search_path = ${quoteIdent(settings.schema)}, public; SET LOCAL synchronous_commit = off`,
+      );
     }
     const advanced = await advanceOffset(
       client,
