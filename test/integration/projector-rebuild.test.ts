@@ -140,8 +140,35 @@ test('rebuild equals the live tables, re-fires nothing, keeps views and triggers
   const escalationsBefore = await count(db.pool, 'SELECT count(*) AS n FROM escalations');
   expect(outboxBefore).toBe(1);
 
+  const shape = async () =>
+    (
+      await db.pool.query<{ def: string }>(
+        `SELECT indexdef AS def FROM pg_indexes WHERE schemaname = 'public'
+           AND tablename = ANY($1::text[])
+         UNION ALL
+         SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = ANY($2::regclass[])
+         UNION ALL
+         SELECT c.relname || ' ' || c.relpersistence::text || ' ' || coalesce(array_to_string(c.reloptions, ','), '')
+         FROM pg_class c WHERE c.oid = ANY($2::regclass[])
+         ORDER BY 1`,
+        [tables, tables.map((t) => `public.${t}`)],
+      )
+    ).rows.map((r) => r.def);
+  const tables = [
+    'projector_offsets',
+    'incidents',
+    'milestones',
+    'incident_events',
+    'applied_events',
+    'timers',
+  ];
+  const shapeBefore = await shape();
+
   const report = await rebuild();
   expect(report.swapped).toBe(true);
+  // Same indexes, constraints, persistence and storage options as before.
+  expect(await shape()).toEqual(shapeBefore);
   expect(report.checksums).toEqual(before);
   expect(await projectionChecksums(db.pool)).toEqual(before);
   expect(
