@@ -97,6 +97,8 @@ export type BatchResult =
       conflicts: DigestConflict[];
       incidents: number;
       outbox: number;
+      /** Incidents whose evaluation threw (their events are recorded, their rows unchanged). */
+      failed: string[];
       /** Milliseconds per phase (dedupe, load, evaluate, write), for debug logs and tuning. */
       timings: Record<string, number>;
     }
@@ -201,6 +203,7 @@ async function applyEvents(
     applied: 0,
     incidents: 0,
     outbox: 0,
+    failed: [] as string[],
     timings,
   };
   if (added.size === 0) return ok;
@@ -223,21 +226,12 @@ async function applyEvents(
   const escalations: { row: EscalationRow; pager: PagerFields; event: IncidentEvent }[] = [];
   const retractions: OutboxRow[] = [];
   const emittedAt = deps.now();
+  const evaluated = new Set<string>();
+  const failed: string[] = [];
 
   for (const incidentId of ids) {
     const decoded = added.get(incidentId)!;
     const before = prior.get(incidentId);
-    const out = projectIncident({
-      incidentId,
-      existing: existing.get(incidentId) ?? [],
-      added: decoded.map((d) => d.event),
-      prior: before,
-      policies: choosePolicies(before, allPolicies, decoded),
-      fired: fired.get(incidentId) ?? [],
-    });
-    incidents.push(out.incident);
-    milestones.push(...out.milestones);
-    timers.push(...out.timers);
     for (const d of decoded) {
       timeline.push({
         incidentId,
@@ -251,6 +245,31 @@ async function applyEvents(
       });
       applied.push({ source: d.event.source, eventId: d.event.id, incidentId, digest: d.digest });
     }
+    let out: IncidentOutput;
+    try {
+      out = projectIncident({
+        incidentId,
+        existing: existing.get(incidentId) ?? [],
+        added: decoded.map((d) => d.event),
+        prior: before,
+        policies: choosePolicies(before, allPolicies, decoded),
+        fired: fired.get(incidentId) ?? [],
+      });
+    } catch (err) {
+      // A bug in evaluation must not stop the partition: the events are still recorded (the
+      // timeline and applied ids above), the incident's rows stay as they were, and a fixed
+      // version picks it up at its next event or with a rebuild. Loud, and counted.
+      deps.log.error(
+        { err, incidentId },
+        'evaluation failed; events recorded, read model not updated',
+      );
+      failed.push(incidentId);
+      continue;
+    }
+    evaluated.add(incidentId);
+    incidents.push(out.incident);
+    milestones.push(...out.milestones);
+    timers.push(...out.timers);
     if (settings.sideEffects) {
       let tier = Math.max(before?.tier ?? 1, escalated.get(incidentId) ?? 1);
       for (const e of decoded.map((d) => d.event)) {
@@ -304,11 +323,13 @@ async function applyEvents(
       throw new ConcurrentWriteError(`incident ${row.incidentId} was created concurrently`);
     }
   }
-  const milestoneChanges = diffMilestones(context.milestones, milestones);
+  const mine = <T extends { incidentId: string }>(rows: T[]) =>
+    failed.length ? rows.filter((r) => evaluated.has(r.incidentId)) : rows;
+  const milestoneChanges = diffMilestones(mine(context.milestones), milestones);
   await upsertMilestones(client, milestoneChanges.upsert);
   await deleteMilestones(client, milestoneChanges.remove);
   lap('write.milestones');
-  const timerChanges = diffTimers(context.timers, timers);
+  const timerChanges = diffTimers(mine(context.timers), timers);
   await deleteTimers(client, timerChanges.remove);
   await upsertTimers(client, timerChanges.upsert);
   lap('write.timers');
@@ -339,7 +360,7 @@ async function applyEvents(
     outbox = await insertOutboxRows(client, [...forwarded, ...retractions]);
   }
   lap('write.sideEffects');
-  return { ...ok, applied: applied.length, incidents: ids.length, outbox };
+  return { ...ok, applied: applied.length, incidents: evaluated.size, outbox, failed };
 }
 
 /**

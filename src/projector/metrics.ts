@@ -15,6 +15,8 @@ export interface ProjectorMetrics {
   consumerLag: Gauge<'partition'>;
   /** Batches that did not commit: `fenced`, `moved`, `error`, `conflict` (retried). */
   batchFailures: Counter<'reason'>;
+  /** Incidents whose evaluation threw: events recorded, read model not updated (a bug). */
+  evaluationErrors: Counter;
 }
 
 /**
@@ -99,6 +101,13 @@ export function createProjectorMetrics(registry: Registry, pool?: Pool): Project
         name: 'sla_projector_batch_failures_total',
         help: 'Batches not committed, by reason (fenced, moved, conflict, error)',
         labelNames: ['reason'],
+        registers,
+      }),
+    evaluationErrors:
+      existing<Counter>('sla_projector_evaluation_errors_total') ??
+      new Counter({
+        name: 'sla_projector_evaluation_errors_total',
+        help: 'Incidents whose SLA evaluation failed (events kept; read model not updated)',
         registers,
       }),
   };

@@ -189,6 +189,7 @@ export function createBatchHandler(
       metrics.eventsApplied.inc(result.applied);
       metrics.duplicates.inc(result.duplicates);
       metrics.digestConflicts.inc(result.conflicts.length);
+      metrics.evaluationErrors.inc(result.failed.length);
       metrics.batchSize.observe(records.length);
       metrics.batchDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
       const lag = batch.highWatermark - nextOffset;
