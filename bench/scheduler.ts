@@ -6,7 +6,8 @@
  *   --rate 1000                    fires per second during the measured window
  *   --seconds 20                   length of the measured window (≤ size / rate timers fire)
  *   --burst 100000                 timers due in the same second for the drain run (0: skip)
- *   --peer default,200             graphile-worker poll intervals to compare ('' or none: skip)
+ *   --peer default,200             graphile-worker poll intervals to compare ('': skip)
+ *   --peer-concurrency 10          graphile-worker concurrency (its default, 1, cannot keep up)
  *   --quick                        = --sizes 10000,100000 --seconds 8 --burst 20000
  *
  * Lateness = Kafka acknowledgement time minus the timer's due time (database clock; the process
@@ -61,7 +62,8 @@ const LEAD_MS = 3000;
 /** Where everything is seeded before the system starts (re-planned from there). */
 const PARKED_MS = 2 * 3600_000;
 
-type System = { kind: 'ours' } | { kind: 'graphile'; pollMs: number | 'default' };
+type System =
+  { kind: 'ours' } | { kind: 'graphile'; pollMs: number | 'default'; concurrency: number };
 
 interface Stats {
   count: number;
@@ -89,14 +91,18 @@ export async function run(args: string[]): Promise<void> {
   };
   say(
     `scheduler bench: sizes ${opts.sizes.join(', ')}; ${opts.rate}/s for ${opts.seconds} s; burst ${opts.burst}; ` +
-      `peer graphile-worker 0.17.3 at poll ${opts.peer.join(', ') || '(skipped)'} ms (concurrency 10)`,
+      `peer graphile-worker 0.17.3 at poll ${opts.peer.join(', ') || '(skipped)'} ms ` +
+      `(concurrency ${opts.peerConcurrency})`,
   );
   const systems: System[] = [
     { kind: 'ours' },
-    ...opts.peer.map((p): System => ({ kind: 'graphile', pollMs: p })),
+    ...opts.peer.map((p): System => ({
+      kind: 'graphile',
+      pollMs: p,
+      concurrency: opts.peerConcurrency,
+    })),
   ];
-  const header =
-    'system                 | active    | fired  | p50 ms | p99 ms | max ms | early | rss MB';
+  const header = `${'system'.padEnd(30)} | active    | fired  | p50 ms | p99 ms | max ms | early | rss MB`;
   say(`\nLateness (ack − due) at ${opts.rate} fires/s\n${header}`);
   for (const size of opts.sizes) {
     for (const system of systems) {
@@ -143,6 +149,8 @@ function parseArgs(args: string[]) {
     rate: Number(get('rate') ?? 1000),
     seconds: Number(get('seconds') ?? (quick ? 8 : 20)),
     burst: Number(get('burst') ?? (quick ? 20_000 : 100_000)),
+    /** graphile-worker's own default is 1, which cannot keep up with 1,000 jobs/s at all. */
+    peerConcurrency: Number(get('peer-concurrency') ?? 10),
     peer: list(get('peer') ?? 'default,200').map((p) =>
       p === 'default' ? 'default' : Number(p),
     ) as (number | 'default')[],
@@ -532,8 +540,8 @@ async function child(): Promise<void> {
     const pollMs = p.system.pollMs;
     const runner = await runGraphileWorker({
       connectionString: p.url,
-      concurrency: 10,
-      maxPoolSize: 11,
+      concurrency: p.system.concurrency,
+      maxPoolSize: p.system.concurrency + 1,
       ...(pollMs === 'default' ? {} : { pollInterval: pollMs }),
       noHandleSignals: true,
       logger: quietGraphileLogger(),

@@ -49,6 +49,9 @@ export interface TimerRunnerDeps {
 /** After a round that could do nothing but defer (incidents busy elsewhere), wait this long. */
 const CONTENDED_PAUSE_MS = 5;
 
+/** Reloads asked for by notifications are at least this far apart (see requestReload). */
+const RELOAD_MIN_INTERVAL_MS = 250;
+
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class TimerRunner {
@@ -65,6 +68,8 @@ export class TimerRunner {
   private reloadTimer: NodeJS.Timeout | undefined;
   private skewTimer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | null = null;
+  private lastReloadAt = Number.NEGATIVE_INFINITY;
+  private reloadPending: NodeJS.Timeout | undefined;
   /** Announcements that arrived while a load was running: applied after it. */
   private announcedDuringLoad: number[] = [];
   private failures = 0;
@@ -100,6 +105,7 @@ export class TimerRunner {
     clearInterval(this.pollTimer);
     clearInterval(this.reloadTimer);
     clearInterval(this.skewTimer);
+    clearTimeout(this.reloadPending);
     this.disarm();
     // A round in flight commits (or rolls back) before the pool is closed.
     await this.draining;
@@ -229,7 +235,7 @@ export class TimerRunner {
   private onNotification(payload: string): void {
     if (this.stopped) return;
     if (payload === 'reload') {
-      void this.reloadWheel();
+      this.requestReload();
       return;
     }
     const dueTimes = payload.split(',').map(Number).filter(Number.isFinite);
@@ -237,18 +243,37 @@ export class TimerRunner {
     const dbNow = this.deps.clock.now() + this.offsetMs;
     let dueNow = false;
     for (const t of dueTimes) {
-      if (t <= dbNow)
-        dueNow = true; // already due (e.g. a deadline discovered late): fire now
+      // Already due (e.g. a deadline discovered late): fire now rather than via the wheel.
+      if (t <= dbNow) dueNow = true;
       else this.wheel.announce(t);
     }
     if (dueNow) this.kick();
     else if (!this.draining) this.arm();
   }
 
+  /**
+   * A 'reload' notification (a statement wrote more than 200 timers due soon): reload the wheel,
+   * at most every RELOAD_MIN_INTERVAL_MS, so a projector writing big batches back to back does not
+   * turn every batch into a horizon-sized query. The poll covers the gap.
+   */
+  private requestReload(): void {
+    if (this.stopped || this.reloadPending) return;
+    const wait = this.lastReloadAt + RELOAD_MIN_INTERVAL_MS - this.deps.clock.now();
+    if (wait <= 0) {
+      void this.reloadWheel();
+      return;
+    }
+    this.reloadPending = setTimeout(() => {
+      this.reloadPending = undefined;
+      void this.reloadWheel();
+    }, wait);
+  }
+
   /** Loads the due times of the next `horizonMs` (distinct, ascending) into the wheel. */
   private reloadWheel(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     this.loading ??= (async () => {
+      this.lastReloadAt = this.deps.clock.now();
       try {
         const max = this.settings.wheelMaxEntries;
         const { rows } = await this.deps.pool.query<{ ms: string; now_ms: string }>(
