@@ -45,11 +45,12 @@ import { migrate } from '../src/infra/migrate';
 import { createProjector, rebuildProjection } from '../src/projector';
 import { projectIncident } from '../src/projector/project-incident';
 import {
-  insertApplied,
-  insertTimeline,
-  upsertMilestones,
-  upsertTimers,
-  upsertIncidents,
+  appliedInsert,
+  execute,
+  incidentsUpsert,
+  milestonesUpsert,
+  timelineInsert,
+  timersUpsert,
 } from '../src/projector/store';
 import type {
   IncidentRow,
@@ -109,7 +110,8 @@ export async function run(args: string[]): Promise<void> {
     }
     await ensureTopics(BROKERS, [
       { name: topic, partitions: 6 },
-      { name: latencyTopic, partitions: 6 },
+      { name: `${latencyTopic}.202`, partitions: 6 },
+      { name: `${latencyTopic}.produce-ack`, partitions: 6 },
       { name: dlq, partitions: 1 },
     ]);
     const events = interleavedEvents(total);
@@ -158,19 +160,39 @@ export async function run(args: string[]): Promise<void> {
     }
 
     // -- latency ------------------------------------------------------------------------------
-    if (only.has('latency')) {
+    for (const source of ['202', 'produce-ack'] as const) {
+      if (!only.has('latency') && !only.has(`latency-${source}`)) continue;
       await truncateProjection(pool);
-      const lat = await latency(url.toString(), pool, latencyTopic, dlq, rate, seconds, tag);
+      const lat = await latency(
+        source,
+        url.toString(),
+        pool,
+        kafka,
+        `${latencyTopic}.${source}`,
+        dlq,
+        rate,
+        seconds,
+        tag,
+      );
+      const ack = source === '202' ? 'POST round trip' : 'produce ack';
       say(
-        `latency  (${lat.source} → read model, ${fmt(lat.achieved)} events/s offered ${rate})  ` +
+        `latency  (${source.padEnd(11)} → read model at ${fmt(lat.achieved).trim()} events/s of ${rate} offered)  ` +
           `p50 ${lat.p50.toFixed(1)} ms  p99 ${lat.p99.toFixed(1)} ms  max ${lat.max.toFixed(1)} ms  (${lat.n} events)   target p99 ≤ 250 ms`,
+      );
+      say(
+        `         (${ack}: p50 ${lat.ackP50.toFixed(1)} ms, p99 ${lat.ackP99.toFixed(1)} ms` +
+          `${Object.keys(lat.errors).length ? `; errors ${JSON.stringify(lat.errors)}` : ''})`,
       );
     }
   } finally {
     await pool.end();
     const admin = kafka.admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: [topic, latencyTopic, dlq] }).catch(() => undefined);
+    await admin
+      .deleteTopics({
+        topics: [topic, `${latencyTopic}.202`, `${latencyTopic}.produce-ack`, dlq],
+      })
+      .catch(() => undefined);
     await admin.disconnect();
     const adminPool = createPool(BASE_URL, { max: 1 });
     await adminPool
@@ -290,11 +312,11 @@ async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> 
   const started = process.hrtime.bigint();
   for (const c of chunks) {
     await withTransaction(pool, async (client) => {
-      await insertTimeline(client, c.timeline);
-      await insertApplied(client, c.applied);
-      await upsertIncidents(client, c.incidents);
-      await upsertMilestones(client, c.milestones);
-      await upsertTimers(client, c.timers);
+      await execute(client, timelineInsert(c.timeline));
+      await execute(client, appliedInsert(c.applied));
+      await execute(client, incidentsUpsert(c.incidents));
+      await execute(client, milestonesUpsert(c.milestones));
+      if (c.timers.length) await execute(client, timersUpsert(c.timers));
     });
   }
   return Number(process.hrtime.bigint() - started) / 1e9;
@@ -356,21 +378,31 @@ async function drainLive(
 }
 
 interface LatencyResult {
-  source: string;
   n: number;
   achieved: number;
   p50: number;
   p99: number;
   max: number;
+  /** Time to the acknowledgement itself (POST round trip, or producer send), p50/p99. */
+  ackP50: number;
+  ackP99: number;
+  errors: Record<string, number>;
 }
 
+type Source = '202' | 'produce-ack';
+
 /**
- * The service (api + projector roles) in this process; single-event POSTs at `rate` per second
- * for `seconds`; per event, 202 → the NOTIFY a bench-only trigger sends at commit.
+ * The service in its own process, as deployed (`api,projector` roles for '202', `projector` for
+ * 'produce-ack'): the load generator and the NOTIFY listener here must not share an event loop
+ * with the projector they measure. Events at `rate` per second for `seconds`, single-event POSTs
+ * (or producer sends every 2 ms); per event, acknowledgement → the NOTIFY a bench-only trigger
+ * on applied_events sends when the projector's transaction commits.
  */
 async function latency(
+  source: Source,
   dbUrl: string,
   pool: Pool,
+  kafka: Kafka,
   topic: string,
   dlq: string,
   rate: number,
@@ -384,9 +416,8 @@ async function latency(
     CREATE TRIGGER bench_applied AFTER INSERT ON applied_events
       FOR EACH ROW EXECUTE FUNCTION bench_applied_notify();`);
   const key = createApiKey(['events:write']);
-  // The service in its own process, as deployed: the load generator and the NOTIFY listener here
-  // must not share an event loop with the projector they measure.
   const port = await freePort();
+  const group = `bench-latency-${source}-${tag}`;
   const service = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(__dirname, '..', 'src', 'main.ts')],
@@ -397,8 +428,8 @@ async function latency(
         KAFKA_BROKERS: BROKERS.join(','),
         KAFKA_TOPIC_EVENTS: topic,
         KAFKA_TOPIC_DLQ: dlq,
-        PROJECTOR_GROUP_ID: `bench-latency-${tag}`,
-        ROLES: 'api,projector',
+        PROJECTOR_GROUP_ID: group,
+        ROLES: source === '202' ? 'api,projector' : 'projector',
         HTTP_PORT: String(port),
         API_KEYS: key.configEntry,
         RATE_LIMIT_MAX: '0',
@@ -408,51 +439,110 @@ async function latency(
       stdio: ['ignore', process.env.BENCH_LOG ? 2 : 'ignore', 'inherit'],
     },
   );
-  const host = '127.0.0.1';
-  await waitReady(host, port);
-  // Ready means Kafka and Postgres answer; the projector must also hold its partitions.
-  for (const deadline = Date.now() + 60_000; ;) {
-    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM projector_offsets');
-    if (Number(rows[0]!.n) >= 6) break;
-    if (Date.now() > deadline) throw new Error('the projector did not claim its partitions');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const exited = new Promise((resolve) => service.once('exit', resolve));
   const listener = new Client({ connectionString: dbUrl });
-  await listener.connect();
-  await listener.query('LISTEN bench_applied');
-  const acked = new Map<string, number>();
-  const roundTrips: number[] = [];
-  const visible = new Map<string, number>();
-  listener.on('notification', (n) => {
-    if (n.payload) visible.set(n.payload, performance.now());
-  });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const post = (body: string) =>
-    new Promise<number>((resolve, reject) => {
-      const req = http.request(
-        {
-          host,
-          port: Number(port),
-          path: '/v1/events',
-          method: 'POST',
-          agent,
-          headers: {
-            'content-type': 'application/cloudevents+json',
-            authorization: `Bearer ${key.token}`,
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  try {
+    await waitReady('127.0.0.1', port);
+    // Ready means Kafka and Postgres answer; the projector must also hold its partitions.
+    for (const deadline = Date.now() + 60_000; ;) {
+      const { rows } = await pool.query<{ n: string }>(
+        'SELECT count(*) AS n FROM projector_offsets WHERE group_id = $1',
+        [group],
       );
-      req.on('error', reject);
-      req.end(body);
+      if (Number(rows[0]!.n) >= 6) break;
+      if (Date.now() > deadline) throw new Error('the projector did not claim its partitions');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await listener.connect();
+    await listener.query('LISTEN bench_applied');
+    const visible = new Map<string, number>();
+    listener.on('notification', (n) => {
+      if (n.payload) visible.set(n.payload, performance.now());
     });
+    if (source === 'produce-ack') await producer.connect();
 
-  // Incidents live for six events; a new one starts when one finishes.
-  const t0 = Date.now();
+    const acked = new Map<string, number>();
+    const ackTimes: number[] = [];
+    const errors: Record<string, number> = {};
+    const fail = (what: string) => void (errors[what] = (errors[what] ?? 0) + 1);
+    const inflight: Promise<void>[] = [];
+    const nextEvent = incidentTraffic(tag);
+    const started = performance.now();
+    const end = started + seconds * 1000;
+    let sent = 0;
+    // Pace by the clock: at each tick send what the rate allows so far (no drift).
+    while (performance.now() < end) {
+      const due = Math.floor(((performance.now() - started) / 1000) * rate);
+      const events: CloudEvent[] = [];
+      for (; sent < due; sent++) events.push(nextEvent());
+      const at = performance.now();
+      const settle = (ids: string[]) => {
+        const now = performance.now();
+        for (const id of ids) {
+          acked.set(id, now);
+          ackTimes.push(now - at);
+        }
+      };
+      if (source === '202') {
+        for (const event of events) {
+          inflight.push(
+            post(agent, port, key.token, JSON.stringify(event)).then(
+              (status) => (status === 202 ? settle([event.id]) : fail(String(status))),
+              () => fail('network'),
+            ),
+          );
+        }
+      } else if (events.length > 0) {
+        inflight.push(
+          producer
+            .send({
+              topic,
+              acks: -1,
+              messages: events.map((e) => ({ key: e.subject, value: JSON.stringify(e) })),
+            })
+            .then(
+              () => settle(events.map((e) => e.id)),
+              () => fail('produce'),
+            ),
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await Promise.all(inflight);
+    const offeredMs = performance.now() - started;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && [...acked.keys()].some((id) => !visible.has(id))) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const lat = [...acked]
+      .map(([id, t]) => Math.max(0, (visible.get(id) ?? Number.POSITIVE_INFINITY) - t))
+      .sort((a, b) => a - b);
+    ackTimes.sort((a, b) => a - b);
+    const q = (xs: number[], p: number) =>
+      xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? Number.NaN;
+    return {
+      n: lat.length,
+      achieved: acked.size / (offeredMs / 1000),
+      p50: q(lat, 0.5),
+      p99: q(lat, 0.99),
+      max: lat[lat.length - 1] ?? Number.NaN,
+      ackP50: q(ackTimes, 0.5),
+      ackP99: q(ackTimes, 0.99),
+      errors,
+    };
+  } finally {
+    await listener.end().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+    agent.destroy();
+    service.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** Incidents live for six events (500 at a time, events in random interleaving). */
+function incidentTraffic(tag: string): () => CloudEvent {
   let incidentSeq = 0;
   const running: { id: string; step: number }[] = [];
   const types = [
@@ -463,7 +553,7 @@ async function latency(
     'incident.diagnosed',
     'incident.resolved',
   ];
-  const nextEvent = (): CloudEvent => {
+  return () => {
     if (running.length < 500) running.push({ id: `INC-L-${tag}-${(incidentSeq += 1)}`, step: 0 });
     const slot = Math.floor(Math.random() * running.length);
     const inc = running[slot]!;
@@ -481,61 +571,31 @@ async function latency(
       data,
     } as CloudEvent;
   };
+}
 
-  const errors = new Map<number, number>();
-  const inflight: Promise<void>[] = [];
-  const started = performance.now();
-  const end = started + seconds * 1000;
-  let sent = 0;
-  // Pace by the clock: at each tick send what the rate allows so far (no drift, no bursts > 10 ms).
-  while (performance.now() < end) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
-    while (sent < due) {
-      const event = nextEvent();
-      sent++;
-      const postedAt = performance.now();
-      inflight.push(
-        post(JSON.stringify(event)).then(
-          (status) => {
-            const now = performance.now();
-            roundTrips.push(now - postedAt);
-            if (status === 202) acked.set(event.id, now);
-            else errors.set(status, (errors.get(status) ?? 0) + 1);
-          },
-          () => void errors.set(-1, (errors.get(-1) ?? 0) + 1),
-        ),
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  await Promise.all(inflight);
-  const offered = performance.now() - started;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && [...acked.keys()].some((id) => !visible.has(id))) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  void t0;
-  const lat = [...acked]
-    .map(([id, at]) => Math.max(0, (visible.get(id) ?? Number.POSITIVE_INFINITY) - at))
-    .sort((a, b) => a - b);
-  roundTrips.sort((a, b) => a - b);
-  const rt = (p: number) => (roundTrips[Math.floor(p * roundTrips.length)] ?? 0).toFixed(1);
-  process.stdout.write(`  (POST round trip p50 ${rt(0.5)} ms, p99 ${rt(0.99)} ms)\n`);
-  if (errors.size)
-    process.stdout.write(`  (non-202 answers: ${JSON.stringify(Object.fromEntries(errors))})\n`);
-  await listener.end();
-  agent.destroy();
-  service.kill('SIGTERM');
-  await new Promise((resolve) => service.once('exit', resolve));
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? Number.NaN;
-  return {
-    source: '202',
-    n: lat.length,
-    achieved: acked.size / (offered / 1000),
-    p50: q(0.5),
-    p99: q(0.99),
-    max: lat[lat.length - 1] ?? Number.NaN,
-  };
+function post(agent: http.Agent, port: number, token: string, body: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v1/events',
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/cloudevents+json',
+          authorization: `Bearer ${token}`,
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function freePort(): Promise<number> {

@@ -1,13 +1,16 @@
 /**
- * One batch of one partition → one Postgres transaction:
+ * One batch of one partition → one Postgres transaction, in four round trips however large:
  *
- *   1. advance projector_offsets (compare-and-set on epoch and position: the fence; first, so a
- *      fenced member stops before doing any work and the row lock orders competing writers)
- *   2. split the batch into new events, duplicates and digest conflicts (applied_events)
- *   3. lock the incidents it touches, load their earlier events, fired timers and escalations
- *   4. fold and evaluate every touched incident (pure: project-incident.ts)
- *   5. write timeline, applied ids, incidents, milestones, timers; with side effects on, the
- *      escalation rows and outbox rows of forwarded manual escalations and of retractions
+ *   1. BEGIN and advance projector_offsets (compare-and-set on epoch and position: the fence;
+ *      first, so a fenced member stops before doing any work and the row lock orders competing
+ *      writers)
+ *   2. read: which events were applied before (digests), and for every incident named, a lock,
+ *      its earlier events, fired timers, stored milestones and timers, escalations
+ *   3. split new events from duplicates and digest conflicts; fold and evaluate every incident
+ *      with new events (pure: project-incident.ts); diff against the stored rows
+ *   4. write timeline, applied ids, incidents, changed milestones and timers in one statement;
+ *      with side effects on (and only when there are any), the escalation rows and outbox rows
+ *      of forwarded manual escalations and of retractions; COMMIT
  *
  * Either all of it commits, offsets included, or none of it: a crash anywhere means the batch is
  * read again from the stored offset and applied as if for the first time.
@@ -24,11 +27,10 @@ import {
 } from '../contracts/sla-events';
 import type { IncidentEvent, Policy } from '../domain';
 import type { Pool, PoolClient } from '../infra/db';
-import { quoteIdent } from '../infra/db';
 import type { Logger } from '../infra/logger';
 import type { PolicyStore } from '../application/policy-store';
 import type { DecodedEvent } from './decode';
-import { advanceOffset, type OffsetsKey } from './offsets';
+import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
 import type {
   AppliedRow,
@@ -38,18 +40,7 @@ import type {
   TimelineRow,
   TimerRow,
 } from './rows';
-import {
-  deleteMilestones,
-  deleteTimers,
-  insertApplied,
-  insertEscalations,
-  insertTimeline,
-  loadAppliedDigests,
-  loadIncidentContext,
-  upsertIncidents,
-  upsertMilestones,
-  upsertTimers,
-} from './store';
+import { insertEscalations, loadBatchContext, writeBatch } from './store';
 import { diffMilestones, diffTimers } from './diff';
 
 export interface ProjectionSettings {
@@ -123,22 +114,13 @@ export async function projectBatch(
 ): Promise<BatchResult> {
   const client = await deps.pool.connect();
   try {
-    await client.query('BEGIN');
-    if (settings.schema) {
-      // A rebuild's transactions need not wait for the WAL flush: if Postgres crashes, the
-      // rebuild is run again from scratch (and the swap itself commits synchronously).
-      await client.query(
-        `SET LOCAL search_path = ${quoteIdent(settings.schema)}, public; SET LOCAL synchronous_commit = off`,
-      );
-    }
-    const advanced = await advanceOffset(
-      client,
-      settings.offsets,
-      input.partition,
-      input.epoch,
-      input.fromOffset,
-      input.nextOffset,
-    );
+    const advanced = await beginAndAdvance(client, settings.offsets, {
+      partition: input.partition,
+      epoch: input.epoch,
+      from: input.fromOffset,
+      to: input.nextOffset,
+      schema: settings.schema,
+    });
     if (advanced.kind !== 'ok') {
       await client.query('ROLLBACK');
       return advanced;
@@ -168,11 +150,20 @@ async function applyEvents(
     mark = t;
   };
 
-  // -- 2. new, duplicate or conflicting ---------------------------------------------------------
-  const known = await loadAppliedDigests(
+  // -- 2. read everything, in one round trip ----------------------------------------------------
+  const context = await loadBatchContext(
     client,
     input.events.map((d) => ({ source: d.event.source, eventId: d.event.id })),
+    [...new Set(input.events.map((d) => d.event.incidentId))].sort(),
   );
+  const { prior, escalated } = context;
+  const existing = context.events;
+  const fired = groupBy(context.fired, (f) => f.incidentId);
+  const allPolicies = await deps.policies.resolve(context.policyVersions, client);
+  lap('load');
+
+  // -- 3. new, duplicate or conflicting ---------------------------------------------------------
+  const known = context.digests;
   const added = new Map<string, DecodedEvent[]>();
   const conflicts: DigestConflict[] = [];
   let duplicates = 0;
@@ -207,15 +198,7 @@ async function applyEvents(
     timings,
   };
   if (added.size === 0) return ok;
-
-  // -- 3. load ------------------------------------------------------------------------------------
   const ids = [...added.keys()].sort();
-  const context = await loadIncidentContext(client, ids);
-  const { prior, escalated } = context;
-  const existing = context.events;
-  const fired = groupBy(context.fired, (f) => f.incidentId);
-  const allPolicies = await deps.policies.resolve(context.policyVersions, client);
-  lap('load');
 
   // -- 4. evaluate --------------------------------------------------------------------------------
   const timeline: TimelineRow[] = [];
@@ -306,36 +289,31 @@ async function applyEvents(
 
   lap('evaluate');
 
-  // -- 5. write -----------------------------------------------------------------------------------
-  await insertTimeline(client, timeline);
-  lap('write.timeline');
-  const newIds = await insertApplied(client, applied);
-  if (newIds !== applied.length) {
+  // -- 5. write, in one round trip (plus one for rare side effects) ------------------------------
+  // Stored rows of incidents whose evaluation failed are left alone (not diffed against nothing).
+  const mine = <T extends { incidentId: string }>(rows: T[]) =>
+    rows.filter((r) => evaluated.has(r.incidentId));
+  const written = await writeBatch(client, {
+    timeline,
+    applied,
+    incidents,
+    milestones: diffMilestones(mine(context.milestones), milestones),
+    timers: diffTimers(mine(context.timers), timers),
+  });
+  if (written.applied !== applied.length) {
     throw new ConcurrentWriteError('an event id of this batch was applied by another transaction');
   }
-  lap('write.applied');
-  const inserted = await upsertIncidents(client, incidents);
-  lap('write.incidents');
   for (const row of incidents) {
     // We found no row, so we must have inserted it; an update means another transaction created
     // the incident since (from events we did not load): our evaluation is incomplete.
-    if (!prior.has(row.incidentId) && !inserted.has(row.incidentId)) {
+    if (!prior.has(row.incidentId) && !written.inserted.has(row.incidentId)) {
       throw new ConcurrentWriteError(`incident ${row.incidentId} was created concurrently`);
     }
   }
-  const mine = <T extends { incidentId: string }>(rows: T[]) =>
-    failed.length ? rows.filter((r) => evaluated.has(r.incidentId)) : rows;
-  const milestoneChanges = diffMilestones(mine(context.milestones), milestones);
-  await upsertMilestones(client, milestoneChanges.upsert);
-  await deleteMilestones(client, milestoneChanges.remove);
-  lap('write.milestones');
-  const timerChanges = diffTimers(mine(context.timers), timers);
-  await deleteTimers(client, timerChanges.remove);
-  await upsertTimers(client, timerChanges.upsert);
-  lap('write.timers');
+  lap('write');
 
   let outbox = 0;
-  if (settings.sideEffects) {
+  if (settings.sideEffects && (escalations.length > 0 || retractions.length > 0)) {
     const newTiers = await insertEscalations(
       client,
       escalations.map((e) => e.row),
@@ -358,8 +336,8 @@ async function applyEvents(
         ),
       );
     outbox = await insertOutboxRows(client, [...forwarded, ...retractions]);
+    lap('sideEffects');
   }
-  lap('write.sideEffects');
   return { ...ok, applied: applied.length, incidents: evaluated.size, outbox, failed };
 }
 

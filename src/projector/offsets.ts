@@ -1,5 +1,5 @@
 import type { PartitionClaim } from '../infra/kafka-consumer';
-import type { Pool, PoolClient } from '../infra/db';
+import { quoteIdent, type Pool, type PoolClient } from '../infra/db';
 
 /**
  * Kafka offsets of the projector, in Postgres (projector_offsets), written in the same transaction
@@ -54,31 +54,42 @@ export type AdvanceResult =
   | { kind: 'moved'; nextOffset: bigint };
 
 /**
- * The first statement of every batch transaction: moves next_offset from `from` to `to` if the
- * caller still holds `epoch`. It also takes the row lock, so a concurrent claim waits for this
- * transaction and then sees its result (and a batch never waits behind half of another batch).
+ * Opens a batch transaction and, as its first statement, moves next_offset from `from` to `to` if
+ * the caller still holds `epoch`: one round trip (a simple-protocol multi-statement query; every
+ * value in it is a number or an escaped literal). The update takes the row lock, so a concurrent
+ * claim waits for this transaction and then sees its result. On anything but `ok` the caller
+ * rolls back.
  */
-export async function advanceOffset(
+export async function beginAndAdvance(
   client: PoolClient,
   key: OffsetsKey,
-  partition: number,
-  epoch: bigint,
-  from: bigint,
-  to: bigint,
+  at: { partition: number; epoch: bigint; from: bigint; to: bigint; schema?: string },
 ): Promise<AdvanceResult> {
-  const updated = await client.query(
-    `UPDATE projector_offsets SET next_offset = $6, updated_at = now()
-     WHERE group_id = $1 AND topic = $2 AND partition = $3 AND epoch = $4 AND next_offset = $5`,
-    [key.groupId, key.topic, partition, epoch.toString(), from.toString(), to.toString()],
+  const lit = (s: string) => client.escapeLiteral(s);
+  const statements = ['BEGIN'];
+  if (at.schema) {
+    // A rebuild writes into its shadow schema, and need not wait for the WAL flush: if Postgres
+    // crashes, the rebuild is run again from scratch (the swap itself commits synchronously).
+    statements.push(`SET LOCAL search_path = ${quoteIdent(at.schema)}, public`);
+    statements.push('SET LOCAL synchronous_commit = off');
+  }
+  statements.push(
+    `UPDATE projector_offsets SET next_offset = ${at.to}, updated_at = now()
+     WHERE group_id = ${lit(key.groupId)} AND topic = ${lit(key.topic)}
+       AND partition = ${Math.trunc(at.partition)} AND epoch = ${at.epoch}
+       AND next_offset = ${at.from}`,
   );
-  if (updated.rowCount === 1) return { kind: 'ok' };
+  const results = (await client.query(statements.join(';\n'))) as unknown as {
+    rowCount: number | null;
+  }[];
+  if (results[results.length - 1]?.rowCount === 1) return { kind: 'ok' };
   const { rows } = await client.query<{ next_offset: string; epoch: string }>(
     `SELECT next_offset, epoch FROM projector_offsets
      WHERE group_id = $1 AND topic = $2 AND partition = $3`,
-    [key.groupId, key.topic, partition],
+    [key.groupId, key.topic, at.partition],
   );
   const row = rows[0];
-  if (!row || BigInt(row.epoch) !== epoch) return { kind: 'fenced' };
+  if (!row || BigInt(row.epoch) !== at.epoch) return { kind: 'fenced' };
   return { kind: 'moved', nextOffset: BigInt(row.next_offset) };
 }
 
