@@ -1,5 +1,5 @@
 /**
- * Reads the live-update feed (`stream_events`, filled by the triggers of migrations/0005_*.sql).
+ * Reads the live-update feed (`stream_events`, filled by the triggers of migrations/0005_read_api.sql to 0007_read_api_triggers.sql).
  *
  * Position in the feed is a cursor (tx, id): the writing transaction's id and the row id. A read
  * returns only rows whose transaction is older than every transaction still running
