@@ -194,10 +194,13 @@ export async function run(args: string[]): Promise<void> {
       })
       .catch(() => undefined);
     await admin.disconnect();
+    // BENCH_KEEP_DB=1 keeps the database for EXPLAIN ANALYZE afterwards.
     const adminPool = createPool(BASE_URL, { max: 1 });
-    await adminPool
-      .query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`)
-      .catch(() => undefined);
+    if (process.env.BENCH_KEEP_DB) process.stdout.write(`kept database ${dbName}\n`);
+    else
+      await adminPool
+        .query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`)
+        .catch(() => undefined);
     await adminPool.end();
   }
 }
