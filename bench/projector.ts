@@ -1,17 +1,23 @@
 /**
- * `npm run bench -- projector [--events 60000] [--rate 2000] [--seconds 15]`
+ * `npm run bench -- projector [--events 60000] [--rate 2000] [--seconds 15] [--only a,b]`
  *
- * Against the real local Kafka and Postgres (KAFKA_BROKERS, BENCH_DATABASE_URL; a database and a
- * topic of its own, dropped afterwards), with every migration applied (the read API's stream
+ * Against the real local Kafka and Postgres (KAFKA_BROKERS, BENCH_DATABASE_URL; a database and
+ * topics of its own, dropped afterwards), with every migration applied (the read API's stream
  * triggers included):
  *
  *   ceiling   the final rows of the same events written with batched INSERT … SELECT FROM
  *             unnest(...) (each incident once, no reads, no evaluation): what Postgres can take
  *   live      the projector draining a backlog of the events (6 partitions, default settings)
  *   rebuild   replaying the same topic into a shadow schema (npm run rebuild, dry run)
- *   latency   POST /v1/events at a steady rate (single events) → visible in the read model:
- *             the 202 to the commit of the projector transaction that applied the event
- *             (a bench-only trigger NOTIFYs the event id at commit)
+ *   latency   events at a steady rate → visible in the read model, i.e. to the commit of the
+ *             projector transaction that applied them (a bench-only trigger NOTIFYs the event id
+ *             at commit), with the service in its own process:
+ *               latency-202          single-event POST /v1/events, from each 202 (api+projector)
+ *               latency-produce-ack  a producer sending every 2 ms, from each ack (projector)
+ *
+ * Knobs: --only ceiling,live,rebuild,latency (or latency-202 / latency-produce-ack);
+ * BENCH_LOG=debug prints per-batch phase timings; BENCH_NO_STREAM_TRIGGERS=1 disables the read
+ * API's stream triggers (to see the projector's own cost); BENCH_KEEP_DB=1 keeps the database.
  *
  * Events arrive interleaved across incidents (all reports, then all acknowledgements, …), the
  * hard case: every batch touches thousands of incidents and re-reads their earlier events.
