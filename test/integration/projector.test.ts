@@ -349,10 +349,11 @@ test('a late event proving a fired breach wrong writes sla.breach_retracted', as
     ev(id, 'incident.acknowledged', t0 + 4 * MIN, { by: 'desk' }),
   ]);
   await waitFor(async () => (await eventCount(id)) === 2, { what: 'late ack applied' });
-  const { rows } = await db.pool.query<{ id: string; type: string; payload: { data: Record<string, unknown> } }>(
-    `SELECT id, type, payload FROM outbox WHERE message_key = $1`,
-    [id],
-  );
+  const { rows } = await db.pool.query<{
+    id: string;
+    type: string;
+    payload: { data: Record<string, unknown> };
+  }>(`SELECT id, type, payload FROM outbox WHERE message_key = $1`, [id]);
   expect(rows).toHaveLength(1);
   expect(rows[0]).toMatchObject({ id: retractionEventId(breachId), type: 'sla.breach_retracted' });
   expect(rows[0]!.payload.data).toMatchObject({
