@@ -53,7 +53,7 @@ describe('loadConfig', () => {
 describe('README configuration table', () => {
   it('documents every variable the service reads', () => {
     const readme = readFileSync(path.join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
-    const documented = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!);
+    const documented = [...readme.matchAll(/^\| `([A-Z0-9_]+)` +\|/gm)].map((m) => m[1]!);
     expect(configVariables.filter((v) => !documented.includes(v))).toEqual([]);
     expect(documented.filter((v) => !configVariables.includes(v))).toEqual([]);
   });
