@@ -1,5 +1,5 @@
 -- Dashboard views (issue 6): the documented, stable interface for Grafana/Metabase users who query
--- Postgres directly. Every column is described in docs/views.md. These are an interface: never
+-- Postgres directly. Every column is described in README.md (Dashboard views). These are an interface: never
 -- edit this file once applied; change a view with a new migration (CREATE OR REPLACE VIEW may only
 -- add columns at the end; renaming or dropping one is a breaking change).
 --
