@@ -4,6 +4,8 @@
  * poll-with-deadline helper (tests never sleep blindly).
  */
 import net from 'node:net';
+import { createPool, ensureDatabase, quoteIdent, type Pool } from '../../src/infra/db';
+import { defaultMigrationsDir, migrate } from '../../src/infra/migrate';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureTopics } from '../../scripts/kafka-local';
@@ -120,4 +122,40 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+export interface OwnDatabase {
+  url: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database of a test file's own (named after the run's database plus `label`),
+ * so list totals, reports, projectors and rebuilds see only that file's rows. TEST_MIGRATIONS_DIR
+ * tries a migration before it joins the shared migrations/ folder.
+ */
+export async function ownDatabase(label: string, poolSize = 8): Promise<OwnDatabase> {
+  const base = new URL(testConfig().databaseUrl);
+  const name = `${base.pathname.slice(1)}_${label}_${Math.random().toString(36).slice(2, 7)}`;
+  const url = new URL(base.toString());
+  url.pathname = `/${name}`;
+  await ensureDatabase(url.toString());
+  const pool = createPool(url.toString(), { max: poolSize });
+  await migrate(pool, undefined, process.env.TEST_MIGRATIONS_DIR ?? defaultMigrationsDir);
+  return {
+    url: url.toString(),
+    pool,
+    drop: async () => {
+      await pool.end();
+      const admin = new URL(base.toString());
+      admin.pathname = '/postgres';
+      const adminPool = createPool(admin.toString(), { max: 1 });
+      try {
+        await adminPool.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+      } finally {
+        await adminPool.end();
+      }
+    },
+  };
 }
