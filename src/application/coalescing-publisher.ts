@@ -18,6 +18,8 @@ export class CoalescingPublisher implements EventPublisher {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
   private readonly drained = new Set<() => void>();
+  private expiry: NodeJS.Timeout | undefined;
+  private expiryAt = Infinity;
 
   constructor(
     private readonly inner: EventPublisher,
@@ -40,20 +42,46 @@ export class CoalescingPublisher implements EventPublisher {
       const pending: Pending = {
         topic,
         records,
+        timeoutMs,
         deadline: Date.now() + timeoutMs,
         resolve,
         reject,
-        timer: setTimeout(() => {
-          const at = this.queue.indexOf(pending);
-          if (at < 0) return; // already in flight: that publish settles it
-          this.queue.splice(at, 1);
-          reject(new UnavailableError('kafka', `Kafka did not acknowledge within ${timeoutMs} ms`));
-          this.notifyIfDrained();
-        }, timeoutMs),
       };
       this.queue.push(pending);
       this.pump();
+      if (this.queue.length > 0) this.armExpiry(pending.deadline);
     });
+  }
+
+  /**
+   * One timer for the whole queue, set for the earliest deadline of a queued caller (a timer per
+   * request cost more than the rest of the queueing under load).
+   */
+  private armExpiry(deadline: number): void {
+    if (this.expiry && this.expiryAt <= deadline) return;
+    clearTimeout(this.expiry);
+    this.expiryAt = deadline;
+    this.expiry = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
+  }
+
+  /** Rejects every queued caller past its deadline; their records are not sent. */
+  private expire(): void {
+    this.expiry = undefined;
+    this.expiryAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (let i = 0; i < this.queue.length;) {
+      const p = this.queue[i]!;
+      if (p.deadline > now) {
+        next = Math.min(next, p.deadline);
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      p.reject(new UnavailableError('kafka', `Kafka did not acknowledge within ${p.timeoutMs} ms`));
+    }
+    if (next < Infinity) this.armExpiry(next);
+    this.notifyIfDrained();
   }
 
   private pump(): void {
@@ -83,7 +111,6 @@ export class CoalescingPublisher implements EventPublisher {
 
   private async flush(batch: Pending[]): Promise<void> {
     this.inFlight++;
-    for (const p of batch) clearTimeout(p.timer);
     const remaining = Math.max(1, Math.min(...batch.map((p) => p.deadline)) - Date.now());
     try {
       // The port promises a bounded publish; the bound is enforced here too, so that one hung call
@@ -108,6 +135,11 @@ export class CoalescingPublisher implements EventPublisher {
   }
 
   private notifyIfDrained(): void {
+    if (this.queue.length === 0) {
+      clearTimeout(this.expiry);
+      this.expiry = undefined;
+      this.expiryAt = Infinity;
+    }
     if (this.queue.length > 0 || this.inFlight > 0) return;
     for (const done of this.drained) done();
     this.drained.clear();
@@ -123,8 +155,8 @@ export class CoalescingPublisher implements EventPublisher {
 interface Pending {
   topic: string;
   records: OutgoingRecord[];
+  timeoutMs: number;
   deadline: number;
   resolve(): void;
   reject(err: unknown): void;
-  timer: NodeJS.Timeout;
 }

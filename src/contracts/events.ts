@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 import type { EventDataByType, IncidentEvent } from '../domain';
 
@@ -260,7 +260,7 @@ export function formatPath(path: readonly (string | number)[]): string {
 export function eventDigest(event: CloudEvent): string {
   const { datacontenttype: _ignored, time, ...rest } = event;
   const canonical = canonicalJson({ ...rest, time: Date.parse(time) });
-  return createHash('sha256').update(canonical).digest('hex');
+  return hash('sha256', canonical, 'hex');
 }
 
 /** JSON with object keys sorted at every level: equal values give equal strings. */

@@ -123,6 +123,37 @@ describe('CoalescingPublisher', () => {
     }
   });
 
+  it('expires queued callers by their own deadlines, whatever order they came in', async () => {
+    jest.useFakeTimers();
+    try {
+      const inner = new ControlledPublisher();
+      const pub = new CoalescingPublisher(inner, { defaultTimeoutMs: 1000 });
+      const first = pub.publish('t', [rec('a')], { timeoutMs: 1000 });
+      const settled: string[] = [];
+      const track = (name: string, p: Promise<void>) =>
+        p.then(
+          () => settled.push(`${name} ok`),
+          () => settled.push(`${name} expired`),
+        );
+      const slow = track('slow', pub.publish('t', [rec('b')], { timeoutMs: 500 }));
+      const quick = track('quick', pub.publish('t', [rec('c')], { timeoutMs: 100 }));
+      const kept = track('kept', pub.publish('t', [rec('d')], { timeoutMs: 900 }));
+      await jest.advanceTimersByTimeAsync(100);
+      expect(settled).toEqual(['quick expired']);
+      await jest.advanceTimersByTimeAsync(400);
+      expect(settled).toEqual(['quick expired', 'slow expired']);
+      inner.calls[0]!.settle();
+      await first;
+      await jest.advanceTimersByTimeAsync(0);
+      // The survivor goes out in the next request, alone.
+      expect(inner.calls.map((c) => c.keys)).toEqual([['a'], ['d']]);
+      inner.calls[1]!.settle();
+      await Promise.all([slow, quick, kept]);
+      expect(settled).toEqual(['quick expired', 'slow expired', 'kept ok']);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
   it('bounds a publish that never answers and moves on', async () => {
     jest.useFakeTimers();
     try {
