@@ -1,11 +1,12 @@
 /**
- * One batch of one partition → one Postgres transaction, in four round trips however large:
+ * One batch of one partition → one Postgres transaction, in five round trips however large:
  *
  *   1. BEGIN and advance projector_offsets (compare-and-set on epoch and position: the fence;
  *      first, so a fenced member stops before doing any work and the row lock orders competing
  *      writers)
- *   2. read: which events were applied before (digests), and for every incident named, a lock,
- *      its earlier events, fired timers, stored milestones and timers, escalations
+ *   2. lock every incident named and its timer rows (so no firing of them runs meanwhile); then
+ *      read which events were applied before (digests), and for every incident its earlier
+ *      events, fired timers, stored milestones and timers, escalations (store.ts)
  *   3. split new events from duplicates and digest conflicts; fold and evaluate every incident
  *      with new events (pure: project-incident.ts); diff against the stored rows
  *   4. write timeline, applied ids, incidents, changed milestones and timers in one statement;
@@ -150,7 +151,7 @@ async function applyEvents(
     mark = t;
   };
 
-  // -- 2. read everything, in one round trip ----------------------------------------------------
+  // -- 2. lock, then read everything ----------------------------------------------------------
   const context = await loadBatchContext(
     client,
     input.events.map((d) => ({ source: d.event.source, eventId: d.event.id })),

@@ -1,6 +1,6 @@
 /**
  * The projector's SQL. A batch costs a fixed number of round trips however many events it holds:
- * one statement reads everything (arrays in, JSON out), one statement writes everything (each
+ * one statement locks, one reads everything (arrays in, JSON out), one writes everything (each
  * table's write is an `INSERT … SELECT FROM unnest(...)` or a delete over arrays, combined as
  * data-modifying CTEs). Round trips, not rows, are what small batches pay for: at 2,000 events/s
  * a batch holds a few hundred events, and on a busy machine each round trip waits for a CPU.
@@ -41,19 +41,38 @@ export interface BatchContext {
 }
 
 /**
- * One round trip for the whole read side of a batch: the digests of the batch's (source, id)
- * pairs already applied; and for every incident the batch names, a lock (FOR UPDATE, in id order,
- * so two batches touching one incident, possible only if its records reach two partitions, run
- * one after the other, each on the other's committed events), its events, fired timers, stored
- * milestones and timers, escalations; and the policy versions. An incident whose events all turn
- * out to be duplicates was read (and locked) for nothing: rare, and cheaper than a round trip.
- * Instants travel as epoch ms inside JSON: no Date parsing, and exact to the millisecond.
+ * The read side of a batch, in two round trips.
+ *
+ * First the locks, in a statement of their own: every incident the batch names (FOR UPDATE, in
+ * id order, so two batches touching one incident, possible only if its records reach two
+ * partitions, run one after the other) and every stored timer of those incidents. The timer rows
+ * are what the scheduler claims (FOR UPDATE SKIP LOCKED) before it fires: holding them, no firing
+ * of these incidents can start until this transaction ends, and one that had started (its claim
+ * holds a row) finishes first, since we wait for it.
+ *
+ * Then everything else, read after the locks were granted: in READ COMMITTED a new statement
+ * takes a new snapshot, so it sees a firing or another batch's events committed while we waited.
+ * (Read in the locking statement itself, a breach committed during the wait would be missed, and
+ * a late event proving it wrong would emit no sla.breach_retracted.) That read: the digests of the
+ * batch's (source, id) pairs already applied; for every incident, its events, fired timers,
+ * stored milestones and timers, escalations; and the policy versions. An incident whose events
+ * all turn out to be duplicates was read (and locked) for nothing: rare, and cheaper than a round
+ * trip. Instants travel as epoch ms inside JSON: no Date parsing, and exact to the millisecond.
  */
 export async function loadBatchContext(
   client: PoolClient,
   keys: { source: string; eventId: string }[],
   incidentIds: string[],
 ): Promise<BatchContext> {
+  await client.query(
+    `WITH i AS (
+       SELECT 1 FROM incidents WHERE incident_id = ANY($1::text[]) ORDER BY incident_id FOR UPDATE
+     ), t AS (
+       SELECT 1 FROM timers WHERE incident_id = ANY($1::text[]) ORDER BY timer_key FOR UPDATE
+     )
+     SELECT (SELECT count(*) FROM i) AS incidents, (SELECT count(*) FROM t) AS timers`,
+    [incidentIds],
+  );
   const { rows } = await client.query<{
     incidents: [string, number, string | null, number | null][];
     events: [string, string, string, string, number, Record<string, unknown>][];
@@ -74,13 +93,9 @@ export async function loadBatchContext(
     policies: [string, number][];
     digests: [string, string, string][];
   }>(
-    `WITH locked AS (
-       SELECT incident_id, tier, policy_id, policy_version FROM incidents
-       WHERE incident_id = ANY($1::text[]) ORDER BY incident_id FOR UPDATE
-     )
-     SELECT
+    `SELECT
        (SELECT coalesce(json_agg(json_build_array(incident_id, tier, policy_id, policy_version)), '[]')
-          FROM locked) AS incidents,
+          FROM incidents WHERE incident_id = ANY($1::text[])) AS incidents,
        (SELECT coalesce(json_agg(json_build_array(e.incident_id, e.source, e.event_id, e.type,
                                                   ${epochMs('e.time')}, e.data)), '[]')
           FROM incident_events e WHERE e.incident_id = ANY($1::text[])) AS events,

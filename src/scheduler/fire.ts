@@ -13,9 +13,11 @@
  * - Exactly once: timer_fires' primary key (timer_key, generation) admits one firing; the outbox
  *   rows are written only for fires this transaction inserted, in the same transaction. A crash
  *   before COMMIT leaves the timer row in place to be claimed again, with the same event ids.
- * - Decisions read committed state while the timer row is locked. A projector transaction that
- *   settles or re-plans the milestone also writes this timer row, so it waits for this commit and
- *   then applies: "fired, then met", never a firing after the met was committed.
+ * - Decisions read committed state while the timer row is locked. A projector batch locks the timer
+ *   rows of its incidents before it reads them (projector/store.ts): it either holds them first
+ *   (this claim skips them, and finds them settled or re-planned afterwards) or waits for this
+ *   commit and then reads the firing: "fired, then met" (with sla.breach_retracted when the met
+ *   was in time), never a firing the projector did not see.
  * - One page per tier: an incident that escalates is locked (FOR NO KEY UPDATE) and its effective
  *   tier re-read before the escalation is decided, so two instances (or two batches) cannot both
  *   raise it; escalations' primary key (incident_id, to_tier) backs this up.

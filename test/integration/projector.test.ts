@@ -368,6 +368,57 @@ test('a late event proving a fired breach wrong writes sla.breach_retracted', as
   );
 });
 
+test('a breach firing that commits while a late event is projected is still retracted', async () => {
+  const id = newId('race');
+  const t0 = Date.now() - 30 * MIN;
+  await producer.send(topics.events, [
+    ev(id, 'incident.reported', t0, { severity: 'I', title: 'Core switch', site: 'HQ' }),
+  ]);
+  await waitFor(async () => (await eventCount(id)) === 1, { what: 'report applied' });
+  const key = `${id}/response/0/breach`;
+  const due = t0 + 5 * MIN;
+  const breachId = timerEventId(key, due, 'breach');
+
+  // The scheduler's transaction, held open: it claimed the timer row (FOR UPDATE, as its claim
+  // does) and recorded the firing, but has not committed yet.
+  const scheduler = await db.pool.connect();
+  try {
+    await scheduler.query('BEGIN');
+    await scheduler.query('SELECT 1 FROM timers WHERE timer_key = $1 FOR UPDATE', [key]);
+    await scheduler.query(
+      `INSERT INTO timer_fires (timer_key, generation, incident_id, milestone, cycle, kind, due_at, event_id)
+       VALUES ($1, $2, $3, 'response', 0, 'breach', $4, $5)`,
+      [key, due, id, new Date(due), breachId],
+    );
+    await scheduler.query('DELETE FROM timers WHERE timer_key = $1', [key]);
+
+    // The late acknowledgement reaches the projector, which must wait for that row lock before it
+    // reads what fired; the scheduler commits only once the projector is waiting.
+    await producer.send(topics.events, [
+      ev(id, 'incident.acknowledged', t0 + 4 * MIN, { by: 'desk' }),
+    ]);
+    await waitFor(
+      async () =>
+        (await count(
+          db.pool,
+          `SELECT count(*) AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        )) > 0,
+      { what: 'the projector waiting for the timer row' },
+    );
+    await scheduler.query('COMMIT');
+  } finally {
+    scheduler.release();
+  }
+
+  await waitFor(async () => (await eventCount(id)) === 2, { what: 'late ack applied' });
+  const { rows } = await db.pool.query<{ id: string; type: string }>(
+    `SELECT id, type FROM outbox WHERE message_key = $1`,
+    [id],
+  );
+  expect(rows).toEqual([{ id: retractionEventId(breachId), type: 'sla.breach_retracted' }]);
+});
+
 test('fencing: a member whose partition was claimed by another cannot write', async () => {
   const fenceTopics = projectorTopics('fence');
   await createTopics([{ name: fenceTopics.events, partitions: 1 }, fenceTopics.dlq]);
