@@ -49,7 +49,10 @@ export interface IncidentOutput {
   evaluation: Evaluation;
   incident: IncidentRow;
   milestones: MilestoneRow[];
-  /** Planned timers minus those whose (key, generation) already fired. */
+  /**
+   * Planned timers minus those whose (key, generation) already fired, and minus every timer of a
+   * milestone and cycle whose breach was already reported.
+   */
   timers: TimerRow[];
   /** Breaches already emitted that the events now prove wrong (SPEC §4 "Retraction"). */
   retractions: ProjectedRetraction[];
@@ -94,8 +97,21 @@ export function projectIncident(input: IncidentInput): IncidentOutput {
     : pendingRow(input.incidentId, state, at);
 
   const firedKeys = new Set(input.fired.map((f) => `${f.timerKey}\u0000${f.generation}`));
+  // One sla.breached per milestone and cycle: once a breach was reported, a later deadline (a
+  // late pause, a re-grade down) plans nothing more for it. The breach stands (SPEC §4), and a
+  // second page for the same miss would only be noise. A breach the scheduler skipped (no event
+  // id: paused or settled when due) does not count.
+  const breached = new Set(
+    input.fired
+      .filter((f) => f.kind === 'breach' && f.eventId !== null)
+      .map((f) => `${f.milestone}\u0000${f.cycle}`),
+  );
   const timers = evaluation.timers
-    .filter((t) => !firedKeys.has(`${t.key}\u0000${t.generation}`))
+    .filter(
+      (t) =>
+        !firedKeys.has(`${t.key}\u0000${t.generation}`) &&
+        !breached.has(`${t.milestone}\u0000${t.cycle}`),
+    )
     .map((t) => timerRow(input.incidentId, t));
 
   const milestones = allCycles(evaluation).map((m) =>

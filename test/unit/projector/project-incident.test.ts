@@ -96,8 +96,32 @@ test('a clock that has not started yet stores its planned deadline and warnings'
 test('a (key, generation) that fired is never planned again; a re-planned generation is', () => {
   const report = e('incident.reported', T0, { severity: 'I', title: 'x' });
   const key = `${ID}/response/0/breach`;
-  const firedRow: FiredTimer = {
+  const skipped: FiredTimer = {
     timerKey: key,
+    generation: T0 + 5 * MIN,
+    incidentId: ID,
+    milestone: 'response',
+    cycle: 0,
+    kind: 'breach',
+    dueAt: T0 + 5 * MIN,
+    eventId: null,
+  };
+  expect(run([], [report]).timers.some((t) => t.key === key)).toBe(true);
+  expect(run([], [report], [skipped]).timers.some((t) => t.key === key)).toBe(false);
+  // Re-graded to IV: response is due later, a new generation, which may fire (the first one was
+  // skipped by the scheduler, so no breach was reported yet).
+  const regraded = run(
+    [report],
+    [e('incident.severity_changed', T0 + MIN, { severity: 'IV', reason: 'x' })],
+    [skipped],
+  );
+  expect(regraded.timers.find((t) => t.key === key)?.generation).toBe(T0 + 15 * MIN);
+});
+
+test('a reported breach is the last timer of its milestone and cycle', () => {
+  const report = e('incident.reported', T0, { severity: 'I', title: 'x' });
+  const breach: FiredTimer = {
+    timerKey: `${ID}/response/0/breach`,
     generation: T0 + 5 * MIN,
     incidentId: ID,
     milestone: 'response',
@@ -106,15 +130,16 @@ test('a (key, generation) that fired is never planned again; a re-planned genera
     dueAt: T0 + 5 * MIN,
     eventId: 'breach-1',
   };
-  expect(run([], [report]).timers.some((t) => t.key === key)).toBe(true);
-  expect(run([], [report], [firedRow]).timers.some((t) => t.key === key)).toBe(false);
-  // Re-graded to IV: response is due later, a new generation, which may fire.
+  // A re-grade down moves the deadline past the breach: no second breach, no warning either.
   const regraded = run(
     [report],
-    [e('incident.severity_changed', T0 + MIN, { severity: 'IV', reason: 'x' })],
-    [firedRow],
+    [e('incident.severity_changed', T0 + 6 * MIN, { severity: 'IV', reason: 'minor' })],
+    [breach],
   );
-  expect(regraded.timers.find((t) => t.key === key)?.generation).toBe(T0 + 15 * MIN);
+  expect(regraded.timers.filter((t) => t.milestone === 'response')).toEqual([]);
+  // The other milestones keep theirs.
+  expect(regraded.timers.some((t) => t.milestone === 'dispatch')).toBe(true);
+  expect(run([report], [], []).timers.some((t) => t.milestone === 'response')).toBe(true);
 });
 
 test('a fired breach proven wrong by a late event is retracted; re-grading down is not', () => {
