@@ -258,21 +258,43 @@ export function formatPath(path: readonly (string | number)[]): string {
  * `datacontenttype` (its only legal value is the default). The projector stores and compares it.
  */
 export function eventDigest(event: CloudEvent): string {
-  const { datacontenttype: _ignored, time, ...rest } = event;
-  const canonical = canonicalJson({ ...rest, time: Date.parse(time) });
+  // canonicalJson({ ...event without datacontenttype, time: epoch ms }), written out: the strict
+  // schema fixes the envelope's keys, here in sorted order. The projector digests every event.
+  const canonical =
+    `{"data":${canonicalJson(event.data)},"id":${JSON.stringify(event.id)},` +
+    `"source":${JSON.stringify(event.source)},"specversion":${JSON.stringify(event.specversion)},` +
+    `"subject":${JSON.stringify(event.subject)},"time":${JSON.stringify(Date.parse(event.time))},` +
+    `"type":${JSON.stringify(event.type)}}`;
   return hash('sha256', canonical, 'hex');
 }
 
-/** JSON with object keys sorted at every level: equal values give equal strings. */
+/**
+ * JSON with object keys sorted at every level: equal values give equal strings. Stored digests
+ * depend on this exact output (test/unit/contracts/events.test.ts pins it); it runs for every
+ * projected event, hence the plain loops.
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      // As Array.prototype.join writes them: nothing for undefined (never in parsed JSON).
+      out += (canonicalJson(value[i]) as string | undefined) ?? '';
+    }
+    return `${out}]`;
   }
-  return JSON.stringify(value);
+  const object = value as Record<string, unknown>;
+  // The default sort compares UTF-16 code units, as `<` does.
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  for (const key of keys) {
+    const v = object[key];
+    if (v === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(key)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }
 
 /** The content type of a record on `incident.events` (structured mode). */

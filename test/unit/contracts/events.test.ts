@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import {
   EVENT_TYPES,
   canonicalJson,
@@ -187,6 +189,49 @@ describe('eventDigest', () => {
 
   it('canonicalJson sorts keys at every level', () => {
     expect(canonicalJson({ b: [{ d: 1, c: 2 }], a: null })).toBe('{"a":null,"b":[{"c":2,"d":1}]}');
+  });
+
+  it('keeps the digests already stored in applied_events valid', () => {
+    // Computed by the first version (session 1); a changed canonical form would turn every
+    // redelivery of an old event into a "conflict".
+    expect(eventDigest(event)).toBe(
+      '73480ab0877e2f2982988caf21588877dd99f5237de18392a3fbd1b72e8df73c',
+    );
+    // The first version's canonical form, as its specification, against any JSON value.
+    const reference = (value: unknown): string => {
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      if (value !== null && typeof value === 'object') {
+        const entries = Object.entries(value as Record<string, unknown>)
+          .filter(([, v]) => v !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+      }
+      return JSON.stringify(value);
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(canonicalJson(value)).toBe(reference(value));
+      }),
+      { numRuns: 500 },
+    );
+    // The digest is the SHA-256 of that form of the event, without datacontenttype, time in ms.
+    const definition = (e: CloudEvent) => {
+      const { datacontenttype: _ignored, time, ...rest } = e;
+      return createHash('sha256')
+        .update(reference({ ...rest, time: Date.parse(time) }))
+        .digest('hex');
+    };
+    const samples = [
+      event,
+      valid({ ...reported, type: 'incident.acknowledged', data: undefined }),
+      valid({
+        ...reported,
+        type: 'incident.solution_provided',
+        datacontenttype: 'application/json',
+        data: { kind: 'workaround', detail: 'reboot "core-1" — é, twice' },
+      }),
+    ];
+    for (const e of samples) expect(eventDigest(e)).toBe(definition(e));
   });
 });
 
