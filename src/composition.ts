@@ -81,6 +81,8 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   const http = buildServer({
     logger: log,
     metrics: context.metrics,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: config.HTTP_CONNECTION_TIMEOUT_MS,
     readiness: [
       { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
       { name: 'kafka', check: () => kafkaHealth.check() },

@@ -19,6 +19,8 @@ const topicName = z
 const schema = z.object({
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(8080),
+  HTTP_REQUEST_TIMEOUT_MS: int(1000, 600_000).default(30_000),
+  HTTP_CONNECTION_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ROLES: z
     .string()
@@ -163,7 +165,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`),
     );
   }
-  return Object.freeze(parsed.data);
+  const config = parsed.data;
+  // An idle event stream is kept open by its heartbeats; a shorter idle timeout would cut it.
+  if (config.HTTP_CONNECTION_TIMEOUT_MS <= config.STREAM_HEARTBEAT_MS) {
+    throw new ConfigError([
+      `HTTP_CONNECTION_TIMEOUT_MS: must be longer than STREAM_HEARTBEAT_MS (${config.STREAM_HEARTBEAT_MS} ms), or idle event streams are closed`,
+    ]);
+  }
+  return Object.freeze(config);
 }
 
 function isTimeZone(tz: string): boolean {

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { ApiKeyStore, createApiKey } from '../../../src/http/api-keys';
 import { installAuth } from '../../../src/http/auth';
 import { installProtection } from '../../../src/http/protection';
@@ -46,6 +47,37 @@ describe('load shedding', () => {
       expect(await metrics.getSingleMetricAsString('sla_http_rejected_total')).toContain(
         'reason="overloaded"',
       );
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('request timeout', () => {
+  it('answers 408 to a client that never finishes its request (HTTP_REQUEST_TIMEOUT_MS)', async () => {
+    const app = buildServer({
+      logger: createLogger('silent'),
+      metrics: createMetricsRegistry(),
+      readiness: [],
+      requestTimeoutMs: 1000,
+    });
+    app.post('/slow', async () => ({ ok: true }));
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = new URL(address);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect({ host: '127.0.0.1', port: Number(port) }, () => {
+          // Headers promise a body that never comes.
+          socket.write(
+            'POST /slow HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":',
+          );
+        });
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     } finally {
       await app.close();
     }

@@ -44,6 +44,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url', /DATABASE_URL/],
     ['REPORT_TIME_ZONE', 'Mars/Olympus', /REPORT_TIME_ZONE/],
     ['KAFKA_TOPIC_EVENTS', 'bad topic!', /KAFKA_TOPIC_EVENTS/],
+    ['HTTP_REQUEST_TIMEOUT_MS', '10', /HTTP_REQUEST_TIMEOUT_MS/],
+    ['HTTP_CONNECTION_TIMEOUT_MS', '15000', /HTTP_CONNECTION_TIMEOUT_MS.*STREAM_HEARTBEAT_MS/],
   ])('rejects %s=%s naming the variable', (name, value, pattern) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(pattern);
