@@ -66,7 +66,7 @@ export class ApiKeyStore {
       if (this.byId.has(e.keyId)) throw new Error(`API key id ${e.keyId} is configured twice`);
       this.byId.set(e.keyId, {
         principal: { keyId: e.keyId, scopes: new Set(e.scopes) },
-        hash: Buffer.from(e.sha256, 'hex'),
+        hash: Buffer.from(e.sha256.toLowerCase(), 'latin1'),
       });
     }
   }
@@ -84,8 +84,9 @@ export class ApiKeyStore {
     const m = TOKEN.exec(token);
     if (!m) return null;
     const key = this.byId.get(m[1]!);
-    // One-shot hash: no Hash object per request (this runs on every authenticated call).
-    const presented = hash('sha256', token, 'buffer');
+    // One-shot hash, hex: no Hash object per request, and hex output is the fast path of
+    // crypto.hash (this runs on every authenticated call). Compared as the bytes of the hex text.
+    const presented = Buffer.from(hash('sha256', token, 'hex'), 'latin1');
     // Compare even for an unknown id, so that answering takes the same time either way.
     const expected = key?.hash ?? presented;
     const equal = timingSafeEqual(presented, expected);
