@@ -17,6 +17,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { loadConfig } from '../src/config';
+import {
+  ensureTopics as ensureTopicsOn,
+  serviceTopics,
+  type TopicSpec,
+} from '../src/infra/kafka-topics';
 
 const ROOT = path.resolve(__dirname, '..');
 const POM = path.join(ROOT, 'scripts', 'kafka', 'pom.xml');
@@ -404,76 +410,30 @@ function isAlive(pid: number): boolean {
 // Topics
 // ---------------------------------------------------------------------------------------------
 
-export interface TopicSpec {
-  name: string;
-  partitions: number;
-  /** retention.ms; -1 keeps everything. Omitted: the broker default (7 days). */
-  retentionMs?: number;
-}
+export type { TopicSpec };
 
 export interface DefaultTopicOptions {
-  events?: string;
-  warnings?: string;
-  escalations?: string;
-  dlq?: string;
   eventsPartitions?: number;
   otherPartitions?: number;
-  /** Default -1: incident.events is the event store, its history is never deleted. */
-  eventsRetentionMs?: number;
-  otherRetentionMs?: number;
 }
 
-/** The topics of SPEC §4 with their default names; the service's config passes its own values. */
+/** The service's topics with the configured names and settings (`npm run kafka -- topics`). */
 export function defaultTopics(o: DefaultTopicOptions = {}): TopicSpec[] {
-  const other = (name: string): TopicSpec => ({
-    name,
-    partitions: o.otherPartitions ?? 3,
-    ...(o.otherRetentionMs === undefined ? {} : { retentionMs: o.otherRetentionMs }),
+  const config = loadConfig();
+  return serviceTopics({
+    ...config,
+    KAFKA_EVENTS_PARTITIONS: o.eventsPartitions ?? config.KAFKA_EVENTS_PARTITIONS,
+    KAFKA_OTHER_PARTITIONS: o.otherPartitions ?? config.KAFKA_OTHER_PARTITIONS,
   });
-  return [
-    {
-      name: o.events ?? 'incident.events',
-      partitions: o.eventsPartitions ?? 6,
-      retentionMs: o.eventsRetentionMs ?? -1,
-    },
-    other(o.warnings ?? 'sla.warnings'),
-    other(o.escalations ?? 'sla.escalations'),
-    other(o.dlq ?? 'incident.events.dlq'),
-  ];
 }
 
-/**
- * Creates the topics that do not exist yet (replication factor 1: one node) and waits for their
- * partition leaders, so a producer may write right away. Existing topics are left as they are.
- * Resolves the names it created.
- */
+/** ensureTopics (src/infra/kafka-topics.ts) on a quiet client of its own. */
 export async function ensureTopics(
   brokers: string | string[],
   topics: TopicSpec[],
 ): Promise<string[]> {
   const list = Array.isArray(brokers) ? brokers.join(',') : brokers;
-  const admin = quietKafka(list, 10_000).admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t.name));
-    if (missing.length === 0) return [];
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((t) => ({
-        topic: t.name,
-        numPartitions: t.partitions,
-        replicationFactor: 1,
-        configEntries:
-          t.retentionMs === undefined
-            ? []
-            : [{ name: 'retention.ms', value: String(t.retentionMs) }],
-      })),
-    });
-    return missing.map((t) => t.name);
-  } finally {
-    await admin.disconnect();
-  }
+  return ensureTopicsOn(quietKafka(list, 10_000), topics);
 }
 
 // ---------------------------------------------------------------------------------------------

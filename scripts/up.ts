@@ -1,7 +1,7 @@
 /**
  * `npm run up`: everything needed to run the service on its defaults on this machine, in the
- * foreground. Starts (or reuses) the local Kafka broker, creates the topics, makes sure the database
- * exists and is migrated, prints a development API key, then runs every role. Ctrl-C stops the service
+ * foreground. Starts (or reuses) the local Kafka broker, makes sure the database exists and is
+ * migrated (the service creates its topics itself, KAFKA_CREATE_TOPICS), prints a development API key, then runs every role. Ctrl-C stops the service
  * and the broker if this script started it.
  */
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { ConfigError, loadConfig, type Config } from '../src/config';
 import { ensureDatabase } from '../src/infra/db';
-import { defaultTopics, ensureTopics, KafkaLocalError, startKafka } from './kafka-local';
+import { KafkaLocalError, startKafka } from './kafka-local';
 import { ensureDevApiKey } from './dev-api-key';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -75,20 +75,6 @@ async function main(): Promise<void> {
       throw err;
     }
   }
-  const created = await ensureTopics(
-    config.KAFKA_BROKERS,
-    defaultTopics({
-      events: config.KAFKA_TOPIC_EVENTS,
-      warnings: config.KAFKA_TOPIC_WARNINGS,
-      escalations: config.KAFKA_TOPIC_ESCALATIONS,
-      dlq: config.KAFKA_TOPIC_DLQ,
-      eventsPartitions: config.KAFKA_EVENTS_PARTITIONS,
-      otherPartitions: config.KAFKA_OTHER_PARTITIONS,
-      eventsRetentionMs: config.KAFKA_EVENTS_RETENTION_MS,
-      otherRetentionMs: config.KAFKA_OTHER_RETENTION_MS,
-    }),
-  );
-  if (created.length) say(`created topics: ${created.join(', ')}`);
 
   const env = { ...process.env };
   if (!process.env.API_KEYS) {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Config } from './config';
+import { ensureTopics, serviceTopics } from './infra/kafka-topics';
 import { registerApiFoundation, registerIngestApi } from './http/api';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
@@ -88,6 +89,15 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       { name: 'kafka', check: () => kafkaHealth.check() },
     ],
   });
+
+  if (config.KAFKA_CREATE_TOPICS) {
+    // Missing topics would stop the projector and fail every POST; a broker that is down now is
+    // not fatal (/readyz says so, the roles retry), so neither is failing to create them.
+    await ensureTopics(context.kafka, serviceTopics(config)).then(
+      (created) => created.length > 0 && log.info({ topics: created }, 'created topics'),
+      (err: unknown) => log.warn({ err }, 'could not create the Kafka topics; continuing'),
+    );
+  }
 
   const services: Service[] = [];
   const roles = new Set(config.ROLES);

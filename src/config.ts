@@ -12,6 +12,11 @@ export type Role = (typeof roleNames)[number];
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max);
+const flag = (byDefault: boolean) =>
+  z
+    .enum(['true', 'false'], 'true or false')
+    .default(byDefault ? 'true' : 'false')
+    .transform((v) => v === 'true');
 const topicName = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,200}$/, 'a Kafka topic name: letters, digits, ".", "_", "-"');
@@ -49,6 +54,8 @@ const schema = z.object({
   KAFKA_TOPIC_WARNINGS: topicName.default('sla.warnings'),
   KAFKA_TOPIC_ESCALATIONS: topicName.default('sla.escalations'),
   KAFKA_TOPIC_DLQ: topicName.default('incident.events.dlq'),
+  /** Create missing topics at start (off where the service may not create topics). */
+  KAFKA_CREATE_TOPICS: flag(true),
   KAFKA_EVENTS_PARTITIONS: int(1, 1000).default(6),
   KAFKA_OTHER_PARTITIONS: int(1, 1000).default(3),
   /** -1 keeps `incident.events` forever: it is the event store. */
@@ -117,10 +124,7 @@ const schema = z.object({
    * Commit firings without waiting for the WAL flush: a firing lost in a Postgres crash is redone
    * under the same event ids (src/scheduler/fire.ts). `false` waits for the flush.
    */
-  SCHEDULER_ASYNC_COMMIT: z
-    .enum(['true', 'false'], 'true or false')
-    .default('true')
-    .transform((v) => v === 'true'),
+  SCHEDULER_ASYNC_COMMIT: flag(true),
   /** Outbox rows published per Kafka request. */
   OUTBOX_BATCH_SIZE: int(1, 10_000).default(500),
   /** Safety-net poll of the outbox relay (NOTIFY wakes it at once). */

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../../../src/config';
 import { createContext, startApp, type RunningApp } from '../../../src/composition';
 import { createLogger } from '../../../src/infra/logger';
@@ -62,6 +63,36 @@ describe('readiness', () => {
     });
     const health = await app.http.inject({ method: 'GET', url: '/healthz' });
     expect(health.statusCode).toBe(200);
+  });
+
+  it('created its topics on a broker that had none (KAFKA_CREATE_TOPICS)', async () => {
+    const admin = new Kafka({
+      clientId: 'readiness-test',
+      brokers: [kafka.brokers],
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({
+        topics: ['incident.events', 'sla.warnings', 'sla.escalations', 'incident.events.dlq'],
+      });
+      expect(Object.fromEntries(topics.map((t) => [t.name, t.partitions.length]))).toEqual({
+        'incident.events': 6,
+        'sla.warnings': 3,
+        'sla.escalations': 3,
+        'incident.events.dlq': 3,
+      });
+      const configs = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: 'incident.events' }],
+      });
+      const retention = configs.resources[0]!.configEntries.find(
+        (e) => e.configName === 'retention.ms',
+      );
+      expect(retention?.configValue).toBe('-1');
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('names Postgres when it is unreachable and recovers when it is back', async () => {
