@@ -40,6 +40,18 @@ const run = (existing: IncidentEvent[], added: IncidentEvent[], fired: FiredTime
     fired,
   });
 
+/** The firing of INC-1's response breach (severity I: due T0 + 5 min); `eventId` null: skipped. */
+const responseBreach = (eventId: string | null): FiredTimer => ({
+  timerKey: `${ID}/response/0/breach`,
+  generation: T0 + 5 * MIN,
+  incidentId: ID,
+  milestone: 'response',
+  cycle: 0,
+  kind: 'breach',
+  dueAt: T0 + 5 * MIN,
+  eventId,
+});
+
 test('the rows do not depend on arrival order or on how events are split into batches', () => {
   const events = story();
   const reference = run([], events);
@@ -96,16 +108,7 @@ test('a clock that has not started yet stores its planned deadline and warnings'
 test('a (key, generation) that fired is never planned again; a re-planned generation is', () => {
   const report = e('incident.reported', T0, { severity: 'I', title: 'x' });
   const key = `${ID}/response/0/breach`;
-  const skipped: FiredTimer = {
-    timerKey: key,
-    generation: T0 + 5 * MIN,
-    incidentId: ID,
-    milestone: 'response',
-    cycle: 0,
-    kind: 'breach',
-    dueAt: T0 + 5 * MIN,
-    eventId: null,
-  };
+  const skipped = responseBreach(null);
   expect(run([], [report]).timers.some((t) => t.key === key)).toBe(true);
   expect(run([], [report], [skipped]).timers.some((t) => t.key === key)).toBe(false);
   // Re-graded to IV: response is due later, a new generation, which may fire (the first one was
@@ -120,16 +123,7 @@ test('a (key, generation) that fired is never planned again; a re-planned genera
 
 test('a reported breach is the last timer of its milestone and cycle', () => {
   const report = e('incident.reported', T0, { severity: 'I', title: 'x' });
-  const breach: FiredTimer = {
-    timerKey: `${ID}/response/0/breach`,
-    generation: T0 + 5 * MIN,
-    incidentId: ID,
-    milestone: 'response',
-    cycle: 0,
-    kind: 'breach',
-    dueAt: T0 + 5 * MIN,
-    eventId: 'breach-1',
-  };
+  const breach = responseBreach('breach-1');
   // A re-grade down moves the deadline past the breach: no second breach, no warning either.
   const regraded = run(
     [report],
@@ -144,18 +138,7 @@ test('a reported breach is the last timer of its milestone and cycle', () => {
 
 test('a fired breach proven wrong by a late event is retracted; re-grading down is not', () => {
   const report = e('incident.reported', T0, { severity: 'I', title: 'x' });
-  const fired: FiredTimer[] = [
-    {
-      timerKey: `${ID}/response/0/breach`,
-      generation: T0 + 5 * MIN,
-      incidentId: ID,
-      milestone: 'response',
-      cycle: 0,
-      kind: 'breach',
-      dueAt: T0 + 5 * MIN,
-      eventId: 'breach-1',
-    },
-  ];
+  const fired = [responseBreach('breach-1')];
   const late = run([report], [e('incident.acknowledged', T0 + 4 * MIN, {})], fired);
   expect(late.retractions).toEqual([
     {
