@@ -66,6 +66,7 @@ import type {
   AppliedRow,
 } from '../src/projector/rows';
 import { eventDigest } from '../src/contracts/events';
+import { RawHttpPool } from './raw-http';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -450,7 +451,7 @@ async function latency(
   );
   const exited = new Promise((resolve) => service.once('exit', resolve));
   const listener = new Client({ connectionString: dbUrl });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const pool64 = new RawHttpPool(port, 64);
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   try {
     await waitReady('127.0.0.1', port);
@@ -497,7 +498,7 @@ async function latency(
       if (source === '202') {
         for (const event of events) {
           inflight.push(
-            post(agent, port, key.token, JSON.stringify(event)).then(
+            post(pool64, key.token, JSON.stringify(event)).then(
               (status) => (status === 202 ? settle([event.id]) : fail(String(status))),
               () => fail('network'),
             ),
@@ -544,7 +545,7 @@ async function latency(
   } finally {
     await listener.end().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
-    agent.destroy();
+    pool64.close();
     service.kill('SIGTERM');
     await exited;
   }
@@ -582,28 +583,12 @@ function incidentTraffic(tag: string): () => CloudEvent {
   };
 }
 
-function post(agent: http.Agent, port: number, token: string, body: string): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/v1/events',
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/cloudevents+json',
-          authorization: `Bearer ${token}`,
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+function post(pool: RawHttpPool, token: string, body: string): Promise<number> {
+  return pool.request({
+    method: 'POST',
+    path: '/v1/events',
+    headers: { 'content-type': 'application/cloudevents+json', authorization: `Bearer ${token}` },
+    body,
   });
 }
 
