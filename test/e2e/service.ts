@@ -8,9 +8,9 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { createApiKey } from '../../src/http/api-keys';
-import { createPool, quoteIdent } from '../../src/infra/db';
 import {
   createTopics,
+  dropDatabase,
   freePort,
   testConfig,
   testKafka,
@@ -86,14 +86,7 @@ export async function startService(label: string): Promise<RunningService> {
       await exited;
       clearTimeout(timer);
     }
-    const admin = new URL(runDb);
-    admin.pathname = '/postgres';
-    const pool = createPool(admin.toString(), { max: 1 });
-    try {
-      await pool.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
-    } finally {
-      await pool.end();
-    }
+    await dropDatabase(runDb, dbName);
   };
   try {
     await waitFor(

@@ -135,6 +135,18 @@ export interface OwnDatabase {
  * so list totals, reports, projectors and rebuilds see only that file's rows. TEST_MIGRATIONS_DIR
  * tries a migration before it joins the shared migrations/ folder.
  */
+/** Drops a test database (sessions still connected are ended), via the server's `postgres` db. */
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const admin = new URL(serverUrl);
+  admin.pathname = '/postgres';
+  const pool = createPool(admin.toString(), { max: 1 });
+  try {
+    await pool.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await pool.end();
+  }
+}
+
 export async function ownDatabase(label: string, poolSize = 8): Promise<OwnDatabase> {
   const base = new URL(testConfig().databaseUrl);
   const name = `${base.pathname.slice(1)}_${label}_${Math.random().toString(36).slice(2, 7)}`;
@@ -148,14 +160,7 @@ export async function ownDatabase(label: string, poolSize = 8): Promise<OwnDatab
     pool,
     drop: async () => {
       await pool.end();
-      const admin = new URL(base.toString());
-      admin.pathname = '/postgres';
-      const adminPool = createPool(admin.toString(), { max: 1 });
-      try {
-        await adminPool.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-      } finally {
-        await adminPool.end();
-      }
+      await dropDatabase(base.toString(), name);
     },
   };
 }

@@ -4,6 +4,7 @@
  * retractions, fencing, and the dashboard views.
  */
 import { forwardedEventId, retractionEventId, timerEventId } from '../../src/contracts/sla-events';
+import type { PoolClient } from '../../src/infra/db';
 import { claimPartitions } from '../../src/projector/offsets';
 import { DLQ_HEADERS } from '../../src/projector';
 import { createTopics, waitFor } from '../helpers/infra';
@@ -326,23 +327,35 @@ test('a manual escalation is forwarded once (outbox + escalations row); never lo
   expect(ve).toHaveLength(1);
 });
 
-test('a late event proving a fired breach wrong writes sla.breach_retracted', async () => {
-  const id = newId('retract');
+/**
+ * A severity I incident reported 30 minutes ago, applied; its response breach (due t0 + 5 min) is
+ * due, and `fire` records that firing as the scheduler does (timer_fires row, timer row gone).
+ */
+async function overdueResponse(label: string, title: string) {
+  const id = newId(label);
   const t0 = Date.now() - 30 * MIN;
   await producer.send(topics.events, [
-    ev(id, 'incident.reported', t0, { severity: 'I', title: 'VPN down', site: 'HQ' }),
+    ev(id, 'incident.reported', t0, { severity: 'I', title, site: 'HQ' }),
   ]);
   await waitFor(async () => (await eventCount(id)) === 1, { what: 'report applied' });
-  // The scheduler fired the response breach (deadline t0 + 5 min): as it would, in one go.
   const key = `${id}/response/0/breach`;
   const due = t0 + 5 * MIN;
   const breachId = timerEventId(key, due, 'breach');
-  await db.pool.query(
-    `INSERT INTO timer_fires (timer_key, generation, incident_id, milestone, cycle, kind, due_at, event_id)
-     VALUES ($1, $2, $3, 'response', 0, 'breach', $4, $5)`,
-    [key, due, id, new Date(due), breachId],
-  );
-  await db.pool.query('DELETE FROM timers WHERE timer_key = $1', [key]);
+  const fire = async (q: Pick<PoolClient, 'query'>) => {
+    await q.query(
+      `INSERT INTO timer_fires (timer_key, generation, incident_id, milestone, cycle, kind, due_at, event_id)
+       VALUES ($1, $2, $3, 'response', 0, 'breach', $4, $5)`,
+      [key, due, id, new Date(due), breachId],
+    );
+    await q.query('DELETE FROM timers WHERE timer_key = $1', [key]);
+  };
+  return { id, t0, key, breachId, fire };
+}
+
+test('a late event proving a fired breach wrong writes sla.breach_retracted', async () => {
+  const { id, t0, key, breachId, fire } = await overdueResponse('retract', 'VPN down');
+  // The scheduler fired the response breach (deadline t0 + 5 min): as it would, in one go.
+  await fire(db.pool);
 
   // The phone was answered at t0 + 4 min, reported only now.
   await producer.send(topics.events, [
@@ -369,15 +382,7 @@ test('a late event proving a fired breach wrong writes sla.breach_retracted', as
 });
 
 test('a breach firing that commits while a late event is projected is still retracted', async () => {
-  const id = newId('race');
-  const t0 = Date.now() - 30 * MIN;
-  await producer.send(topics.events, [
-    ev(id, 'incident.reported', t0, { severity: 'I', title: 'Core switch', site: 'HQ' }),
-  ]);
-  await waitFor(async () => (await eventCount(id)) === 1, { what: 'report applied' });
-  const key = `${id}/response/0/breach`;
-  const due = t0 + 5 * MIN;
-  const breachId = timerEventId(key, due, 'breach');
+  const { id, t0, key, breachId, fire } = await overdueResponse('race', 'Core switch');
 
   // The scheduler's transaction, held open: it claimed the timer row (FOR UPDATE, as its claim
   // does) and recorded the firing, but has not committed yet.
@@ -385,12 +390,7 @@ test('a breach firing that commits while a late event is projected is still retr
   try {
     await scheduler.query('BEGIN');
     await scheduler.query('SELECT 1 FROM timers WHERE timer_key = $1 FOR UPDATE', [key]);
-    await scheduler.query(
-      `INSERT INTO timer_fires (timer_key, generation, incident_id, milestone, cycle, kind, due_at, event_id)
-       VALUES ($1, $2, $3, 'response', 0, 'breach', $4, $5)`,
-      [key, due, id, new Date(due), breachId],
-    );
-    await scheduler.query('DELETE FROM timers WHERE timer_key = $1', [key]);
+    await fire(scheduler);
 
     // The late acknowledgement reaches the projector, which must wait for that row lock before it
     // reads what fired; the scheduler commits only once the projector is waiting.
