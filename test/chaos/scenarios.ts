@@ -349,7 +349,9 @@ export async function brokerOutage(env: ChaosEnv, o: OutageOptions): Promise<Sce
     const around = poster.tally(
       (x) => x.doneAt > killStarted && !(x.sentAt >= down && x.doneAt <= restartBegin),
     );
-    figures.push(`POST while down: ${whileDown.text()}; around the kill and restart: ${around.text()}`);
+    figures.push(
+      `POST while down: ${whileDown.text()}; around the kill and restart: ${around.text()}`,
+    );
     figures.push(`POST overall: ${poster.tally().text()}`);
     const bad = whileDown.outside([503]);
     if (Object.keys(bad).length > 0)
@@ -407,6 +409,13 @@ export async function postgresOutage(env: ChaosEnv, o: OutageOptions): Promise<S
   try {
     await svc.waitReady();
     const pid = svc.pid;
+    // The suite's cluster runs with autovacuum off: /readyz warns, and stays 200.
+    const before = await svc.readyz();
+    const warnings = JSON.stringify(before?.body.warnings ?? []);
+    figures.push(`/readyz before the kill: ${before?.status ?? 'no answer'}, warnings ${warnings}`);
+    if (before?.status !== 200 || !warnings.includes('autovacuum')) {
+      violations.push('/readyz did not warn (with 200) that autovacuum is off');
+    }
     await p.pager.start();
     const poster = new SteadyPoster(() => [svc.baseUrl], p.setup.writeToken, p.label, {
       perBatch: 5,
@@ -438,7 +447,9 @@ export async function postgresOutage(env: ChaosEnv, o: OutageOptions): Promise<S
       `Postgres SIGKILLed after ${secs(o.upMs)}, down ${secs(restartBegin - down)}, ` +
         `restart took ${secs(back - restartBegin)}`,
     );
-    figures.push(`/readyz while down: ${ready.text()} (${namesPostgres} of ${readyChecks} name postgres)`);
+    figures.push(
+      `/readyz while down: ${ready.text()} (${namesPostgres} of ${readyChecks} name postgres)`,
+    );
     if (ready.get(503) !== readyChecks)
       violations.push(`/readyz while Postgres was down: ${ready.text()}`);
     if (namesPostgres !== readyChecks) violations.push('/readyz did not name postgres every time');
