@@ -7,7 +7,7 @@
  * the shared machine. Each round posts N new incidents over HTTP and walks them through a whole
  * life in phases, each phase a separate POST round so that rows are written and rewritten the way
  * they are in production (report → acknowledge and dispatch → arrive → diagnose and solve →
- * resolve and close → follow up). A quarter are reported 6 min late (sev I–II: response and
+ * resolve and close). A quarter are reported 6 min late (sev I–II: response and
  * dispatch breach at once, with an escalation); the rest meet every milestone. Severities cycle
  * I–IV. After each round it waits until everything is projected and published, then prints
  * pg_total_relation_size per table (heap + indexes + TOAST) divided by the incidents so far, and
@@ -81,12 +81,6 @@ const PHASES: Phase[] = [
     events: (id, _n, _late, now) => [
       ev(id, 'incident.resolved', now, { resolution: 'fixed' }),
       ev(id, 'incident.closed', now, { confirmedBy: 'customer' }),
-    ],
-  },
-  {
-    name: 'follow up',
-    events: (id, _n, _late, now) => [
-      ev(id, 'incident.followed_up', now, { channel: 'phone', satisfaction: 5 }),
     ],
   },
 ];
@@ -171,9 +165,11 @@ async function post(baseUrl: string, token: string, events: unknown[]): Promise<
       },
       body: JSON.stringify(events),
     });
-    await res.arrayBuffer();
+    const text = await res.text();
     if (res.status === 202) return;
-    if (attempt > 20) throw new Error(`POST /v1/events: ${res.status}`);
+    if (res.status < 500 || attempt > 20) {
+      throw new Error(`POST /v1/events: ${res.status} ${text.slice(0, 500)}`);
+    }
     await sleep(500);
   }
 }
