@@ -181,7 +181,7 @@ async function settled(pool: Pool, events: number): Promise<void> {
     const { rows } = await pool.query<{ applied: string; due: string; unsent: string }>(
       `SELECT (SELECT count(*) FROM applied_events) AS applied,
               (SELECT count(*) FROM timers WHERE due_at <= now()) AS due,
-              (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS unsent`,
+              (SELECT count(*) FROM outbox_unsent) AS unsent`,
     );
     const r = rows[0]!;
     if (Number(r.applied) >= events && r.due === '0' && r.unsent === '0') return;

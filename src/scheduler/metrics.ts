@@ -31,7 +31,7 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
     registers,
     async collect() {
       // A scrape during a Postgres outage keeps the last value rather than failing /metrics.
-      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL');
+      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox_unsent');
       if (rows !== undefined) this.set(rows);
     },
   });
@@ -43,7 +43,7 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
       const age = await scalar(
         pool,
         `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS n
-         FROM outbox WHERE sent_at IS NULL`,
+         FROM outbox_unsent`,
       );
       if (age !== undefined) this.set(age);
     },
