@@ -118,7 +118,7 @@ export async function loadBatchContext(
           WHERE incident_id = ANY($1::text[]) GROUP BY incident_id) x) AS escalated,
        (SELECT coalesce(json_agg(json_build_array(policy_id, version)), '[]') FROM policies)
           AS policies,
-       (SELECT coalesce(json_agg(json_build_array(a.source, a.event_id, a.digest)), '[]')
+       (SELECT coalesce(json_agg(json_build_array(a.source, a.event_id, encode(a.digest, 'hex'))), '[]')
           FROM applied_events a
           JOIN unnest($2::text[], $3::text[]) AS k(source, event_id)
             ON a.source = k.source AND a.event_id = k.event_id) AS digests`,
@@ -222,8 +222,10 @@ export function timelineInsert(rows: TimelineRow[]): Statement {
 /** RETURNING one row per new id: fewer than given means another writer got there first. */
 export function appliedInsert(rows: AppliedRow[]): Statement {
   return {
+    // The digest is sha256 hex (eventDigest), stored as its 32 bytes (migrations/0011).
     text: `INSERT INTO applied_events (source, event_id, incident_id, digest)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+       SELECT u.s, u.e, u.i, decode(u.d, 'hex')
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, e, i, d)
        ON CONFLICT DO NOTHING
        RETURNING 1`,
     values: [
