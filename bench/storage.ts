@@ -3,7 +3,8 @@
  * after a fixed workload, table by table (issue 12 item 5).
  *
  * Runs the service (every role, `src/main.ts`) on a Postgres cluster and a Kafka broker of its own
- * (test/chaos/infra.ts; CHAOS_PORT_BASE + 20 and + 10, default 18300), with autovacuum off like
+ * (test/chaos/infra.ts; CHAOS_PORT_BASE + 20 and + 10, default 18300; it cannot run beside
+ * `npm run chaos` on the same base), with autovacuum off like
  * the shared machine. Each round posts N new incidents over HTTP and walks them through a whole
  * life in phases, each phase a separate POST round so that rows are written and rewritten the way
  * they are in production (report → acknowledge and dispatch → arrive → diagnose and solve →

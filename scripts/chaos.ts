@@ -1,7 +1,7 @@
 /**
  * `npm run chaos [-- <scenario>...] [--quick]`: the fault suite at full size, printing the figures
  * of each scenario (issue 12 item 4). Real service processes on a Postgres cluster and a Kafka
- * broker of the suite's own (CHAOS_PORT_BASE, default 18300: ports +10 … +99), never the shared
+ * broker of the suite's own (CHAOS_PORT_BASE, default 18300: ports +10 … +49), never the shared
  * ones. Scenarios: kill-loop, broker-outage, postgres-outage, two-instances, overload (default:
  * all). `--quick` uses the reduced sizes of the `npm test` run. Exits 1 when a scenario found a
  * violation (lost, doubled or early breaches, a false 202, a status outside the allowed set, a

@@ -1,7 +1,7 @@
 /**
  * Brings up the fault suite's own infrastructure (a Postgres cluster and a Kafka broker it may
- * kill) on `portBase` … `portBase + 99`: broker `portBase + 10` (controller + 11), Postgres
- * `portBase + 20`, service instances from `portBase + 30`.
+ * kill) on `portBase` … `portBase + 49`: broker `portBase + 10` (controller + 11), Postgres
+ * `portBase + 20`, service instances `portBase + 30` … `+ 49` (reused in turn).
  */
 import { startOwnBroker, startPgCluster, type OwnBroker, type PgCluster } from './infra';
 import type { ChaosEnv } from './scenarios';
@@ -35,7 +35,7 @@ export async function bringUp(
     ...own,
     say,
     nextPort: () => {
-      if (port > portBase + 99) port = portBase + 30;
+      if (port > portBase + 49) port = portBase + 30;
       return port++;
     },
     teardown: async () => {

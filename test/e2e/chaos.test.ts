@@ -5,7 +5,7 @@
  * the allowed statuses, no crash); its times are printed, never asserted. If the own cluster or
  * broker cannot be brought up, the suite fails (beforeAll throws); it never skips.
  *
- * Ports: CHAOS_PORT_BASE + 10 … + 99 (default 18350, so that it does not meet `npm run chaos` on
+ * Ports: CHAOS_PORT_BASE + 10 … + 49 (default 18350, so that it does not meet `npm run chaos` on
  * its default 18300).
  */
 import { bringUp } from '../chaos';
