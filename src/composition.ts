@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kafka } from 'kafkajs';
-import type { Registry } from 'prom-client';
+import type { AppContext, Service } from './application/roles';
 import type { Config } from './config';
 import { ensureTopics, serviceTopics } from './infra/kafka-topics';
 import { registerApiFoundation, registerIngestApi } from './http/api';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
-import { createPool, type Pool } from './infra/db';
-import { createKafka, KafkaHealth, KafkaPublisher, type EventPublisher } from './infra/kafka';
+import { createPool } from './infra/db';
+import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
 import { createMetricsRegistry } from './infra/metrics';
 import { createProjectorService } from './projector';
@@ -17,24 +16,10 @@ import { createSchedulerServices } from './scheduler';
 /**
  * The one composition root: adapters are built here and wired into the roles the config asks for
  * (`api`, `projector`, `scheduler`; all three by default). Nothing else constructs infrastructure.
+ * The contracts between the root and the roles (AppContext, Service) are in
+ * src/application/roles.ts, so that no role imports this file.
  */
-export interface AppContext {
-  config: Config;
-  log: Logger;
-  clock: Clock;
-  pool: Pool;
-  kafka: Kafka;
-  publisher: EventPublisher;
-  metrics: Registry;
-}
-
-/** A long-running part of the process (projector, timer runner, outbox relay). */
-export interface Service {
-  readonly name: string;
-  start(): Promise<void>;
-  /** Finishes in-flight work (commits it) and releases its resources. */
-  stop(): Promise<void>;
-}
+export type { AppContext, Service };
 
 export interface RunningApp {
   context: AppContext;

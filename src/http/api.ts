@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { CoalescingPublisher } from '../application/coalescing-publisher';
 import { IngestService } from '../application/ingest';
-import type { AppContext } from '../composition';
+import type { AppContext } from '../application/roles';
 import { ApiKeyStore } from './api-keys';
 import { installAuth } from './auth';
 import { registerIngestRoutes } from './ingest';

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { createPolicyVersion, VersionConflictError } from '../application/policy-versions';
 import { ReadQueries } from '../application/queries';
 import { StreamFeed } from '../application/stream-feed';
-import type { AppContext, Service } from '../composition';
+import type { AppContext, Service } from '../application/roles';
 import { monthlyReport as buildMonthlyReport, reportToCsv } from '../application/reports';
 import { problemSchema } from '../contracts/http-common';
 import {

@@ -7,7 +7,7 @@ import {
   loadConfiguredPolicy,
   type PolicyStore,
 } from '../application/policy-store';
-import type { AppContext } from '../composition';
+import type { AppContext } from '../application/roles';
 import { createProjector, type Projector } from './projector';
 
 export {
