@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { CoalescingPublisher } from './application/coalescing-publisher';
+import { createPolicyStore, loadConfiguredPolicy } from './application/policy-store';
 import type { AppContext, Service } from './application/roles';
 import type { Config } from './config';
 import { ensureTopics, serviceTopics } from './infra/kafka-topics';
@@ -9,6 +11,7 @@ import { systemClock, type Clock } from './infra/clock';
 import { createPool } from './infra/db';
 import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
+import { PgListener } from './infra/pg-listener';
 import { createMetricsRegistry } from './infra/metrics';
 import { createProjectorService } from './projector';
 import { createSchedulerServices } from './scheduler';
@@ -48,17 +51,35 @@ export function createContext(config: Config, log: Logger, clock: Clock = system
 /**
  * roles: api (ingest and read routes are registered here, and only here: scripts/gen-contracts.ts
  * calls this to generate openapi.yaml, so a route added elsewhere would go undocumented).
- * Registering does no I/O; the returned services are started by startApp.
+ * Registering does no I/O (a pg pool connects on first use); the returned services are started by
+ * startApp, and release what is built here when stopped.
  */
 export async function registerApiRole(
   http: FastifyInstance,
   context: AppContext,
 ): Promise<Service[]> {
+  const { config } = context;
   // First authentication, rate limiting and the OpenAPI collector: they see the routes after them.
   await registerApiFoundation(http, context);
-  await registerIngestApi(http, context);
-  // Read API and live stream (issue 8): after authentication is installed.
-  return registerReadApi(http, context);
+  // Concurrent POSTs share produce calls (src/application/coalescing-publisher.ts).
+  const ingestPublisher = new CoalescingPublisher(context.publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  http.addHook('onClose', () => ingestPublisher.close());
+  await registerIngestApi(http, { ...context, publisher: ingestPublisher });
+  // Read API and live stream (issue 8): after authentication is installed. LISTEN holds its
+  // connection for good: its own pool, so the query pool keeps every slot.
+  const streamListenPool = createPool(config.DATABASE_URL, {
+    max: 1,
+    application_name: 'sla-timer-stream',
+  });
+  const releaseListenPool: Service = {
+    name: 'streamListenPool',
+    start: async () => undefined,
+    // Stopped after the stream hub (services stop in reverse order), which released its client.
+    stop: () => streamListenPool.end(),
+  };
+  return [releaseListenPool, ...registerReadApi(http, context, streamListenPool)];
 }
 
 export async function startApp(context: AppContext): Promise<RunningApp> {
@@ -92,11 +113,18 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   }
   if (roles.has('projector')) {
     // roles: projector (incident.events → read models, exactly once; src/projector)
-    services.push(await createProjectorService(context));
+    const policies = createPolicyStore(
+      pool,
+      await loadConfiguredPolicy(config.POLICY_FILE),
+      context.log,
+    );
+    services.push(await createProjectorService(context, policies));
   }
   if (roles.has('scheduler')) {
     // roles: scheduler (timer runner and outbox relay)
-    services.push(...createSchedulerServices(context).services);
+    // One LISTEN connection for the timer runner and the outbox relay (src/infra/pg-listener.ts).
+    const listener = new PgListener(pool, log);
+    services.push(...createSchedulerServices({ ...context, listener }).services);
   }
 
   for (const service of services) {
