@@ -2,7 +2,7 @@
  * The contracts between the composition root (src/composition.ts) and the roles it wires: what a
  * role is given (`AppContext`) and what it hands back (`Service`). They live here, not in the
  * composition root, so that the imports run one way: composition → roles → application → domain,
- * never back into the root (test/unit/architecture.test.ts and eslint `import-x/no-cycle` check it).
+ * never back into the root (test/unit/platform/architecture.test.ts checks it).
  */
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
