@@ -386,8 +386,13 @@
             const row = el(
               'tr',
               { 'data-incident': item.incidentId, 'data-state': 'breached' },
-              el('td', {}, badge('breached')),
-              el('td', { class: 'time overdue' }),
+              el(
+                'td',
+                { class: 'time' },
+                badge('breached'),
+                el('br'),
+                el('span', { class: 'overdue' }),
+              ),
               el('td', {}, dash(item.severity)),
               el('td', {}, dash(item.site)),
               incidentCell(item),
@@ -404,7 +409,7 @@
             row.asOf = Date.parse(data.asOf);
             return row;
           })
-        : [el('tr', {}, el('td', { class: 'empty', colSpan: 9 }, t('none_breached')))]),
+        : [el('tr', {}, el('td', { class: 'empty', colSpan: 8 }, t('none_breached')))]),
     );
     $('#count-reported').textContent = String(data.today.reported);
     $('#count-met').textContent = String(data.today.met);
@@ -457,7 +462,7 @@
       const item = row.item;
       if (!item) continue;
       const first = item.milestones[0];
-      const cell = row.cells[1];
+      const cell = row.querySelector('.overdue');
       if (!first || first.overdueSeconds === null) cell.textContent = t('frozen');
       else if (!first.ticking) cell.textContent = duration(first.overdueSeconds);
       else cell.textContent = duration(Math.floor((now - Date.parse(first.dueAt)) / 1000));
@@ -466,7 +471,15 @@
       dueRefresh = false;
       void refresh();
     }
+    // A warning or a deadline before the next whole second: change the state at that instant.
+    const edges = [...document.querySelectorAll('#at-risk tbody tr')]
+      .flatMap((row) => (row.item ? [row.item.dueAt, ...row.item.warnAt] : []))
+      .map(Date.parse)
+      .filter((at) => at > now && at < now + 1000);
+    clearTimeout(edgeTimer);
+    if (edges.length) edgeTimer = setTimeout(tick, Math.min(...edges) - now + 1);
   }
+  let edgeTimer = null;
 
   function scheduleTick() {
     // On the next full second of the server's clock, so every countdown changes together.

@@ -68,6 +68,7 @@ export function registerBoardRoutes(app: FastifyInstance, deps: BoardDeps): void
       url === '/board'
         ? {
             summary: 'The live SLA wallboard (HTML page)',
+            operationId: 'getBoardPage',
             description:
               'A page for a wall screen: at-risk countdowns, breached incidents, today, and this ' +
               "month's compliance, live over GET /v1/stream. It asks for a key with the scope " +
