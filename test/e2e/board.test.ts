@@ -53,8 +53,10 @@ const SHOW_MS = 3 * SEC;
 const CLOCK_SLACK_MS = 250;
 
 const run = randomUUID().slice(0, 8);
-const id = (name: string) => `BOARD-${run}-${name}`;
-const SITE = `Site ${run}`;
+// The service has a database of its own per run, so ids and sites need not be unique.
+const NUMBERS: Record<string, string> = { F3: '115', F2: '118', F1: '121', A: '123', B: '124' };
+const id = (name: string) => `INC-2026-000${NUMBERS[name]}`;
+const SITE = '长葛 data centre';
 
 let service: RunningService;
 let proxy: TcpProxy;
@@ -199,7 +201,7 @@ it('shows an incident live: appears, ticks, warns and breaches on time, filters,
     event('incident.reported', id('F1'), T - 3 * MIN, {
       severity: 'II',
       title: 'Core router flapping',
-      site: '长葛 data centre',
+      site: 'Zhengzhou DC1',
     }),
     event('incident.assigned', id('F1'), T - 2 * MIN, { assignee: 'Li Wei', tier: 1 }),
     event('incident.reported', id('F2'), T - 7 * MIN, {
@@ -250,7 +252,7 @@ it('shows an incident live: appears, ticks, warns and breaches on time, filters,
   await post([
     event('incident.reported', id('A'), T0 - 4 * MIN + 20 * SEC, {
       severity: 'I',
-      title: `Board test ${run}`,
+      title: 'Core switch down',
       site: SITE,
     }),
   ]);
@@ -321,7 +323,7 @@ it('shows an incident live: appears, ticks, warns and breaches on time, filters,
   await post([
     event('incident.reported', id('B'), Date.now() - MIN, {
       severity: 'II',
-      title: `Posted while away ${run}`,
+      title: 'Firewall failover (posted while away)',
       site: SITE,
     }),
   ]);
