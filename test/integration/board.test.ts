@@ -47,6 +47,8 @@ interface Board {
     milestones: { milestone: string; overdueSeconds: number | null; ticking: boolean }[];
   }[];
   today: {
+    from: string;
+    to: string;
     reported: number;
     met: number;
     breached: number;
