@@ -465,7 +465,7 @@
       const cell = row.querySelector('.overdue');
       if (!first || first.overdueSeconds === null) cell.textContent = t('frozen');
       else if (!first.ticking) cell.textContent = duration(first.overdueSeconds);
-      else cell.textContent = duration(Math.floor((now - Date.parse(first.dueAt)) / 1000));
+      else cell.textContent = duration(first.overdueSeconds + Math.floor((now - row.asOf) / 1000));
     }
     if (dueRefresh) {
       dueRefresh = false;

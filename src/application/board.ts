@@ -132,21 +132,23 @@ async function breachedRows(pool: Pool, q: BoardQuery, now: number): Promise<Boa
   const byIncident = new Map<string, BoardBreachedItem>();
   for (const r of rows) {
     const v = milestoneView(r, now);
-    if (v.state !== 'breached' || v.dueAt === null) continue;
+    // Breached now: unmet past its deadline, running or with its clock stopped (paused after the
+    // breach: a pause never undoes one). Met late is settled, not "now".
+    if (v.breachedAt === null || v.state === 'met_late' || v.dueAt === null) continue;
     let item = byIncident.get(r.incident_id);
     if (!item) {
       if (byIncident.size >= q.limit) continue;
       item = { ...incident(r), milestones: [], escalatedAt: r.escalated_at?.toISOString() ?? null };
       byIncident.set(r.incident_id, item);
     }
-    // remainingSeconds is null once the milestone's clock stands (settled or paused).
-    const ticking = v.remainingSeconds !== null;
+    // The read API's remaining time, negated: it stops (or is null) once the milestone's clock
+    // stands, and only a milestone breached and running keeps ageing.
     item.milestones.push({
       milestone: r.milestone,
       cycle: r.cycle,
       dueAt: v.dueAt,
-      overdueSeconds: ticking ? Math.floor((now - Date.parse(v.dueAt)) / 1000) : null,
-      ticking,
+      overdueSeconds: v.remainingSeconds === null ? null : Math.max(0, -v.remainingSeconds),
+      ticking: v.state === 'breached' && v.remainingSeconds !== null,
     });
   }
   return [...byIncident.values()];
@@ -207,12 +209,17 @@ async function monthCompliance(
   const p = new Params();
   const [f, t, at] = [p.add(range.from), p.add(range.to), p.add(new Date(now))];
   const and = andFilters(q, p);
+  // The report leaves out milestones whose clock never started, once the rules say which
+  // (`clockStarted`, issue 13); until then it counts them all. test/integration/board.test.ts
+  // checks that the two agree.
+  const sql = milestoneSql(at) as { breached: string; clockStarted?: string };
   const { rows } = await pool.query<{ severity: string; met: number; breached: number }>(
     `SELECT i.severity,
             count(*) FILTER (WHERE m.state = 'met')::int AS met,
-            count(*) FILTER (WHERE m.state <> 'met' AND ${milestoneSql(at).breached})::int AS breached
+            count(*) FILTER (WHERE m.state <> 'met' AND ${sql.breached})::int AS breached
      FROM incidents i JOIN milestones m ON m.incident_id = i.incident_id
      WHERE i.reported_at >= ${f} AND i.reported_at < ${t} AND i.status <> 'cancelled'${and}
+       AND ${sql.clockStarted ?? 'true'}
      GROUP BY i.severity`,
     p.values,
   );

@@ -81,9 +81,10 @@ export const boardBreachedItem = z
         cycle: z.number().int(),
         dueAt: instant,
         /**
-         * Whole seconds past the deadline at `asOf`. While `ticking` the page adds the time since;
-         * otherwise (the clock stands, e.g. paused after the breach) the value is final, or null
-         * when the API gives no running figure for it.
+         * Whole seconds past the deadline at `asOf` (the read API's `remainingSeconds`, negated).
+         * While `ticking` the page adds the time since `asOf`; otherwise the milestone's clock
+         * stands (paused after the breach) and the value is final, or null when the read API
+         * gives no figure for a stopped clock.
          */
         overdueSeconds: count.nullable(),
         ticking: z.boolean(),

@@ -146,6 +146,16 @@ beforeAll(async () => {
     dueAt: at(-25 * MIN),
     breachedAt: at(-25 * MIN),
   });
+  // E: severity III at DC3; diagnosis paused after it breached: breached now, its clock stands.
+  await insertIncident(pool, { id: 'E', severity: 'III', site: 'DC3', reportedAt: at(-40 * MIN) });
+  await insertMilestone(pool, {
+    incidentId: 'E',
+    milestone: 'diagnosis',
+    state: 'paused',
+    startAt: at(-40 * MIN),
+    dueAt: at(-10 * MIN),
+    breachedAt: at(-10 * MIN),
+  });
   // D: cancelled: nowhere.
   await insertIncident(pool, {
     id: 'D',
@@ -178,32 +188,33 @@ it('lists running milestones by time left, with the next warning', async () => {
 
 it('lists open incidents breached now, with the overdue time and the escalation', async () => {
   const b = await board();
-  expect(b.breached).toEqual([
-    {
-      incidentId: 'B',
-      title: 'title of B',
-      severity: 'II',
-      site: 'DC2',
-      assignee: null,
-      tier: 2,
-      escalatedAt: at(-15 * MIN).toISOString(),
-      milestones: [
-        {
-          milestone: 'response',
-          cycle: 0,
-          dueAt: at(-15 * MIN).toISOString(),
-          overdueSeconds: 900,
-          ticking: true,
-        },
-      ],
-    },
-  ]);
+  expect(b.breached.map((r) => r.incidentId)).toEqual(['B', 'E']);
+  expect(b.breached[0]).toEqual({
+    incidentId: 'B',
+    title: 'title of B',
+    severity: 'II',
+    site: 'DC2',
+    assignee: null,
+    tier: 2,
+    escalatedAt: at(-15 * MIN).toISOString(),
+    milestones: [
+      {
+        milestone: 'response',
+        cycle: 0,
+        dueAt: at(-15 * MIN).toISOString(),
+        overdueSeconds: 900,
+        ticking: true,
+      },
+    ],
+  });
+  // Paused after the breach: listed, and its overdue does not age.
+  expect(b.breached[1]!.milestones).toMatchObject([{ milestone: 'diagnosis', ticking: false }]);
   // A minute later A's response is past its deadline: it leaves "at risk" for "breached now".
   clock.set(NOW + 3 * MIN);
   try {
     const later = await board();
     expect(later.atRisk.map((r) => `${r.incidentId}/${r.milestone}`)).not.toContain('A/response');
-    expect(later.breached.map((r) => r.incidentId)).toEqual(['B', 'A']);
+    expect(later.breached.map((r) => r.incidentId)).toEqual(['B', 'E', 'A']);
   } finally {
     clock.set(NOW);
   }
@@ -214,9 +225,9 @@ it("counts today and this month's compliance as the monthly report does", async 
   expect(Date.parse(b.today.from)).toBeLessThanOrEqual(NOW - 60 * MIN);
   expect(Date.parse(b.today.to)).toBe(Date.parse(b.today.from) + 24 * 60 * MIN);
   expect(b.today).toMatchObject({
-    reported: 3, // A, B, C (D was cancelled)
+    reported: 4, // A, B, C, E (D was cancelled)
     met: 1, // A/dispatch
-    breached: 2, // B/response, C/response
+    breached: 3, // B/response, C/response, E/diagnosis
     escalations: [{ tier: 2, count: 1 }],
   });
   const res = await server.app.inject({
@@ -248,7 +259,7 @@ it('applies severity, site and tier filters to every part', async () => {
   expect(bySite.today.reported).toBe(1);
   const byTier = await board('&tier=1');
   expect(new Set(byTier.atRisk.map((r) => r.incidentId))).toEqual(new Set(['A']));
-  expect(byTier.breached).toEqual([]);
+  expect(byTier.breached.map((r) => r.incidentId)).toEqual(['E']);
   expect(byTier.today.escalations).toEqual([]);
   const bySeverity = await board('&severity=I');
   expect(bySeverity.month.compliance.map((c) => c.severity)).toEqual(['I']);
