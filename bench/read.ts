@@ -25,7 +25,6 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ApiKeyStore, createApiKey } from '../src/http/api-keys';
 import { installAuth } from '../src/http/auth';
-import { registerBoardRoutes } from '../src/http/board';
 import { registerReadRoutes } from '../src/http/read';
 import { buildServer } from '../src/http/server';
 import { systemClock } from '../src/infra/clock';
@@ -246,7 +245,6 @@ async function measure(pool: Pool, opts: Options): Promise<void> {
   });
   installAuth(app, ApiKeyStore.fromConfig([key.configEntry]));
   registerReadRoutes(app, { pool, clock: systemClock, reportTimeZone: 'Asia/Shanghai' });
-  registerBoardRoutes(app, { pool, clock: systemClock, reportTimeZone: 'Asia/Shanghai' });
   await app.ready();
   const headers = { authorization: `Bearer ${key.token}` };
   const get = async (url: string) => {

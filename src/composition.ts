@@ -4,7 +4,6 @@ import type { Registry } from 'prom-client';
 import type { Config } from './config';
 import { ensureTopics, serviceTopics } from './infra/kafka-topics';
 import { registerApiFoundation, registerIngestApi } from './http/api';
-import { registerBoardRoutes } from './http/board';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
@@ -74,14 +73,7 @@ export async function registerApiRole(
   await registerApiFoundation(http, context);
   await registerIngestApi(http, context);
   // Read API and live stream (issue 8): after authentication is installed.
-  const services = registerReadApi(http, context);
-  // The wallboard page and its data (issue 16).
-  registerBoardRoutes(http, {
-    pool: context.pool,
-    clock: context.clock,
-    reportTimeZone: context.config.REPORT_TIME_ZONE,
-  });
-  return services;
+  return registerReadApi(http, context);
 }
 
 export async function startApp(context: AppContext): Promise<RunningApp> {

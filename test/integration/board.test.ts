@@ -3,7 +3,6 @@
  * clock, requests through the real server. The month's compliance must agree with the monthly
  * report (the same counting, src/application/reports.ts), and every part honours the filters.
  */
-import { registerBoardRoutes } from '../../src/http/board';
 import {
   insertEscalation,
   insertIncident,
@@ -71,9 +70,8 @@ async function board(query = ''): Promise<Board> {
 
 beforeAll(async () => {
   db = await ownDatabase('board');
-  server = await readServer(db.pool, clock, 'Asia/Shanghai', (app) =>
-    registerBoardRoutes(app, { pool: db.pool, clock, reportTimeZone: 'Asia/Shanghai' }),
-  );
+  // The read API's server has the board's routes (src/http/read.ts registers them).
+  server = await readServer(db.pool, clock);
   const { pool } = db;
 
   // A: severity I at DC1; response warned (due in 2 min), dispatch met, arrival pending.
