@@ -18,6 +18,8 @@
   const STALE_AFTER_MS = 15_000;
   /** Refresh the snapshot at least this often ("today" counts, safety net). */
   const REFRESH_EVERY_MS = 60_000;
+  /** Snapshot loads start at least this far apart. */
+  const MIN_REFRESH_GAP_MS = 500;
 
   const I18N = {
     en: {
@@ -272,7 +274,10 @@
   let refreshing = false;
   let refreshAgain = false;
 
-  /** Loads GET /v1/board; calls that arrive meanwhile coalesce into one more load. */
+  /**
+   * Loads GET /v1/board; calls that arrive meanwhile coalesce into one more load, started at
+   * least MIN_REFRESH_GAP_MS after the previous one (a busy stream costs a few loads a second).
+   */
   async function refresh() {
     if (!key()) return;
     if (refreshing) {
@@ -281,7 +286,11 @@
     }
     refreshing = true;
     try {
+      let started = 0;
       do {
+        const wait = started + MIN_REFRESH_GAP_MS - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        started = Date.now();
         refreshAgain = false;
         const q = filterQuery();
         q.set('tz', zone);
