@@ -28,7 +28,7 @@ const {
   atRisk: SQL_AT_RISK,
 } = milestoneSql(':now');
 /** Effective tier (team contract): escalation never lowers it. */
-const SQL_EFFECTIVE_TIER = `greatest(i.tier,
+export const SQL_EFFECTIVE_TIER = `greatest(i.tier,
   coalesce((SELECT max(e.to_tier) FROM escalations e WHERE e.incident_id = i.incident_id), 1))`;
 
 /** Positional parameters collected while a statement is assembled. */
