@@ -9,7 +9,9 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
 
-export const SEVERITIES = ['I', 'II', 'III', 'IV'] as const;
+import { SEVERITIES } from '../domain';
+
+export { SEVERITIES };
 export const INCIDENT_STATUSES = ['pending', 'open', 'resolved', 'closed', 'cancelled'] as const;
 export const MILESTONE_STATES = [
   'pending',
