@@ -93,7 +93,7 @@ describe('overdue keeps ageing after the milestone settled (fault 1)', () => {
 
   const family = (['resolved', 'closed'] as const).flatMap((how) =>
     (['I', 'II', 'III'] as const).flatMap((sev) =>
-      Object.entries(LIMIT[sev]).map(([m, limit]) => [how, sev, m as MilestoneId, limit] as const),
+      Object.entries(LIMIT[sev]).map(([m, limit]) => [how, sev, m as MilestoneId, limit!] as const),
     ),
   );
   test.each(family)('%s, sev %s, breached %s: frozen at the settling', (how, sev, m, limit) => {
