@@ -6,7 +6,7 @@ import {
   retractions,
   type MilestoneId,
 } from '../../../src/domain';
-import { T0, ev, min, reported, run, stateOf } from './fixtures';
+import { T0, ev, min, reported, run } from './fixtures';
 
 const ack = (at: number) => ev('incident.acknowledged', at, {});
 const timer = (r: ReturnType<typeof run>, key: string) => r.timers.find((t) => t.key === key);

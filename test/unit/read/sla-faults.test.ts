@@ -76,7 +76,7 @@ function shown(events: IncidentEvent[], milestone: MilestoneId, now: number, cyc
 }
 
 /** Limits of the default policy in ms (SPEC §2), for reports at T − limit − 300 s. */
-const LIMIT: Record<'I' | 'II' | 'III', Partial<Record<MilestoneId, number>>> = {
+const LIMIT: Record<'I' | 'II' | 'III', Record<MilestoneId, number>> = {
   I: { response: 300 * S, dispatch: 300 * S, arrival: 600 * S, diagnosis: H, solution: H },
   II: { response: 300 * S, dispatch: 300 * S, arrival: 900 * S, diagnosis: H, solution: H },
   III: { response: 600 * S, dispatch: 600 * S, arrival: 1200 * S, diagnosis: 2 * H },
@@ -93,7 +93,7 @@ describe('overdue keeps ageing after the milestone settled (fault 1)', () => {
 
   const family = (['resolved', 'closed'] as const).flatMap((how) =>
     (['I', 'II', 'III'] as const).flatMap((sev) =>
-      Object.entries(LIMIT[sev]).map(([m, limit]) => [how, sev, m as MilestoneId, limit!] as const),
+      Object.entries(LIMIT[sev]).map(([m, limit]) => [how, sev, m, limit] as const),
     ),
   );
   test.each(family)('%s, sev %s, breached %s: frozen at the settling', (how, sev, m, limit) => {
@@ -105,9 +105,9 @@ describe('overdue keeps ageing after the milestone settled (fault 1)', () => {
 
   test.each(Object.entries(LIMIT.I))('cancelled, %s: not applicable, nothing ages', (m) => {
     const events = [report(T - 2 * H, 'I'), SETTLE.cancelled(T + 5 * S)];
-    const a = shown(events, m as MilestoneId, T + 10 * S);
+    const a = shown(events, m, T + 10 * S);
     expect(a).toMatchObject({ state: 'not_applicable', remainingSeconds: null, breachedAt: null });
-    expect(shown(events, m as MilestoneId, T + 3 * H)).toEqual(a);
+    expect(shown(events, m, T + 3 * H)).toEqual(a);
   });
 
   test('spare_parts breached after 26 h, then resolved: frozen too', () => {
