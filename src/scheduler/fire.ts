@@ -34,7 +34,7 @@ import {
   type OutboxRow,
   type PagerFields,
 } from '../contracts/sla-events';
-import type { Pool, PoolClient } from '../infra/db';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import {
   asTier,
   decideFiring,
@@ -46,8 +46,7 @@ import {
   type SkipReason,
   type TimerKind,
 } from '../domain';
-import { insertOutboxRows } from './outbox-store';
-import { inTransaction } from './tx';
+import { insertOutboxRows } from '../outbox/store';
 
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
@@ -187,9 +186,9 @@ FROM unnest($1::text[], $2::smallint[]) AS r(incident_id, to_tier)
 WHERE i.incident_id = r.incident_id AND i.tier < r.to_tier`;
 
 export async function fireDueTimers(pool: Pool, options: FireOptions): Promise<FireRoundResult> {
-  return inTransaction(pool, { asyncCommit: options.asyncCommit ?? false }, (client) =>
-    fireInTransaction(client, options),
-  );
+  return withTransaction(pool, (client) => fireInTransaction(client, options), {
+    asyncCommit: options.asyncCommit ?? false,
+  });
 }
 
 async function fireInTransaction(
