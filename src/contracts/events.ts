@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import type { EventDataByType, IncidentEvent } from '../domain';
+import { SEVERITIES, type EventDataByType, type IncidentEvent } from '../domain';
 
 /**
  * The incident lifecycle events of SPEC §3: CloudEvents 1.0, structured JSON mode. These schemas are
@@ -62,7 +62,7 @@ const names = () =>
     .max(LIMITS.listItems, `must have at most ${LIMITS.listItems} items`);
 
 export const severitySchema = z
-  .enum(['I', 'II', 'III', 'IV'])
+  .enum(SEVERITIES)
   .describe('I critical, II major, III significant, IV general (SPEC §2)');
 export const tierSchema = z
   .literal([1, 2, 3])
