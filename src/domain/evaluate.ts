@@ -11,7 +11,12 @@
  *   deadline that had already passed under the old limits stays breached (frozen); a deadline
  *   already past under the new limits is breached at once; met milestones keep their result.
  * - Pause/resume: only pausable milestones stop, and their deadline moves by exactly the working
- *   time paused. A deadline reached before the pause began stays breached.
+ *   time paused; `pausedMs` is that (a pause after the deadline moves nothing). A deadline reached
+ *   before the pause began stays breached: the milestone shows `paused` with its `breachedAt`.
+ * - Overdue freezes (SPEC §2): `remainingMs` of a breached milestone stops at `stoppedAt` (it
+ *   settled, or its clock is paused) and does not count time paused after the deadline
+ *   (`overduePausedMs`). What the projector stores is read at any later instant by
+ *   `milestoneAt` (milestone-state.ts), which agrees with evaluating then (property-tested).
  * - Resolved/closed: open milestones settle; unmet ones whose deadline had passed stay breached,
  *   the others are not applicable. Events after settling do not change settled milestones.
  * - Reopen (from resolved or closed only): milestones that restart on reopen get a new cycle from
