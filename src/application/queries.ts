@@ -272,7 +272,7 @@ export class ReadQueries {
       .sort();
     return {
       ...summary(row, {
-        breached: views.some((v) => v.state === 'breached' || v.state === 'met_late'),
+        breached: views.some((v) => v.breachedAt !== null),
         atRisk: views.some((v) => v.state === 'warned'),
         nextDueAt: ahead[0] ? new Date(ahead[0]) : null,
       }),
