@@ -14,6 +14,8 @@
  * milestones. 2 % are open, reported within the last two hours, so the at-risk list and the
  * breached/at-risk filters have live work to do (~2,000 open incidents, ~10,000 open milestones).
  *
+ * Also GET /v1/board, the wallboard's snapshot (issue 16).
+ *
  * Requests go through the real routes (authentication, validation, SQL, JSON) with
  * fastify.inject, one at a time; the numbers are per request, in ms. Targets (issue 8): p99 ≤
  * 50 ms for detail and at-risk, ≤ 2 s for the monthly report.
@@ -300,6 +302,13 @@ async function measure(pool: Pool, opts: Options): Promise<void> {
     {
       name: 'list page 2 ?severity=III&sort=severity',
       url: () => `/v1/incidents?severity=III&sort=severity&limit=50&cursor=${second.nextCursor}`,
+      n: Math.ceil(opts.iterations / 4),
+    },
+    // The wallboard's snapshot (issue 16): loaded on every change the stream announces.
+    { name: 'GET /v1/board', url: () => '/v1/board', n: Math.ceil(opts.iterations / 4) },
+    {
+      name: 'GET /v1/board?site=…',
+      url: () => `/v1/board?site=site-${Math.floor(Math.random() * 50)}`,
       n: Math.ceil(opts.iterations / 4),
     },
     {

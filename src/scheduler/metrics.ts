@@ -7,7 +7,7 @@ const LATENESS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 
 /** The timer runner's metrics and the outbox relay's (both run in the scheduler role). */
 export interface SchedulerMetrics extends OutboxMetrics {
-  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (decide.ts SkipReason). */
+  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (SkipReason, src/domain/timers.ts). */
   timersFired: Counter<'kind' | 'outcome'>;
   /** Database `now()` at firing minus due time: how late a timer fired (never negative). */
   fireLateness: Histogram<'kind'>;
