@@ -192,16 +192,21 @@ async function generate(pool: Pool, n: number): Promise<void> {
        ORDER BY m.incident_id, m.escalates_to_tier, m.due_at`,
     );
     await client.query(
-      `INSERT INTO outbox (id, topic, message_key, type, payload, created_at, sent_at)
+      `INSERT INTO outbox (id, topic, message_key, type, payload, created_at)
        SELECT m.incident_id || '-' || m.milestone || '-' || k.kind, k.topic, m.incident_id, k.type,
               jsonb_build_object('specversion', '1.0', 'id', m.incident_id || m.milestone || k.kind,
                 'source', '/sla-timer', 'type', k.type, 'subject', m.incident_id,
                 'data', jsonb_build_object('incidentId', m.incident_id, 'milestone', m.milestone)),
-              m.warn_at[1] + k.after, m.warn_at[1] + k.after
+              m.warn_at[1] + k.after
        FROM milestones m
        CROSS JOIN (VALUES ('w', 'sla.warnings', 'sla.warning', interval '0'),
                           ('b', 'sla.escalations', 'sla.breached', interval '2 minutes')) k(kind, topic, type, after)
        WHERE m.state = 'met_late'`,
+    );
+    // All published: out of the queue (migrations/0011), into outbox_sent.
+    await client.query(
+      `WITH done AS (DELETE FROM outbox_unsent RETURNING id, created_at)
+       INSERT INTO outbox_sent (id, sent_at) SELECT id, created_at FROM done`,
     );
     if (!quiet) await client.query('TRUNCATE stream_events');
     // A live database is vacuumed by autovacuum; without it counts could not use index-only scans.
