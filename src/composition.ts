@@ -8,6 +8,7 @@ import { registerApiFoundation, registerIngestApi } from './http/api';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
+import { autovacuumAdvisory } from './infra/autovacuum';
 import { createPool } from './infra/db';
 import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
@@ -94,6 +95,7 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
       { name: 'kafka', check: () => kafkaHealth.check() },
     ],
+    advisories: [{ name: 'autovacuum', check: autovacuumAdvisory(pool) }],
   });
 
   if (config.KAFKA_CREATE_TOPICS) {

@@ -136,6 +136,8 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
           status: z.literal('ready'),
           checks: z.record(z.string(), z.string()),
           missing: z.array(z.string()),
+          /** Advisories that do not fail readiness (e.g. autovacuum off: README "Storage"). */
+          warnings: z.array(z.string()).optional(),
         }),
         503: {
           description: 'A dependency is unreachable; `missing` names it',
@@ -144,6 +146,8 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
               status: z.literal('unavailable'),
               checks: z.record(z.string(), z.string()),
               missing: z.array(z.string()),
+              /** Advisories that do not fail readiness (e.g. autovacuum off). */
+              warnings: z.array(z.string()).optional(),
             }),
           },
         },

@@ -35,6 +35,7 @@ import { PgListener } from '../infra/pg-listener';
 import { requireScope } from './auth';
 import type { RouteDocs } from './openapi';
 import { problem } from './server';
+import { registerBoardRoutes } from './board';
 import { registerStreamRoutes, StreamHub } from './stream';
 
 export interface ReadApiDeps {
@@ -227,6 +228,9 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
       }
     },
   );
+
+  // The wallboard page and its data (issue 16): a view over the same read side.
+  registerBoardRoutes(app, deps);
 }
 
 function notFound(description: string) {

@@ -23,7 +23,7 @@ export function createOutboxMetrics(registry: Registry, pool: Pool): OutboxMetri
     registers,
     async collect() {
       // A scrape during a Postgres outage keeps the last value rather than failing /metrics.
-      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL');
+      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox_unsent');
       if (rows !== undefined) this.set(rows);
     },
   });
@@ -35,7 +35,7 @@ export function createOutboxMetrics(registry: Registry, pool: Pool): OutboxMetri
       const age = await scalar(
         pool,
         `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS n
-         FROM outbox WHERE sent_at IS NULL`,
+         FROM outbox_unsent`,
       );
       if (age !== undefined) this.set(age);
     },

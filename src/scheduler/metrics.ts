@@ -5,7 +5,7 @@ import { createOutboxMetrics, type OutboxMetrics } from '../outbox/metrics';
 
 /** The timer runner's metrics and the outbox relay's (both run in the scheduler role). */
 export interface SchedulerMetrics extends OutboxMetrics {
-  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (decide.ts SkipReason). */
+  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (SkipReason, src/domain/timers.ts). */
   timersFired: Counter<'kind' | 'outcome'>;
   /** Database `now()` at firing minus due time: how late a timer fired (never negative). */
   fireLateness: Histogram<'kind'>;
