@@ -104,7 +104,7 @@ export async function startPgCluster(
     start,
     destroy: async () => {
       await pgTool('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
-      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     },
   };
 }
@@ -154,7 +154,7 @@ export async function startOwnBroker(port: number): Promise<OwnBroker> {
     destroy: async () => {
       await stopKafka({ port }).catch(() => undefined);
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     },
   };
 }
