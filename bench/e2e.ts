@@ -248,8 +248,8 @@ class E2eBench {
       this.log.write(chunk);
       if (process.env.BENCH_LOG) process.stderr.write(chunk);
     };
-    child.stdout!.on('data', tee);
-    child.stderr!.on('data', tee);
+    child.stdout.on('data', tee);
+    child.stderr.on('data', tee);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     return { roles, port, child, exited };
   }

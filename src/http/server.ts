@@ -18,6 +18,8 @@ export interface ServerOptions {
   logger: Logger;
   metrics: Registry;
   readiness: ReadinessCheck[];
+  /** Each role this process runs → its state (e.g. the projector `joining`), shown by /readyz. */
+  roles?: () => Record<string, string>;
   bodyLimitBytes?: number;
   /** Time to receive a whole request (config HTTP_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
@@ -71,10 +73,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const checks = Object.fromEntries(
       results.map((r) => [r.name, r.ok ? 'ok' : `unavailable: ${r.error}`]),
     );
+    // Ready means: accepts events and fires timers, i.e. Postgres and Kafka answer. A projector
+    // still joining its consumer group is shown, not counted (it catches up from stored offsets).
     return reply.code(down.length ? 503 : 200).send({
       status: down.length ? 'unavailable' : 'ready',
       checks,
       missing: down.map((d) => d.name),
+      roles: options.roles?.() ?? {},
     });
   });
 

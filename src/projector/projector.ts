@@ -12,6 +12,7 @@ import {
   type BatchOutcome,
   type ClaimedBatch,
   type StoredOffsetHandler,
+  type SubscriptionState,
 } from '../infra/kafka-consumer';
 import type { Logger } from '../infra/logger';
 import { ConcurrentWriteError, projectBatch, type ProjectionSettings } from './apply-batch';
@@ -34,6 +35,8 @@ export interface ProjectorOptions {
   /** Group membership timing: how fast a dead member's partitions move (tests shorten it). */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Remove group members left behind by dead processes of this host before joining. */
+  evictDeadMembers?: boolean;
 }
 
 export interface ProjectorDeps {
@@ -49,6 +52,8 @@ export interface ProjectorDeps {
 export interface Projector extends Service {
   /** Resolves once this instance claimed its first assignment. */
   readonly assigned: Promise<void>;
+  /** Consumer group membership (joining until the first assignment is claimed). */
+  readonly state: SubscriptionState;
 }
 
 /** The live projector: incident.events → read model, DLQ for poison, outbox for side effects. */
@@ -77,6 +82,7 @@ export function createProjector(deps: ProjectorDeps, options: ProjectorOptions):
       maxBytesPerPartition: options.fetchMaxBytes,
       sessionTimeoutMs: options.sessionTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      evictDeadMembers: options.evictDeadMembers,
     },
     handler,
     log,
@@ -84,6 +90,9 @@ export function createProjector(deps: ProjectorDeps, options: ProjectorOptions):
   return {
     name: 'projector',
     assigned: subscription.assigned,
+    get state() {
+      return subscription.state;
+    },
     async start() {
       // The default policy must be stored before the first incident records its version.
       await deps.policies.ensureDefault(deps.clock.now());
