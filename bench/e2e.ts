@@ -34,7 +34,8 @@
  * run (prom-client's histogram, reset by each scrape), this process's own event-loop delay (so a
  * slow measurer is visible), the load average. Numbers only; nothing is asserted.
  * BENCH_LOG=debug passes the service's logs (per-batch projector timings, firing rounds) to stderr.
- * BENCH_DB_PREFIX names the database prefix (default sla_bench_); BENCH_KEEP_DB=1 keeps it.
+ * BENCH_DB_PREFIX names the database prefix (default sla_bench_); BENCH_KEEP_DB=1 keeps it;
+ * BENCH_NODE_ARGS adds node flags to the service (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
@@ -226,7 +227,9 @@ class E2eBench {
   }
 
   private spawnService(roles: string, port: number): ServiceProcess {
-    const child = spawn(process.execPath, ['--require', 'tsx/cjs', MAIN], {
+    // BENCH_NODE_ARGS: extra node flags for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, '--require', 'tsx/cjs', MAIN], {
       env: {
         ...process.env,
         ROLES: roles,

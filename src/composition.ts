@@ -111,19 +111,23 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
     : Promise.resolve();
 
   const services: Service[] = [];
+  const start = async (started: Service[]) => {
+    for (const service of started) {
+      await service.start();
+      log.info({ component: service.name }, 'started');
+      services.push(service);
+    }
+  };
   if (roles.has('scheduler')) {
-    // roles: scheduler (timer runner and outbox relay): first, so overdue timers fire at once.
-    services.push(...createSchedulerServices(context).services);
+    // roles: scheduler (timer runner and outbox relay): first, so overdue timers fire at once
+    // (before the API's routes are even registered).
+    await start(createSchedulerServices(context).services);
     roleStates.scheduler = () => 'running';
   }
   if (roles.has('api')) {
     // roles: api — the routes are registered in registerApiRole above
-    services.push(...(await registerApiRole(http, context)));
+    await start(await registerApiRole(http, context));
     roleStates.api = () => 'running';
-  }
-  for (const service of services) {
-    await service.start();
-    log.info({ component: service.name }, 'started');
   }
   const address = await http.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   log.info({ address, roles: [...roles] }, 'listening');

@@ -16,6 +16,7 @@ import {
 } from '../infra/kafka-consumer';
 import type { Logger } from '../infra/logger';
 import { ConcurrentWriteError, projectBatch, type ProjectionSettings } from './apply-batch';
+import { CpuSlice } from './cpu-slice';
 import { decodeRecord, type DecodedEvent, type PoisonRecord } from './decode';
 import { toDlqRecord } from './dlq';
 import { createProjectorMetrics, type ProjectorMetrics } from './metrics';
@@ -143,7 +144,9 @@ export function createBatchHandler(
     try {
       const events: DecodedEvent[] = [];
       const poison: PoisonRecord[] = [];
+      const slice = new CpuSlice();
       for (const record of records) {
+        await slice.pause();
         const decoded = decodeRecord(record, options.maxEventBytes);
         if (decoded.kind === 'event') events.push(decoded);
         else poison.push(decoded);
