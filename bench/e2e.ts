@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- e2e [--rates 33,100,333] [--seconds 60] [--lead-ms 10000] [--kills 3]
- *   [--split] [--port 0] [--only lateness,restart]`
+ *   [--split] [--port 0] [--only lateness,flood,restart] [--flood-batches 40]`
  *
  * What a user of the deployed service gets (issue 12 §3), measured from outside the service:
  *
@@ -30,11 +30,16 @@
  * 200, → first and last of the overdue breaches received, → the breach of an incident posted after
  * the restart received (it needs the projector: its consumer group has rejoined).
  *
+ * Flood (`--flood-batches 40`): one client posts batches of 500 new incidents one at a time, as
+ * fast as they are answered (the issue's `503 overloaded` case): statuses, POST times, the
+ * service's event-loop delay while it ingests and projects them.
+ *
  * Also printed: the service's RSS (peak and now, from /proc), its event-loop delay p99/max over the
  * run (prom-client's histogram, reset by each scrape), this process's own event-loop delay (so a
  * slow measurer is visible), the load average. Numbers only; nothing is asserted.
  * BENCH_LOG=debug passes the service's logs (per-batch projector timings, firing rounds) to stderr.
  * BENCH_DB_PREFIX names the database prefix (default sla_bench_); BENCH_KEEP_DB=1 keeps it;
+ * BENCH_SERVICE_ROOT runs the service of another checkout (before/after with the same bench);
  * BENCH_NODE_ARGS adds node flags to the service (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -53,7 +58,12 @@ import { RawHttpPool } from './raw-http';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const MAIN = path.join(__dirname, '..', 'src', 'main.ts');
+/** BENCH_SERVICE_ROOT: run the service from another checkout (before/after in one sitting). */
+const MAIN = path.join(
+  process.env.BENCH_SERVICE_ROOT ?? path.join(__dirname, '..'),
+  'src',
+  'main.ts',
+);
 const MIN = 60_000;
 /** Severity I: response and dispatch are due 5 min after the report (SPEC §2). */
 const LIMIT_MS = 5 * MIN;
@@ -68,6 +78,7 @@ interface Options {
   port: number;
   only: Set<string>;
   drainMs: number;
+  floodBatches: number;
 }
 
 interface Received {
@@ -89,9 +100,10 @@ export async function run(args: string[]): Promise<void> {
       seconds: { type: 'string', default: '60' },
       'lead-ms': { type: 'string', default: '10000' },
       kills: { type: 'string', default: '3' },
+      'flood-batches': { type: 'string', default: '40' },
       split: { type: 'boolean', default: false },
       port: { type: 'string', default: '0' },
-      only: { type: 'string', default: 'lateness,restart' },
+      only: { type: 'string', default: 'lateness,flood,restart' },
       'drain-ms': { type: 'string', default: '30000' },
     },
   });
@@ -107,6 +119,7 @@ export async function run(args: string[]): Promise<void> {
     port: Number(values.port),
     only: new Set(values.only.split(',')),
     drainMs: Number(values['drain-ms']),
+    floodBatches: Number(values['flood-batches']),
   };
   const tag = Date.now().toString(36);
   const bench = new E2eBench(tag, options);
@@ -118,6 +131,9 @@ export async function run(args: string[]): Promise<void> {
     );
     if (options.only.has('lateness')) {
       for (const rate of options.rates) await bench.lateness(rate);
+    }
+    if (options.only.has('flood') && options.floodBatches > 0) {
+      await bench.flood(options.floodBatches);
     }
     if (options.only.has('restart') && options.kills > 0) await bench.restarts(options.kills);
   } finally {
@@ -453,6 +469,52 @@ class E2eBench {
       );
     }
     return parts.join('; ');
+  }
+
+  /**
+   * One client posting batches of 500 new incidents one at a time, as fast as they are answered
+   * (issue 12: this got `503 overloaded` while the same process projected them). Severity IV,
+   * reported now: nothing of them comes due while the bench runs.
+   */
+  async flood(batches: number): Promise<void> {
+    const statuses = new Map<number, number>();
+    const prefix = `INC-E2E-${this.tag}-flood-`;
+    const times: number[] = [];
+    await this.scrapeLoop();
+    const started = Date.now();
+    for (let b = 0; b < batches; b++) {
+      const events = Array.from({ length: 500 }, (_, i) => ({
+        specversion: '1.0',
+        id: `${prefix}${b}-${i}-reported`,
+        source: '/bench-e2e',
+        type: 'incident.reported',
+        subject: `${prefix}${b}-${i}`,
+        time: new Date().toISOString(),
+        data: { severity: 'IV', title: 'e2e bench flood', site: 'bench' },
+      }));
+      const at = Date.now();
+      const status = await this.post(events);
+      times.push(Date.now() - at);
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    // Everything accepted is projected before the figures are taken (the loop delay covers it).
+    const accepted = (statuses.get(202) ?? 0) * 500;
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+      const { rows } = await this.db!.query<{ n: string }>(
+        'SELECT count(*) AS n FROM incidents WHERE incident_id LIKE $1',
+        [`${prefix}%`],
+      );
+      if (Number(rows[0]!.n) >= accepted) break;
+      await sleep(200);
+    }
+    const projectedIn = (Date.now() - started) / 1000;
+    const posts = [...statuses].map(([s, n]) => `${s}×${n}`).join(' ');
+    say(
+      `\n== one client, ${batches} batches of 500 one at a time: ${posts} in ${seconds.toFixed(1)} s ` +
+        `(${Math.round((batches * 500) / seconds)} events/s), all projected after ${projectedIn.toFixed(1)} s; ` +
+        `POST ${stats(times)}; service event-loop delay ${await this.scrapeLoop()}; load ${loadavg()}`,
+    );
   }
 
   /** SIGKILL while timers come due, restart at once, and time what comes back when. */
