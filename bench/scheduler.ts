@@ -54,6 +54,7 @@ import { createMetricsRegistry } from '../src/infra/metrics';
 import { migrate } from '../src/infra/migrate';
 import { measureClockSkew } from '../src/scheduler/clock-skew';
 import { createSchedulerServices } from '../src/scheduler';
+import { PgListener } from '../src/infra/pg-listener';
 
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -531,6 +532,7 @@ async function child(): Promise<void> {
       pool,
       publisher: new RecordingPublisher(publisher, recorder),
       metrics: createMetricsRegistry(),
+      listener: new PgListener(pool, log),
     });
     for (const s of services) await s.start();
     stop = async () => {

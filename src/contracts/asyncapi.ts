@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { DLQ_HEADERS } from '../projector/dlq';
+import { DLQ_HEADERS } from './dlq';
 import { EVENT_CONTENT_TYPE, cloudEventSchema } from './events';
 import { SchemaComponents } from './json-schema';
 import {

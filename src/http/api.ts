@@ -3,9 +3,8 @@ import type { StaticDocumentSpec } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CoalescingPublisher } from '../application/coalescing-publisher';
 import { IngestService } from '../application/ingest';
-import type { AppContext } from '../composition';
+import type { AppContext } from '../application/roles';
 import { ApiKeyStore } from './api-keys';
 import { installAuth } from './auth';
 import { registerIngestRoutes } from './ingest';
@@ -50,17 +49,18 @@ export async function registerApiFoundation(
   return docs;
 }
 
+/**
+ * POST /v1/events. `context.publisher` is the one the composition root built for ingest: in the
+ * service, a CoalescingPublisher over the Kafka publisher (src/application/coalescing-publisher.ts),
+ * closed by whoever built it.
+ */
 export async function registerIngestApi(
   app: FastifyInstance,
   context: Pick<AppContext, 'config' | 'clock' | 'publisher' | 'metrics'>,
 ): Promise<void> {
   const { config } = context;
-  const publisher = new CoalescingPublisher(context.publisher, {
-    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
-  });
-  app.addHook('onClose', () => publisher.close());
   const ingest = new IngestService(
-    publisher,
+    context.publisher,
     context.clock,
     {
       topic: config.KAFKA_TOPIC_EVENTS,

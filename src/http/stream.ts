@@ -26,7 +26,7 @@ import {
   type FeedRow,
   type StreamFeed,
 } from '../application/stream-feed';
-import type { Service } from '../composition';
+import type { Service } from '../application/roles';
 import { parseInput, streamQuery } from '../contracts/read';
 import type { Clock } from '../infra/clock';
 import type { Pool } from '../infra/db';

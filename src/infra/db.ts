@@ -24,14 +24,39 @@ export function createPool(connectionString: string, options: Partial<PoolConfig
   return pool;
 }
 
-/** Runs `fn` in one transaction: COMMIT on success, ROLLBACK on any throw. */
+export interface TransactionOptions {
+  /**
+   * COMMIT returns before the WAL is flushed (SET LOCAL synchronous_commit = off). Only for
+   * transactions whose loss in a Postgres crash is harmless, i.e. redone with the same outcome:
+   * see the callers. BEGIN and the SET travel as one simple query, so the option costs no round
+   * trip.
+   */
+  asyncCommit?: boolean;
+  /**
+   * The callback's first query opens the transaction itself: it starts with `beginStatement(…)`
+   * and adds its own first statements to the same simple query, saving a round trip (the
+   * projector's offset fence, src/projector/offsets.ts). The helper still commits or rolls back.
+   */
+  callerBegins?: boolean;
+}
+
+/** `BEGIN`, with the SET LOCAL the options ask for, as one simple-protocol query text. */
+export function beginStatement(options: Pick<TransactionOptions, 'asyncCommit'> = {}): string {
+  return options.asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN';
+}
+
+/**
+ * The one transaction helper: runs `fn` on one pooled client in one transaction, COMMIT on
+ * success, ROLLBACK on any throw, the client released either way.
+ */
 export async function withTransaction<T>(
   pool: Pool,
   fn: (client: PoolClient) => Promise<T>,
+  options: TransactionOptions = {},
 ): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    if (!options.callerBegins) await client.query(beginStatement(options));
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -16,7 +16,7 @@
  * Either all of it commits, offsets included, or none of it: a crash anywhere means the batch is
  * read again from the stored offset and applied as if for the first time.
  */
-import { insertOutboxRows } from '../scheduler/outbox-store';
+import { insertOutboxRows } from '../outbox/store';
 import {
   buildBreachRetracted,
   buildManualEscalation,
@@ -27,7 +27,7 @@ import {
   type SlaTier,
 } from '../contracts/sla-events';
 import type { IncidentEvent, Policy } from '../domain';
-import type { Pool, PoolClient } from '../infra/db';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { Logger } from '../infra/logger';
 import type { PolicyStore } from '../application/policy-store';
 import type { DecodedEvent } from './decode';
@@ -114,28 +114,23 @@ export async function projectBatch(
   settings: ProjectionSettings,
   input: BatchInput,
 ): Promise<BatchResult> {
-  const client = await deps.pool.connect();
-  try {
-    const advanced = await beginAndAdvance(client, settings.offsets, {
-      partition: input.partition,
-      epoch: input.epoch,
-      from: input.fromOffset,
-      to: input.nextOffset,
-      schema: settings.schema,
-    });
-    if (advanced.kind !== 'ok') {
-      await client.query('ROLLBACK');
-      return advanced;
-    }
-    const result = await applyEvents(client, deps, settings, input);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  return withTransaction(
+    deps.pool,
+    async (client) => {
+      const advanced = await beginAndAdvance(client, settings.offsets, {
+        partition: input.partition,
+        epoch: input.epoch,
+        from: input.fromOffset,
+        to: input.nextOffset,
+        schema: settings.schema,
+      });
+      // Fenced or moved: the fence's UPDATE matched no row, so the transaction wrote nothing and
+      // its COMMIT changes nothing.
+      if (advanced.kind !== 'ok') return advanced;
+      return applyEvents(client, deps, settings, input);
+    },
+    { callerBegins: true },
+  );
 }
 
 async function applyEvents(

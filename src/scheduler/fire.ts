@@ -35,7 +35,7 @@ import {
   type PagerFields,
   type SlaSeverity,
 } from '../contracts/sla-events';
-import type { Pool, PoolClient } from '../infra/db';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import {
   asTier,
   decideFiring,
@@ -46,8 +46,7 @@ import {
   type SkipReason,
   type TimerKind,
 } from './decide';
-import { insertOutboxRows } from './outbox-store';
-import { inTransaction } from './tx';
+import { insertOutboxRows } from '../outbox/store';
 
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
@@ -193,9 +192,9 @@ WITH inserted AS (
 SELECT incident_id FROM inserted`;
 
 export async function fireDueTimers(pool: Pool, options: FireOptions): Promise<FireRoundResult> {
-  return inTransaction(pool, { asyncCommit: options.asyncCommit ?? false }, (client) =>
-    fireInTransaction(client, options),
-  );
+  return withTransaction(pool, (client) => fireInTransaction(client, options), {
+    asyncCommit: options.asyncCommit ?? false,
+  });
 }
 
 async function fireInTransaction(

@@ -1,10 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Pool } from '../infra/db';
+import type { OutboxMetrics } from '../outbox/relay';
 
 /** Lateness buckets (seconds): the issue's target is p99 ≤ 100 ms; minutes show a backlog. */
 const LATENESS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300];
 
-export interface SchedulerMetrics {
+/** The timer runner's metrics and the outbox relay's (both run in the scheduler role). */
+export interface SchedulerMetrics extends OutboxMetrics {
   /** Claimed timers by kind and outcome: `emitted`, or the skip reason (decide.ts SkipReason). */
   timersFired: Counter<'kind' | 'outcome'>;
   /** Database `now()` at firing minus due time: how late a timer fired (never negative). */
@@ -13,10 +15,6 @@ export interface SchedulerMetrics {
   /** Database clock minus process clock (seconds), measured at start and periodically. */
   clockSkew: Gauge;
   wheelSize: Gauge;
-  published: Counter<'topic'>;
-  publishErrors: Counter<'topic'>;
-  /** Kafka acknowledgement minus outbox insert time. */
-  publishDelay: Histogram;
 }
 
 /**

@@ -18,7 +18,7 @@ import type { Logger } from '../infra/logger';
 import { measureClockSkew } from './clock-skew';
 import { fireDueTimers, type FireRoundResult } from './fire';
 import type { SchedulerMetrics } from './metrics';
-import type { PgListener } from './pg-listener';
+import type { PgListener } from '../infra/pg-listener';
 import { DueTimeWheel } from './wheel';
 
 export const TIMERS_CHANNEL = 'sla_timers';
@@ -110,6 +110,11 @@ export class TimerRunner {
     // A round in flight commits (or rolls back) before the pool is closed.
     await this.draining;
     await this.loading;
+  }
+
+  /** Resolves when no round is in progress or queued (start-up ordering, tests). */
+  async settled(): Promise<void> {
+    while (this.draining) await this.draining;
   }
 
   /** Requests a drain now (coalesced with one in progress). */

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import type { Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../../src/config';
+import { CoalescingPublisher } from '../../src/application/coalescing-publisher';
 import { registerApiFoundation, registerIngestApi } from '../../src/http/api';
 import { createApiKey } from '../../src/http/api-keys';
 import { buildServer } from '../../src/http/server';
@@ -49,7 +50,12 @@ async function startApi(brokers: string[], env: Record<string, string> = {}): Pr
   const app = buildServer({ logger: log, metrics, readiness: [] });
   const context = { config, log, metrics, clock: systemClock, publisher };
   await registerApiFoundation(app, context);
-  await registerIngestApi(app, context);
+  // As the composition root wires it (registerApiRole): concurrent POSTs share produce calls.
+  const ingestPublisher = new CoalescingPublisher(publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  app.addHook('onClose', () => ingestPublisher.close());
+  await registerIngestApi(app, { ...context, publisher: ingestPublisher });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url: address,

@@ -82,6 +82,9 @@ function startService(): Service {
       PROJECTOR_GROUP_ID: group,
       API_KEYS: writer.configEntry,
       LOG_LEVEL: 'info',
+      // Long enough that the killed member cannot simply expire while the new process starts:
+      // the projector is back only because it removed that member.
+      PROJECTOR_SESSION_TIMEOUT_MS: '45000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

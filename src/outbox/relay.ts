@@ -16,15 +16,22 @@
  *   across batches.
  * NOTIFY on `sla_outbox` (migrations/0004) wakes the relay at once; a poll is the safety net.
  */
+import type { Counter, Histogram } from 'prom-client';
 import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/sla-events';
-import type { Pool } from '../infra/db';
+import { withTransaction, type Pool } from '../infra/db';
 import type { EventPublisher } from '../infra/kafka';
 import type { Logger } from '../infra/logger';
-import type { SchedulerMetrics } from './metrics';
-import type { PgListener } from './pg-listener';
-import { inTransaction } from './tx';
+import type { PgListener } from '../infra/pg-listener';
 
 export const OUTBOX_CHANNEL = 'sla_outbox';
+
+/** The relay's Prometheus metrics (registered by src/scheduler/metrics.ts, which runs the relay). */
+export interface OutboxMetrics {
+  published: Counter<'topic'>;
+  publishErrors: Counter<'topic'>;
+  /** Kafka acknowledgement minus outbox insert time. */
+  publishDelay: Histogram;
+}
 
 export interface OutboxRelaySettings {
   batchSize: number;
@@ -40,7 +47,7 @@ export interface OutboxRelayDeps {
   pool: Pool;
   log: Logger;
   publisher: EventPublisher;
-  metrics: SchedulerMetrics;
+  metrics: OutboxMetrics;
   listener: PgListener;
   /** Called after rows were acknowledged by Kafka (benchmarks and tests observe it). */
   onPublished?: (rows: readonly PublishedRow[]) => void;
@@ -101,6 +108,11 @@ export class OutboxRelay {
     await this.draining;
   }
 
+  /** Resolves when no round is in progress or queued (start-up ordering, tests). */
+  async settled(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
   kick(): void {
     // While backing off, wake-ups wait for the retry timer: Kafka is known to be failing.
     if (this.stopped || this.retryTimer) return;
@@ -157,78 +169,82 @@ export class OutboxRelay {
     // Marking rows sent need not wait for the WAL flush (milliseconds per commit on a slow disk,
     // on the path of every next batch): if Postgres crashes before the flush, the rows are unsent
     // again and are re-published with the same ids, which consumers dedupe anyway.
-    return inTransaction(this.deps.pool, { asyncCommit: true }, async (client) => {
-      const { rows } = await client.query<UnsentRow>({
-        name: 'sla_outbox_claim',
-        text: `SELECT id, topic, message_key, type, payload::text AS payload
+    return withTransaction(
+      this.deps.pool,
+      async (client) => {
+        const { rows } = await client.query<UnsentRow>({
+          name: 'sla_outbox_claim',
+          text: `SELECT id, topic, message_key, type, payload::text AS payload
                FROM outbox
                WHERE sent_at IS NULL
                ORDER BY created_at, seq
                LIMIT $1
                FOR UPDATE SKIP LOCKED`,
-        values: [this.settings.batchSize],
-      });
-      if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
+          values: [this.settings.batchSize],
+        });
+        if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
 
-      const byTopic = new Map<string, UnsentRow[]>();
-      for (const row of rows) {
-        const list = byTopic.get(row.topic) ?? [];
-        list.push(row);
-        byTopic.set(row.topic, list);
-      }
-      const outcomes = await Promise.all(
-        [...byTopic].map(async ([topic, list]) => {
-          try {
-            await this.deps.publisher.publish(
-              topic,
-              list.map((r) => ({
-                key: r.message_key,
-                value: r.payload,
-                headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
-              })),
-              { timeoutMs: this.settings.publishTimeoutMs },
-            );
-            return { topic, list, error: null };
-          } catch (err) {
-            return { topic, list, error: err as Error };
-          }
-        }),
-      );
+        const byTopic = new Map<string, UnsentRow[]>();
+        for (const row of rows) {
+          const list = byTopic.get(row.topic) ?? [];
+          list.push(row);
+          byTopic.set(row.topic, list);
+        }
+        const outcomes = await Promise.all(
+          [...byTopic].map(async ([topic, list]) => {
+            try {
+              await this.deps.publisher.publish(
+                topic,
+                list.map((r) => ({
+                  key: r.message_key,
+                  value: r.payload,
+                  headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
+                })),
+                { timeoutMs: this.settings.publishTimeoutMs },
+              );
+              return { topic, list, error: null };
+            } catch (err) {
+              return { topic, list, error: err as Error };
+            }
+          }),
+        );
 
-      const sent = outcomes.filter((o) => o.error === null).flatMap((o) => o.list);
-      if (sent.length > 0) {
-        // clock_timestamp(): the acknowledgement time, not the transaction start.
-        const marked = await client.query<{ delay: string }>({
-          name: 'sla_outbox_sent',
-          text: `UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1,
+        const sent = outcomes.filter((o) => o.error === null).flatMap((o) => o.list);
+        if (sent.length > 0) {
+          // clock_timestamp(): the acknowledgement time, not the transaction start.
+          const marked = await client.query<{ delay: string }>({
+            name: 'sla_outbox_sent',
+            text: `UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1,
                                    last_error = NULL
                  WHERE id = ANY($1::text[])
                  RETURNING extract(epoch FROM clock_timestamp() - created_at) AS delay`,
-          values: [sent.map((r) => r.id)],
-        });
-        for (const r of marked.rows) this.deps.metrics.publishDelay.observe(Number(r.delay));
-      }
-      let failed = 0;
-      for (const o of outcomes) {
-        if (o.error === null) {
-          this.deps.metrics.published.inc({ topic: o.topic }, o.list.length);
-          continue;
+            values: [sent.map((r) => r.id)],
+          });
+          for (const r of marked.rows) this.deps.metrics.publishDelay.observe(Number(r.delay));
         }
-        failed += o.list.length;
-        this.deps.metrics.publishErrors.inc({ topic: o.topic });
-        await client.query(
-          `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::text[])`,
-          [o.list.map((r) => r.id), o.error.message.slice(0, 500)],
-        );
-        if (this.backoffMs === 0) {
-          this.log.warn(
-            { err: o.error, topic: o.topic, rows: o.list.length },
-            'publish failed; will retry',
+        let failed = 0;
+        for (const o of outcomes) {
+          if (o.error === null) {
+            this.deps.metrics.published.inc({ topic: o.topic }, o.list.length);
+            continue;
+          }
+          failed += o.list.length;
+          this.deps.metrics.publishErrors.inc({ topic: o.topic });
+          await client.query(
+            `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::text[])`,
+            [o.list.map((r) => r.id), o.error.message.slice(0, 500)],
           );
+          if (this.backoffMs === 0) {
+            this.log.warn(
+              { err: o.error, topic: o.topic, rows: o.list.length },
+              'publish failed; will retry',
+            );
+          }
         }
-      }
-      const published = sent.map((r) => ({ id: r.id, topic: r.topic, type: r.type }));
-      return { claimed: rows.length, published, failed };
-    });
+        const published = sent.map((r) => ({ id: r.id, topic: r.topic, type: r.type }));
+        return { claimed: rows.length, published, failed };
+      },
+      { asyncCommit: true },
+    );
   }
 }
