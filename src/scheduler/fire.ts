@@ -368,8 +368,10 @@ async function escalate(
     planned.push({ incidentId, ...escalation, reason, outbox: outboxRow(event, topics) });
   }
   if (planned.length === 0) return [];
+  // Not a named (prepared) statement: a generic plan guesses the arrays' length and may hash-join
+  // a sequential scan of incidents (seen with EXPLAIN on tables never analyzed); a custom plan
+  // sees the arrays and probes incidents_pkey.
   const inserted = await client.query<{ incident_id: string }>({
-    name: 'sla_fire_escalate',
     text: ESCALATE_SQL,
     values: [
       planned.map((e) => e.incidentId),
