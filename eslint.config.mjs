@@ -109,5 +109,31 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The wallboard's page script (board/): plain browser JavaScript, no type information.
+    files: ['board/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { project: false, projectService: false, program: null },
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        [
+          'AbortController',
+          'TextDecoderStream',
+          'URLSearchParams',
+          'clearTimeout',
+          'console',
+          'document',
+          'fetch',
+          'history',
+          'location',
+          'navigator',
+          'sessionStorage',
+          'setInterval',
+          'setTimeout',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   prettier,
 );

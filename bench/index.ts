@@ -13,7 +13,15 @@ async function main(): Promise<void> {
   const [name, ...args] = process.argv.slice(2);
   const file = name && /^[a-z0-9-]+$/.test(name) ? path.join(__dirname, `${name}.ts`) : '';
   if (!file || !existsSync(file)) {
-    const available = ['deadlines', 'ingest', 'projector', 'scheduler', 'read', 'e2e'].join(', ');
+    const available = [
+      'deadlines',
+      'ingest',
+      'projector',
+      'scheduler',
+      'read',
+      'storage',
+      'e2e',
+    ].join(', ');
     process.stderr.write(`usage: npm run bench -- <name> [args]; names: ${available}\n`);
     process.exit(2);
   }

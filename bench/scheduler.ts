@@ -182,7 +182,9 @@ interface Load {
 }
 
 async function scenario(system: System, load: Load): Promise<Stats> {
-  const dbName = system.kind === 'ours' ? 'sla_bench_scheduler' : 'sla_bench_graphile';
+  // BENCH_DB_PREFIX: on a shared Postgres, each user's bench drops and creates only its own databases.
+  const prefix = process.env.BENCH_DB_PREFIX ?? 'sla_bench';
+  const dbName = system.kind === 'ours' ? `${prefix}_scheduler` : `${prefix}_graphile`;
   const url = await freshDatabase(dbName);
   const topic = `bench.scheduler.${Date.now().toString(36)}`;
   await createTopic(topic);

@@ -8,6 +8,7 @@ import { registerApiFoundation, registerIngestApi } from './http/api';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
+import { autovacuumAdvisory } from './infra/autovacuum';
 import { createPool } from './infra/db';
 import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
@@ -104,6 +105,7 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       { name: 'kafka', check: () => kafkaHealth.check() },
     ],
     roles: () => Object.fromEntries(Object.entries(roleStates).map(([r, state]) => [r, state()])),
+    advisories: [{ name: 'autovacuum', check: autovacuumAdvisory(pool) }],
   });
 
   // Missing topics would stop the projector and fail every POST; a broker that is down now is

@@ -142,6 +142,8 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
           checks: z.record(z.string(), z.string()),
           missing: z.array(z.string()),
           roles: z.record(z.string(), z.string()),
+          /** Advisories that do not fail readiness (e.g. autovacuum off: README "Storage"). */
+          warnings: z.array(z.string()).optional(),
         }),
         503: {
           description: 'A dependency is unreachable; `missing` names it',
@@ -151,6 +153,8 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
               checks: z.record(z.string(), z.string()),
               missing: z.array(z.string()),
               roles: z.record(z.string(), z.string()),
+              /** Advisories that do not fail readiness (e.g. autovacuum off). */
+              warnings: z.array(z.string()).optional(),
             }),
           },
         },

@@ -34,6 +34,7 @@ import type { Pool } from '../infra/db';
 import { requireScope } from './auth';
 import type { RouteDocs } from './openapi';
 import { problem } from './server';
+import { registerBoardRoutes } from './board';
 import { registerStreamRoutes, StreamHub } from './stream';
 
 export interface ReadApiDeps {
@@ -226,6 +227,9 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
       }
     },
   );
+
+  // The wallboard page and its data (issue 16): a view over the same read side.
+  registerBoardRoutes(app, deps);
 }
 
 function notFound(description: string) {

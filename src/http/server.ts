@@ -14,12 +14,22 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/**
+ * Something /readyz reports without failing readiness: `check` resolves to a warning line, or to
+ * null when all is well (e.g. autovacuum off, src/infra/autovacuum.ts).
+ */
+export interface ReadinessAdvisory {
+  name: string;
+  check(): Promise<string | null>;
+}
+
 export interface ServerOptions {
   logger: Logger;
   metrics: Registry;
   readiness: ReadinessCheck[];
   /** Each role this process runs → its state (e.g. the projector `joining`), shown by /readyz. */
   roles?: () => Record<string, string>;
+  advisories?: ReadinessAdvisory[];
   bodyLimitBytes?: number;
   /** Time to receive a whole request (config HTTP_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
@@ -70,9 +80,16 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       }),
     );
     const down = results.filter((r) => !r.ok);
-    const checks = Object.fromEntries(
+    const checks: Record<string, string> = Object.fromEntries(
       results.map((r) => [r.name, r.ok ? 'ok' : `unavailable: ${r.error}`]),
     );
+    // Advisories are reported, never counted against readiness.
+    const warnings: string[] = [];
+    for (const a of options.advisories ?? []) {
+      const warning = await a.check().catch(() => null);
+      checks[a.name] = warning === null ? 'ok' : `warning: ${warning}`;
+      if (warning !== null) warnings.push(`${a.name}: ${warning}`);
+    }
     // Ready means: accepts events and fires timers, i.e. Postgres and Kafka answer. A projector
     // still joining its consumer group is shown, not counted (it catches up from stored offsets).
     return reply.code(down.length ? 503 : 200).send({
@@ -80,6 +97,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       checks,
       missing: down.map((d) => d.name),
       roles: options.roles?.() ?? {},
+      ...(warnings.length > 0 ? { warnings } : {}),
     });
   });
 

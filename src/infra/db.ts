@@ -21,6 +21,11 @@ export function createPool(connectionString: string, options: Partial<PoolConfig
   // An idle client losing its connection (Postgres restarted) must not crash the process; the pool
   // replaces it and /readyz reports the outage.
   pool.on('error', () => undefined);
+  // The same for a client that is checked out when the server goes away (Postgres killed: the
+  // server sends 57P01 to every session): its running query rejects, which is how the caller
+  // learns of it, but the client also emits 'error', and with no listener that ends the process
+  // (found by the fault suite). pg-pool drops such a client when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
@@ -83,7 +88,9 @@ export async function ensureDatabase(connectionString: string): Promise<void> {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (!rowCount) {
       await admin.query(`CREATE DATABASE ${quoteIdent(name)}`).catch((err: { code?: string }) => {
-        if (err.code !== '42P04') throw err; // created meanwhile by another process
+        // Created meanwhile by another process: 42P04, or 23505 when both CREATEs ran at once
+        // (two instances started together on a new database; found by the fault suite).
+        if (err.code !== '42P04' && err.code !== '23505') throw err;
       });
     }
   } finally {

@@ -2,11 +2,12 @@
  * The outbox relay (role `outboxRelay`): publishes outbox rows to Kafka and marks them sent.
  *
  * Invariants:
- * - It claims unsent rows (`sent_at IS NULL`, FOR UPDATE SKIP LOCKED, oldest first), never
+ * - It claims unsent rows (those in `outbox_unsent`, FOR UPDATE SKIP LOCKED, oldest first), never
  *   "everything after the last id seen": a transaction that commits late (an older id or
  *   created_at) is still found. Two relays never hold the same row at once.
  * - A row is marked sent only after Kafka acknowledged it (acks=all) and in the same transaction
- *   that held its lock. A crash between the acknowledgement and the COMMIT publishes the row
+ *   that held its lock: its `outbox_unsent` row is deleted and `outbox_sent` records the time.
+ *   The outbox row itself is never updated (migrations/0011: no dead copy of every SLA event). A crash between the acknowledgement and the COMMIT publishes the row
  *   again later, with the same id: at-least-once delivery, consumers dedupe by CloudEvent id.
  * - A failed publish leaves the rows unsent, counts the attempt and keeps the error text; the
  *   relay backs off exponentially and retries. Nothing is dropped or reordered by a failure.
@@ -174,12 +175,11 @@ export class OutboxRelay {
       async (client) => {
         const { rows } = await client.query<UnsentRow>({
           name: 'sla_outbox_claim',
-          text: `SELECT id, topic, message_key, type, payload::text AS payload
-               FROM outbox
-               WHERE sent_at IS NULL
-               ORDER BY created_at, seq
+          text: `SELECT o.id, o.topic, o.message_key, o.type, o.payload::text AS payload
+               FROM outbox_unsent u JOIN outbox o ON o.id = u.id
+               ORDER BY u.created_at, u.seq
                LIMIT $1
-               FOR UPDATE SKIP LOCKED`,
+               FOR UPDATE OF u SKIP LOCKED`,
           values: [this.settings.batchSize],
         });
         if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
@@ -214,10 +214,15 @@ export class OutboxRelay {
           // clock_timestamp(): the acknowledgement time, not the transaction start.
           const marked = await client.query<{ delay: string }>({
             name: 'sla_outbox_sent',
-            text: `UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1,
-                                   last_error = NULL
-                 WHERE id = ANY($1::text[])
-                 RETURNING extract(epoch FROM clock_timestamp() - created_at) AS delay`,
+            text: `WITH done AS (
+                   DELETE FROM outbox_unsent WHERE id = ANY($1::text[])
+                   RETURNING id, created_at
+                 ), sent AS (
+                   INSERT INTO outbox_sent (id, sent_at)
+                   SELECT id, clock_timestamp() FROM done
+                   ON CONFLICT (id) DO NOTHING
+                 )
+                 SELECT extract(epoch FROM clock_timestamp() - created_at) AS delay FROM done`,
             values: [sent.map((r) => r.id)],
           });
           for (const r of marked.rows) this.deps.metrics.publishDelay.observe(Number(r.delay));
@@ -231,7 +236,8 @@ export class OutboxRelay {
           failed += o.list.length;
           this.deps.metrics.publishErrors.inc({ topic: o.topic });
           await client.query(
-            `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::text[])`,
+            `UPDATE outbox_unsent SET attempts = attempts + 1, last_error = $2
+             WHERE id = ANY($1::text[])`,
             [o.list.map((r) => r.id), o.error.message.slice(0, 500)],
           );
           if (this.backoffMs === 0) {

@@ -3,7 +3,7 @@
  * transaction (issue 7):
  *
  *   claim due timers (FOR UPDATE SKIP LOCKED), read their incidents and milestones
- *   → decide per timer (decide.ts) → [lock the incidents that escalate, SKIP LOCKED]
+ *   → decide per timer (domain decideFiring) → [lock the incidents that escalate, SKIP LOCKED]
  *   → delete the timer rows and record timer_fires
  *   → escalations rows + incidents.tier → outbox rows with deterministic ids → COMMIT
  *
@@ -33,19 +33,19 @@ import {
   outboxRow,
   type OutboxRow,
   type PagerFields,
-  type SlaSeverity,
 } from '../contracts/sla-events';
 import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import {
   asTier,
   decideFiring,
   escalationFor,
+  isSeverity,
   type ClaimedTimer,
   type IncidentSnapshot,
   type MilestoneSnapshot,
   type SkipReason,
   type TimerKind,
-} from './decide';
+} from '../domain';
 import { insertOutboxRows } from '../outbox/store';
 
 export interface FireOptions {
@@ -428,16 +428,11 @@ function toMilestone(row: ClaimRow): MilestoneSnapshot | undefined {
   };
 }
 
-const SEVERITIES = new Set(['I', 'II', 'III', 'IV']);
-
 function pagerFields(incidentId: string, incident: IncidentSnapshot): PagerFields {
   return {
     incidentId,
     title: incident.title,
-    severity:
-      incident.severity !== null && SEVERITIES.has(incident.severity)
-        ? (incident.severity as SlaSeverity)
-        : null,
+    severity: isSeverity(incident.severity) ? incident.severity : null,
     site: incident.site,
     tier: incident.effectiveTier,
     assignee: incident.assignee,

@@ -7,7 +7,7 @@ const LATENESS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 
 /** The timer runner's metrics and the outbox relay's (both run in the scheduler role). */
 export interface SchedulerMetrics extends OutboxMetrics {
-  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (decide.ts SkipReason). */
+  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (SkipReason, src/domain/timers.ts). */
   timersFired: Counter<'kind' | 'outcome'>;
   /** Database `now()` at firing minus due time: how late a timer fired (never negative). */
   fireLateness: Histogram<'kind'>;
@@ -29,7 +29,7 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
     registers,
     async collect() {
       // A scrape during a Postgres outage keeps the last value rather than failing /metrics.
-      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL');
+      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox_unsent');
       if (rows !== undefined) this.set(rows);
     },
   });
@@ -41,7 +41,7 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
       const age = await scalar(
         pool,
         `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS n
-         FROM outbox WHERE sent_at IS NULL`,
+         FROM outbox_unsent`,
       );
       if (age !== undefined) this.set(age);
     },

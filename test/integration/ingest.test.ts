@@ -122,7 +122,9 @@ describe('with the real broker', () => {
     open.push(api);
 
     const single = event('INC-IT-1', 'it-1');
+    const before = Date.now();
     const res = await post(api, single, 'application/cloudevents+json');
+    const after = Date.now();
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: 1, ids: ['it-1'] });
 
@@ -132,6 +134,10 @@ describe('with the real broker', () => {
     expect(message.key?.toString()).toBe('INC-IT-1');
     expect(JSON.parse(message.value!.toString())).toEqual(single);
     expect(message.headers?.['content-type']?.toString()).toBe('application/cloudevents+json');
+    // SPEC §3 "Effective time": when the service accepted it, in epoch ms.
+    const acceptedAt = Number(message.headers?.['sla-accepted-at']?.toString());
+    expect(acceptedAt).toBeGreaterThanOrEqual(before);
+    expect(acceptedAt).toBeLessThanOrEqual(after);
   });
 
   it('a batch lands whole, each incident in order on its partition; the same event again is 202 again', async () => {
