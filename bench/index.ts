@@ -11,11 +11,17 @@ interface Bench {
 
 async function main(): Promise<void> {
   const [name, ...args] = process.argv.slice(2);
-  const file = name && /^[a-z-]+$/.test(name) ? path.join(__dirname, `${name}.ts`) : '';
+  const file = name && /^[a-z0-9-]+$/.test(name) ? path.join(__dirname, `${name}.ts`) : '';
   if (!file || !existsSync(file)) {
-    const available = ['deadlines', 'ingest', 'projector', 'scheduler', 'read', 'storage'].join(
-      ', ',
-    );
+    const available = [
+      'deadlines',
+      'ingest',
+      'projector',
+      'scheduler',
+      'read',
+      'storage',
+      'e2e',
+    ].join(', ');
     process.stderr.write(`usage: npm run bench -- <name> [args]; names: ${available}\n`);
     process.exit(2);
   }

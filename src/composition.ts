@@ -14,7 +14,7 @@ import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
 import { PgListener } from './infra/pg-listener';
 import { createMetricsRegistry } from './infra/metrics';
-import { createProjectorService } from './projector';
+import { createProjectorService, type Projector } from './projector';
 import { createSchedulerServices } from './scheduler';
 
 /**
@@ -83,9 +83,18 @@ export async function registerApiRole(
   return [releaseListenPool, ...registerReadApi(http, context, streamListenPool)];
 }
 
+/**
+ * Starts the roles independently (issue 12): the scheduler fires and the HTTP API answers as soon
+ * as Postgres and Kafka do, whatever the projector's consumer group is doing; the projector joins
+ * its group in the background (after a crash the group may first have to drop the dead member),
+ * retrying until it is in. /readyz reports each role's state.
+ */
 export async function startApp(context: AppContext): Promise<RunningApp> {
   const { config, log, pool } = context;
   const kafkaHealth = new KafkaHealth(context.kafka);
+  const roles = new Set(config.ROLES);
+  /** Role → what it is doing now, for /readyz. */
+  const roleStates: Record<string, () => string> = {};
   const http = buildServer({
     logger: log,
     metrics: context.metrics,
@@ -95,43 +104,66 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
       { name: 'kafka', check: () => kafkaHealth.check() },
     ],
+    roles: () => Object.fromEntries(Object.entries(roleStates).map(([r, state]) => [r, state()])),
     advisories: [{ name: 'autovacuum', check: autovacuumAdvisory(pool) }],
   });
 
-  if (config.KAFKA_CREATE_TOPICS) {
-    // Missing topics would stop the projector and fail every POST; a broker that is down now is
-    // not fatal (/readyz says so, the roles retry), so neither is failing to create them.
-    await ensureTopics(context.kafka, serviceTopics(config)).then(
-      (created) => created.length > 0 && log.info({ topics: created }, 'created topics'),
-      (err: unknown) => log.warn({ err }, 'could not create the Kafka topics; continuing'),
-    );
-  }
+  // Missing topics would stop the projector and fail every POST; a broker that is down now is
+  // not fatal (/readyz says so, the roles retry), so neither is failing to create them. Only the
+  // projector waits for this (it cannot subscribe to a missing topic).
+  const topicsReady = config.KAFKA_CREATE_TOPICS
+    ? ensureTopics(context.kafka, serviceTopics(config)).then(
+        (created) => void (created.length > 0 && log.info({ topics: created }, 'created topics')),
+        (err: unknown) => log.warn({ err }, 'could not create the Kafka topics; continuing'),
+      )
+    : Promise.resolve();
 
   const services: Service[] = [];
-  const roles = new Set(config.ROLES);
-  if (roles.has('api')) {
-    // roles: api — the routes are registered in registerApiRole above
-    services.push(...(await registerApiRole(http, context)));
+  const start = async (started: Service[]) => {
+    for (const service of started) {
+      await service.start();
+      log.info({ component: service.name }, 'started');
+      services.push(service);
+    }
+  };
+  if (roles.has('scheduler')) {
+    // roles: scheduler (timer runner and outbox relay): first, so overdue timers fire at once
+    // (before the API's routes are even registered).
+    // One LISTEN connection for the timer runner and the outbox relay (src/infra/pg-listener.ts).
+    const listener = new PgListener(pool, log);
+    const scheduler = createSchedulerServices({ ...context, listener });
+    await start(scheduler.services);
+    roleStates.scheduler = () => 'running';
+    // Overdue timers fire and reach Kafka before the rest starts: registering the API's routes
+    // holds the event loop for a second or more on a busy machine. Bounded: a huge backlog keeps
+    // draining while the rest starts.
+    await Promise.race([
+      scheduler.runner.settled().then(() => {
+        scheduler.relay.kick(); // what the rounds wrote, without waiting for their NOTIFY
+        return scheduler.relay.settled();
+      }),
+      new Promise((resolve) => setTimeout(resolve, 2_000).unref()),
+    ]);
   }
+  let projector: { stop(): Promise<void> } | null = null;
   if (roles.has('projector')) {
-    // roles: projector (incident.events → read models, exactly once; src/projector)
+    // roles: projector (incident.events → read models, exactly once; src/projector), joining its
+    // consumer group in the background, from now on: the sooner it asks, the sooner it is in.
     const policies = createPolicyStore(
       pool,
       await loadConfiguredPolicy(config.POLICY_FILE),
       context.log,
     );
-    services.push(await createProjectorService(context, policies));
-  }
-  if (roles.has('scheduler')) {
-    // roles: scheduler (timer runner and outbox relay)
-    // One LISTEN connection for the timer runner and the outbox relay (src/infra/pg-listener.ts).
-    const listener = new PgListener(pool, log);
-    services.push(...createSchedulerServices({ ...context, listener }).services);
+    const service = await createProjectorService(context, policies);
+    const background = startInBackground(service, topicsReady, log);
+    roleStates.projector = () => background.state();
+    projector = background;
   }
 
-  for (const service of services) {
-    await service.start();
-    log.info({ component: service.name }, 'started');
+  if (roles.has('api')) {
+    // roles: api — the routes are registered in registerApiRole above
+    await start(await registerApiRole(http, context));
+    roleStates.api = () => 'running';
   }
   const address = await http.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   log.info({ address, roles: [...roles] }, 'listening');
@@ -139,9 +171,12 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      // Stop taking requests first, then let each role finish and commit its in-flight work, then
-      // release the connections everything shared.
+      // Stop taking requests first, then let each role finish and commit its in-flight work (the
+      // projector leaves its group at once), then release the connections everything shared.
       await http.close();
+      await projector
+        ?.stop()
+        .catch((err: unknown) => log.error({ err, component: 'projector' }, 'stop failed'));
       for (const service of [...services].reverse()) {
         await service
           .stop()
@@ -152,4 +187,45 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       await pool.end();
     })());
   return { context, http, address: address.replace(/^https?:\/\//, ''), stop };
+}
+
+/**
+ * Starts the projector without holding up the rest: after `before`, `start` is retried with a
+ * growing pause until it succeeds (Kafka or Postgres away at start) or `stop` is called.
+ */
+function startInBackground(
+  projector: Projector,
+  before: Promise<void>,
+  log: Logger,
+): { state(): string; stop(): Promise<void> } {
+  let stopped = false;
+  let wake: () => void = () => undefined;
+  const running = (async () => {
+    await before;
+    for (let attempt = 0; !stopped; attempt++) {
+      try {
+        await projector.start();
+        log.info({ component: projector.name }, 'started');
+        return;
+      } catch (err) {
+        if (stopped) return;
+        log.error({ err, component: projector.name, attempt }, 'projector start failed; retrying');
+        await projector.stop().catch(() => undefined);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt));
+        });
+      }
+    }
+  })();
+  return {
+    state: () => projector.state,
+    async stop() {
+      stopped = true;
+      wake();
+      // A join in progress is abandoned: stop() disconnects, which ends it.
+      await projector.stop();
+      await running.catch(() => undefined);
+    },
+  };
 }

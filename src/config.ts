@@ -68,6 +68,13 @@ const schema = z.object({
   PROJECTOR_CONCURRENCY: int(1, 64).default(3),
   /** Kafka fetch size per partition: bounds how many records one projector transaction applies. */
   PROJECTOR_FETCH_MAX_BYTES: int(16 * 1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
+  /**
+   * Consumer group session of the projector: a member that died without leaving holds its
+   * partitions this long. Brokers accept 6 s and up by default (group.min.session.timeout.ms).
+   */
+  PROJECTOR_SESSION_TIMEOUT_MS: int(1000, 300_000).default(6000),
+  /** On start, remove group members that dead processes of this host left behind (issue 12). */
+  PROJECTOR_EVICT_DEAD_MEMBERS: flag(true),
   /** Records larger than this go to the dead-letter topic as `too_large`. */
   PROJECTOR_MAX_EVENT_BYTES: int(1024, 16 * 1024 * 1024).default(256 * 1024),
   /** The zone monthly reports use when the caller names none. */

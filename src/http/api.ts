@@ -129,6 +129,11 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
     url: '/readyz',
     docs: {
       summary: 'Readiness: Kafka and Postgres are reachable',
+      description:
+        'Ready (200) as soon as the process accepts events and fires timers: Postgres and Kafka ' +
+        'answer. `roles` gives the state of each role this process runs: `api` and `scheduler` ' +
+        '`running`; the projector `joining` (its consumer group), `running`, `rebalancing`, ' +
+        '`failed` or `stopped`. A projector still joining does not make the process unready.',
       tags: ['operations'],
       operationId: 'getReadiness',
       responses: {
@@ -136,6 +141,7 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
           status: z.literal('ready'),
           checks: z.record(z.string(), z.string()),
           missing: z.array(z.string()),
+          roles: z.record(z.string(), z.string()),
           /** Advisories that do not fail readiness (e.g. autovacuum off: README "Storage"). */
           warnings: z.array(z.string()).optional(),
         }),
@@ -146,6 +152,7 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
               status: z.literal('unavailable'),
               checks: z.record(z.string(), z.string()),
               missing: z.array(z.string()),
+              roles: z.record(z.string(), z.string()),
               /** Advisories that do not fail readiness (e.g. autovacuum off). */
               warnings: z.array(z.string()).optional(),
             }),

@@ -27,6 +27,8 @@ export interface ServerOptions {
   logger: Logger;
   metrics: Registry;
   readiness: ReadinessCheck[];
+  /** Each role this process runs → its state (e.g. the projector `joining`), shown by /readyz. */
+  roles?: () => Record<string, string>;
   advisories?: ReadinessAdvisory[];
   bodyLimitBytes?: number;
   /** Time to receive a whole request (config HTTP_REQUEST_TIMEOUT_MS). */
@@ -88,10 +90,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       checks[a.name] = warning === null ? 'ok' : `warning: ${warning}`;
       if (warning !== null) warnings.push(`${a.name}: ${warning}`);
     }
+    // Ready means: accepts events and fires timers, i.e. Postgres and Kafka answer. A projector
+    // still joining its consumer group is shown, not counted (it catches up from stored offsets).
     return reply.code(down.length ? 503 : 200).send({
       status: down.length ? 'unavailable' : 'ready',
       checks,
       missing: down.map((d) => d.name),
+      roles: options.roles?.() ?? {},
       ...(warnings.length > 0 ? { warnings } : {}),
     });
   });

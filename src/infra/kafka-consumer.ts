@@ -1,4 +1,12 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { hostname } from 'node:os';
+import {
+  AssignerProtocol,
+  PartitionAssigners,
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type PartitionAssigner,
+} from 'kafkajs';
 import type { Logger } from './logger';
 
 /**
@@ -73,16 +81,43 @@ export interface StoredOffsetSubscriptionOptions {
   maxBytesPerPartition: number;
   /** How long a fetch waits for data (latency vs. empty fetches). */
   maxWaitTimeMs?: number;
+  /**
+   * Group membership timing, ms. A member that dies without leaving (SIGKILL) holds its partitions
+   * until its session expires, unless it is evicted (below). Brokers accept sessions from
+   * group.min.session.timeout.ms (default 6 s) up. Heartbeats are also sent while a batch is being
+   * handled, so a long batch does not cost the membership.
+   */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /**
+   * Before joining, remove the members that earlier processes on this host left behind (their
+   * process is gone): a restart after a crash then joins at once instead of waiting out the dead
+   * member's session. Safe even if the judgement were wrong, because the caller fences partition
+   * ownership itself (`claim` takes it, e.g. by bumping an epoch): a removed member that was alive
+   * only loses its partitions and rejoins.
+   */
+  evictDeadMembers?: boolean;
 }
 
+/**
+ * joining: connected or connecting, no assignment claimed yet; running: partitions claimed (or
+ * none assigned) and being read; rebalancing: the group is reassigning partitions; failed: the
+ * client crashed and will not restart by itself; stopped.
+ */
+export type SubscriptionState = 'joining' | 'running' | 'rebalancing' | 'failed' | 'stopped';
+
 export interface StoredOffsetSubscription {
+  /**
+   * Connects, subscribes and resolves once the first join completed, which may wait for a
+   * rebalance (a dead member's session): callers that must not wait run it in the background and
+   * watch `state`.
+   */
   start(): Promise<void>;
   /** Leaves the group after the batch in flight (its transaction commits or rolls back). */
   stop(): Promise<void>;
   /** Resolves once the first assignment was claimed (tests, readiness). */
   readonly assigned: Promise<void>;
+  readonly state: SubscriptionState;
 }
 
 interface PartitionState {
@@ -109,7 +144,10 @@ export function subscribeWithStoredOffsets(
     heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
     allowAutoTopicCreation: false,
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    partitionAssigners: [taggedRoundRobin],
   });
+  const heartbeatMs = options.heartbeatIntervalMs ?? 3_000;
+  let memberState: SubscriptionState = 'stopped';
   /** Partition → state, for the current assignment only. */
   let partitions = new Map<number, PartitionState>();
   /** The claim in progress for the latest assignment; batches wait for it. */
@@ -119,6 +157,9 @@ export function subscribeWithStoredOffsets(
 
   let generation = 0;
   let stopping = false;
+  consumer.on(consumer.events.REBALANCING, () => {
+    if (memberState === 'running') memberState = 'rebalancing';
+  });
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     const owned = [...(payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b);
     const mine = ++generation;
@@ -150,6 +191,7 @@ export function subscribeWithStoredOffsets(
         // A partition paused because it was lost comes back only through a new claim.
         if (owned.length) consumer.resume([{ topic, partitions: owned }]);
         log.info({ topic, partitions: owned }, 'partitions claimed');
+        if (!stopping) memberState = 'running';
         markAssigned();
         return;
       } catch (err) {
@@ -191,15 +233,22 @@ export function subscribeWithStoredOffsets(
     if (records.length === 0) return;
 
     const claim = state.claim;
-    const outcome = await handler.handle({
-      topic,
-      partition: batch.partition,
-      claim,
-      fromOffset: state.expected,
-      records,
-      highWatermark: BigInt(batch.highWatermark),
-      heartbeat: () => payload.heartbeat(),
-    });
+    // kafkajs heartbeats only between fetches: keep the session alive while the batch is handled.
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), heartbeatMs);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await handler.handle({
+        topic,
+        partition: batch.partition,
+        claim,
+        fromOffset: state.expected,
+        records,
+        highWatermark: BigInt(batch.highWatermark),
+        heartbeat: () => payload.heartbeat(),
+      });
+    } finally {
+      clearInterval(beat);
+    }
     // A newer assignment replaced this claim while we worked: its seek decides what comes next.
     if (partitions.get(batch.partition)?.claim !== claim) return;
     switch (outcome.kind) {
@@ -244,6 +293,7 @@ export function subscribeWithStoredOffsets(
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     // kafkajs restarts the consumer itself after retriable errors; a crash without restart
     // leaves this member out of the group until the process restarts: say so loudly.
+    if (!payload.restart) memberState = 'failed';
     log[payload.restart ? 'warn' : 'error'](
       { err: payload.error, restart: payload.restart, topic },
       payload.restart ? 'consumer crashed; restarting' : 'consumer crashed and will not restart',
@@ -253,24 +303,141 @@ export function subscribeWithStoredOffsets(
   let started = false;
   return {
     assigned,
+    get state() {
+      return memberState;
+    },
     async start() {
+      stopping = false;
+      memberState = 'joining';
+      if (options.evictDeadMembers) {
+        await evictDeadMembers(kafka, options.groupId, log).catch((err: unknown) =>
+          log.warn({ err, groupId: options.groupId }, 'could not evict dead group members'),
+        );
+      }
+      started = true;
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
+      // Resolves once the first join completed (or the join crashed: kafkajs then retries it).
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.concurrency,
         eachBatch,
       });
-      started = true;
     },
     async stop() {
       stopping = true;
+      memberState = 'stopped';
       if (!started) return;
       started = false;
       await consumer.disconnect();
     },
   };
+}
+
+/**
+ * Who a member is, carried in its group metadata (the assignment protocol's userData), so that a
+ * later process can tell a member its host left behind. The assignment itself is kafkajs' round
+ * robin, unchanged (members without this data are never evicted).
+ */
+const MEMBER_TAG = { host: hostname(), pid: process.pid };
+
+const taggedRoundRobin: PartitionAssigner = (config) => {
+  const inner = PartitionAssigners.roundRobin(config);
+  return {
+    name: inner.name,
+    version: inner.version,
+    assign: (group) => inner.assign(group),
+    protocol: ({ topics }) => ({
+      name: inner.name,
+      metadata: AssignerProtocol.MemberMetadata.encode({
+        version: inner.version,
+        topics,
+        userData: Buffer.from(JSON.stringify(MEMBER_TAG)),
+      }),
+    }),
+  };
+};
+
+/**
+ * A member left behind by a dead process of this host: same host, and its process is gone (or has
+ * our pid: a container restarts its process under the same pid, and we have not joined yet).
+ */
+export function isDeadPredecessor(
+  tag: { host?: unknown; pid?: unknown },
+  self: { host: string; pid: number } = MEMBER_TAG,
+  alive: (pid: number) => boolean = processAlive,
+): boolean {
+  if (tag.host !== self.host || typeof tag.pid !== 'number') return false;
+  return tag.pid === self.pid || !alive(tag.pid);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The slice of kafkajs' internal cluster client used to send LeaveGroup for another member. */
+interface CoordinatorClient {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  findGroupCoordinator(group: { groupId: string }): Promise<{
+    leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown>;
+  }>;
+}
+
+/**
+ * Removes the group's dead predecessors (isDeadPredecessor) with a LeaveGroup request on their
+ * behalf, as they would have sent on a graceful stop. kafkajs has no public call for this (its
+ * admin client lacks removeMembersFromConsumerGroup), so it goes through kafkajs' own cluster client
+ * (2.2.4, unmaintained: its internals no longer change). Returns the member ids removed.
+ */
+export async function evictDeadMembers(
+  kafka: Kafka,
+  groupId: string,
+  log: Logger,
+): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let dead: string[];
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    dead = (groups[0]?.members ?? [])
+      .filter((m) => {
+        try {
+          const { userData } = AssignerProtocol.MemberMetadata.decode(m.memberMetadata) ?? {};
+          return userData?.length
+            ? isDeadPredecessor(JSON.parse(userData.toString()) as { host?: unknown })
+            : false;
+        } catch {
+          return false; // not ours to judge
+        }
+      })
+      .map((m) => m.memberId);
+  } finally {
+    await admin.disconnect();
+  }
+  if (dead.length === 0) return [];
+  const create = Object.getOwnPropertySymbols(kafka).find(
+    (s) => s.description === 'private:Kafka:createCluster',
+  );
+  if (!create) throw new Error('kafkajs internals changed: no cluster client to send LeaveGroup');
+  const cluster = (kafka as unknown as Record<symbol, (o: object) => CoordinatorClient>)[create]!({
+    allowAutoTopicCreation: false,
+  });
+  await cluster.connect();
+  try {
+    const coordinator = await cluster.findGroupCoordinator({ groupId });
+    for (const memberId of dead) await coordinator.leaveGroup({ groupId, memberId });
+  } finally {
+    await cluster.disconnect();
+  }
+  log.info({ groupId, members: dead }, 'removed group members a dead process left behind');
+  return dead;
 }
 
 function stringHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {

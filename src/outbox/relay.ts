@@ -101,6 +101,11 @@ export class OutboxRelay {
     await this.draining;
   }
 
+  /** Resolves when no round is in progress or queued (start-up ordering, tests). */
+  async settled(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
   kick(): void {
     // While backing off, wake-ups wait for the retry timer: Kafka is known to be failing.
     if (this.stopped || this.retryTimer) return;

@@ -40,6 +40,7 @@ import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { Logger } from '../infra/logger';
 import type { PolicyStore } from '../application/policy-store';
 import type { DecodedEvent } from './decode';
+import { CpuSlice } from './cpu-slice';
 import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
 import type {
@@ -216,7 +217,10 @@ async function applyEvents(
   const evaluated = new Set<string>();
   const failed: string[] = [];
 
+  // Between incidents the loop may serve HTTP and fire timers: a big batch is no stall.
+  const slice = new CpuSlice();
   for (const incidentId of ids) {
+    await slice.pause();
     const decoded = added.get(incidentId)!;
     const before = prior.get(incidentId);
     for (const d of decoded) {

@@ -38,6 +38,9 @@ export async function createProjectorService(
       concurrency: config.PROJECTOR_CONCURRENCY,
       fetchMaxBytes: config.PROJECTOR_FETCH_MAX_BYTES,
       maxEventBytes: config.PROJECTOR_MAX_EVENT_BYTES,
+      sessionTimeoutMs: config.PROJECTOR_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: Math.min(3_000, Math.floor(config.PROJECTOR_SESSION_TIMEOUT_MS / 3)),
+      evictDeadMembers: config.PROJECTOR_EVICT_DEAD_MEMBERS,
     },
   );
 }

@@ -11,9 +11,11 @@ import {
   type BatchOutcome,
   type ClaimedBatch,
   type StoredOffsetHandler,
+  type SubscriptionState,
 } from '../infra/kafka-consumer';
 import type { Logger } from '../infra/logger';
 import { ConcurrentWriteError, projectBatch, type ProjectionSettings } from './apply-batch';
+import { CpuSlice } from './cpu-slice';
 import { decodeRecord, type DecodedEvent, type PoisonRecord } from './decode';
 import { toDlqRecord } from './dlq';
 import { createProjectorMetrics, type ProjectorMetrics } from './metrics';
@@ -33,6 +35,8 @@ export interface ProjectorOptions {
   /** Group membership timing: how fast a dead member's partitions move (tests shorten it). */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Remove group members left behind by dead processes of this host before joining. */
+  evictDeadMembers?: boolean;
 }
 
 export interface ProjectorDeps {
@@ -48,6 +52,8 @@ export interface ProjectorDeps {
 export interface Projector extends Service {
   /** Resolves once this instance claimed its first assignment. */
   readonly assigned: Promise<void>;
+  /** Consumer group membership (joining until the first assignment is claimed). */
+  readonly state: SubscriptionState;
 }
 
 /** The live projector: incident.events → read model, DLQ for poison, outbox for side effects. */
@@ -76,6 +82,7 @@ export function createProjector(deps: ProjectorDeps, options: ProjectorOptions):
       maxBytesPerPartition: options.fetchMaxBytes,
       sessionTimeoutMs: options.sessionTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      evictDeadMembers: options.evictDeadMembers,
     },
     handler,
     log,
@@ -83,6 +90,9 @@ export function createProjector(deps: ProjectorDeps, options: ProjectorOptions):
   return {
     name: 'projector',
     assigned: subscription.assigned,
+    get state() {
+      return subscription.state;
+    },
     async start() {
       // The default policy must be stored before the first incident records its version.
       await deps.policies.ensureDefault(deps.clock.now());
@@ -133,7 +143,9 @@ export function createBatchHandler(
     try {
       const events: DecodedEvent[] = [];
       const poison: PoisonRecord[] = [];
+      const slice = new CpuSlice();
       for (const record of records) {
+        await slice.pause();
         const decoded = decodeRecord(record, options.maxEventBytes);
         if (decoded.kind === 'event') events.push(decoded);
         else poison.push(decoded);

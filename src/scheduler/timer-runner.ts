@@ -108,6 +108,11 @@ export class TimerRunner {
     await this.loading;
   }
 
+  /** Resolves when no round is in progress or queued (start-up ordering, tests). */
+  async settled(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
   /** Requests a drain now (coalesced with one in progress). */
   kick(): void {
     if (this.stopped) return;
