@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../../src/config';
 import { registerApiFoundation, registerIngestApi } from '../../src/http/api';
+import { EVENT_TYPES } from '../../src/contracts/events';
 import { createApiKey } from '../../src/http/api-keys';
 import { buildServer } from '../../src/http/server';
 import { systemClock } from '../../src/infra/clock';
@@ -22,6 +23,7 @@ import {
   uniqueTopic,
   waitFor,
 } from '../helpers/infra';
+import { CONTENT_MODES, sdkEventsOfEveryType, sdkRequests } from '../helpers/cloudevents-sdk';
 
 jest.setTimeout(60_000);
 
@@ -163,6 +165,51 @@ describe('with the real broker', () => {
         ).size,
       ).toBe(1);
     }
+  });
+});
+
+describe('CloudEvents content modes, with the official SDK, against the real broker', () => {
+  it('every event type in binary, structured and batch mode: the records on Kafka are identical', async () => {
+    const topic = uniqueTopic('incident.events');
+    await createTopics([{ name: topic, partitions: 3 }]);
+    const api = await startApi(testConfig().brokers, { KAFKA_TOPIC_EVENTS: topic });
+    open.push(api);
+
+    // The same 16 events (same ids) under one subject per mode: the subject is the only difference.
+    const at = Date.now() - 120_000;
+    for (const mode of CONTENT_MODES) {
+      const events = sdkEventsOfEveryType(`INC-MODE-${mode}`, 'm', at);
+      for (const request of sdkRequests(mode, events)) {
+        const res = await fetch(`${api.url}/v1/events`, {
+          method: 'POST',
+          headers: { ...request.headers, authorization: api.authorization },
+          body: request.body,
+        });
+        expect({ mode, status: res.status, body: await res.text() }).toMatchObject({ status: 202 });
+      }
+    }
+
+    const expected = CONTENT_MODES.length * EVENT_TYPES.length;
+    const seen = await consume(testKafka('ingest-modes-reader'), topic);
+    await waitFor(() => seen.length >= expected, { what: `${expected} records` });
+    const byMode = new Map(
+      CONTENT_MODES.map((mode) => {
+        const records = seen
+          .filter((m) => m.message.key?.toString() === `INC-MODE-${mode}`)
+          .map((m) => ({
+            value: m.message.value!.toString().replace(`"INC-MODE-${mode}"`, '"INC"'),
+            headers: Object.fromEntries(
+              Object.entries(m.message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+            ),
+          }));
+        return [mode, records] as const;
+      }),
+    );
+    const binary = byMode.get('binary')!;
+    expect(binary.map((r) => (JSON.parse(r.value) as { type: string }).type)).toEqual(EVENT_TYPES);
+    expect(byMode.get('structured')).toEqual(binary);
+    expect(byMode.get('batch')).toEqual(binary);
+    expect(binary[0]!.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
   });
 });
 
