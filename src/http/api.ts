@@ -30,7 +30,7 @@ export async function registerApiFoundation(
   context: Pick<AppContext, 'config' | 'log' | 'metrics'>,
 ): Promise<ApiDocs> {
   const { config, log, metrics } = context;
-  const docs = new ApiDocs(API_INFO, OPS_ROUTES);
+  const docs = new ApiDocs(API_INFO, OPS_ROUTES, API_SERVERS);
   docs.collect(app);
   app.decorate('apiDocs', docs);
   const keys = ApiKeyStore.fromConfig(config.API_KEYS);
@@ -110,7 +110,20 @@ export const API_INFO = {
     'Incident lifecycle events in (POST /v1/events), SLA projections out. Every /v1 route needs ' +
     'an API key (`Authorization: Bearer <token>`) with the scope its security requirement names. ' +
     'Errors share one body (Problem); 400 and 422 list every offending field in `details`.',
+  // package.json's licence (SPDX id, as OpenAPI 3.1 allows instead of a URL).
+  license: { name: 'Apache License 2.0', identifier: 'Apache-2.0' },
 };
+
+/**
+ * `servers` of the document: the address `npm run up` serves on by default (HTTP_HOST, HTTP_PORT);
+ * a deployment sets its own base URL in its client.
+ */
+export const API_SERVERS = [
+  {
+    url: 'http://127.0.0.1:8080',
+    description: 'The service on its defaults (`npm run up`: HTTP_HOST 127.0.0.1, HTTP_PORT 8080)',
+  },
+];
 
 const statusText = z.object({ status: z.string() });
 const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
