@@ -46,6 +46,11 @@ function rules(): Rule[] {
 }
 
 describe('promtool', () => {
+  it('check config: the Prometheus configuration of docker-compose.yml loads the rules', async () => {
+    const { code, output } = await promtool('check', 'config', 'prometheus.yml');
+    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('SUCCESS') });
+  });
+
   it('check rules: the rule file is valid', async () => {
     const { code, output } = await promtool('check', 'rules', 'alerts.yml');
     expect({ code, output }).toEqual({
@@ -108,6 +113,17 @@ describe('the metrics the rules use', () => {
     const metrics = [...used].filter((name) => name.startsWith('sla_') || PROMETHEUS_OWN.has(name));
     expect(metrics.length).toBeGreaterThanOrEqual(8);
     expect(metrics.filter((m) => !exported.has(m) && !PROMETHEUS_OWN.has(m))).toEqual([]);
+  });
+
+  it('include those of the Grafana dashboard Prometheus panels', () => {
+    const dashboard = JSON.parse(
+      readFileSync(path.resolve(DIR, '../grafana/dashboards/sla-timer.json'), 'utf8'),
+    ) as { panels: { targets: { expr?: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr ?? []));
+    expect(exprs.length).toBeGreaterThanOrEqual(3);
+    const used = new Set(exprs.flatMap((e) => e.match(/\bsla_[a-z0-9_]+/g) ?? []));
+    expect(used.size).toBeGreaterThanOrEqual(3);
+    expect([...used].filter((m) => !exported.has(m))).toEqual([]);
   });
 
   it('cover the issue list: outbox, lateness, projector lag, DLQ, clock skew, readiness', () => {
