@@ -115,13 +115,17 @@ export const API_INFO = {
 };
 
 /**
- * `servers` of the document: the address `npm run up` serves on by default (HTTP_HOST, HTTP_PORT);
- * a deployment sets its own base URL in its client.
+ * `servers` of the document: one templated URL whose `host` defaults to where `npm run up` serves
+ * (HTTP_HOST 127.0.0.1, HTTP_PORT 8080); the docs page at /docs lets a reader set it to the real
+ * address of a deployment.
  */
 export const API_SERVERS = [
   {
-    url: 'http://127.0.0.1:8080',
-    description: 'The service on its defaults (`npm run up`: HTTP_HOST 127.0.0.1, HTTP_PORT 8080)',
+    url: 'http://{host}',
+    description: 'The service; `host` is HTTP_HOST:HTTP_PORT (or the address in front of it)',
+    variables: {
+      host: { default: '127.0.0.1:8080', description: 'host:port of the service' },
+    },
   },
 ];
 

@@ -61,6 +61,7 @@ export interface ApiInfo {
 export interface ApiServer {
   url: string;
   description: string;
+  variables?: Record<string, { default: string; description: string }>;
 }
 
 type Json = Record<string, unknown>;

@@ -5,6 +5,7 @@
  * connections and never says anything.
  */
 import net from 'node:net';
+import { CloudEvent, emitterFor, httpTransport } from 'cloudevents';
 import type { Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../../src/config';
 import { registerApiFoundation, registerIngestApi } from '../../src/http/api';
@@ -210,6 +211,41 @@ describe('CloudEvents content modes, with the official SDK, against the real bro
     expect(byMode.get('structured')).toEqual(binary);
     expect(byMode.get('batch')).toEqual(binary);
     expect(binary[0]!.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+  });
+});
+
+describe('the SDK emitter, as the README shows it', () => {
+  it('emitterFor(httpTransport(url)) posts in binary mode and gets 202; the record is the event', async () => {
+    const topic = uniqueTopic('incident.events');
+    await createTopics([{ name: topic, partitions: 1 }]);
+    const api = await startApi(testConfig().brokers, { KAFKA_TOPIC_EVENTS: topic });
+    open.push(api);
+
+    const emit = emitterFor(httpTransport(`${api.url}/v1/events`));
+    const sent = new CloudEvent({
+      id: 'readme-1',
+      source: '/servicedesk',
+      type: 'incident.reported',
+      subject: 'INC-README-1',
+      time: new Date(Date.now() - 60_000).toISOString(),
+      data: { severity: 'I', title: 'Core switch down', site: '长葛 data centre' },
+    });
+    const res = (await emit(sent, { headers: { authorization: api.authorization } })) as {
+      body: string;
+    };
+    expect(JSON.parse(res.body)).toEqual({ accepted: 1, ids: ['readme-1'] });
+
+    const seen = await consume(testKafka('ingest-readme-reader'), topic);
+    await waitFor(() => seen.length >= 1, { what: 'the record' });
+    expect(JSON.parse(seen[0]!.message.value!.toString())).toEqual({
+      specversion: '1.0',
+      id: 'readme-1',
+      source: '/servicedesk',
+      type: 'incident.reported',
+      subject: 'INC-README-1',
+      time: sent.time,
+      data: { severity: 'I', title: 'Core switch down', site: '长葛 data centre' },
+    });
   });
 });
 
