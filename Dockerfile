@@ -17,6 +17,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
+# The wallboard page (GET /board): plain files, served as they are.
+COPY board ./board
 COPY openapi.yaml asyncapi.yaml ./
 USER node
 EXPOSE 8080

@@ -13,7 +13,9 @@ async function main(): Promise<void> {
   const [name, ...args] = process.argv.slice(2);
   const file = name && /^[a-z-]+$/.test(name) ? path.join(__dirname, `${name}.ts`) : '';
   if (!file || !existsSync(file)) {
-    const available = ['deadlines', 'ingest', 'projector', 'scheduler', 'read'].join(', ');
+    const available = ['deadlines', 'ingest', 'projector', 'scheduler', 'read', 'storage'].join(
+      ', ',
+    );
     process.stderr.write(`usage: npm run bench -- <name> [args]; names: ${available}\n`);
     process.exit(2);
   }

@@ -23,6 +23,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../src/config';
+import { CoalescingPublisher } from '../src/application/coalescing-publisher';
 import { registerApiFoundation, registerIngestApi } from '../src/http/api';
 import { createApiKey } from '../src/http/api-keys';
 import { buildServer } from '../src/http/server';
@@ -142,7 +143,12 @@ async function serve(topic: string, brokers: string, noKafka: boolean): Promise<
   const app = buildServer({ logger: log, metrics, readiness: [] });
   const context = { config, log, metrics, clock: systemClock, publisher };
   await registerApiFoundation(app, context);
-  await registerIngestApi(app, context);
+  // As the composition root wires it (registerApiRole): concurrent POSTs share produce calls.
+  const ingestPublisher = new CoalescingPublisher(publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  app.addHook('onClose', () => ingestPublisher.close());
+  await registerIngestApi(app, { ...context, publisher: ingestPublisher });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   process.send?.({ address, token: key.token });
   process.once('SIGTERM', () => {

@@ -301,6 +301,7 @@ async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> 
         eventId: e.id,
         type: e.type,
         time: Date.parse(e.time),
+        acceptedAt: Date.parse(e.time),
         data: e.data,
         partition: 0,
         offset: BigInt(i),

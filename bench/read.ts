@@ -14,6 +14,8 @@
  * milestones. 2 % are open, reported within the last two hours, so the at-risk list and the
  * breached/at-risk filters have live work to do (~2,000 open incidents, ~10,000 open milestones).
  *
+ * Also GET /v1/board, the wallboard's snapshot (issue 16).
+ *
  * Requests go through the real routes (authentication, validation, SQL, JSON) with
  * fastify.inject, one at a time; the numbers are per request, in ms. Targets (issue 8): p99 ≤
  * 50 ms for detail and at-risk, ≤ 2 s for the monthly report.
@@ -190,16 +192,21 @@ async function generate(pool: Pool, n: number): Promise<void> {
        ORDER BY m.incident_id, m.escalates_to_tier, m.due_at`,
     );
     await client.query(
-      `INSERT INTO outbox (id, topic, message_key, type, payload, created_at, sent_at)
+      `INSERT INTO outbox (id, topic, message_key, type, payload, created_at)
        SELECT m.incident_id || '-' || m.milestone || '-' || k.kind, k.topic, m.incident_id, k.type,
               jsonb_build_object('specversion', '1.0', 'id', m.incident_id || m.milestone || k.kind,
                 'source', '/sla-timer', 'type', k.type, 'subject', m.incident_id,
                 'data', jsonb_build_object('incidentId', m.incident_id, 'milestone', m.milestone)),
-              m.warn_at[1] + k.after, m.warn_at[1] + k.after
+              m.warn_at[1] + k.after
        FROM milestones m
        CROSS JOIN (VALUES ('w', 'sla.warnings', 'sla.warning', interval '0'),
                           ('b', 'sla.escalations', 'sla.breached', interval '2 minutes')) k(kind, topic, type, after)
        WHERE m.state = 'met_late'`,
+    );
+    // All published: out of the queue (migrations/0011), into outbox_sent.
+    await client.query(
+      `WITH done AS (DELETE FROM outbox_unsent RETURNING id, created_at)
+       INSERT INTO outbox_sent (id, sent_at) SELECT id, created_at FROM done`,
     );
     if (!quiet) await client.query('TRUNCATE stream_events');
     // A live database is vacuumed by autovacuum; without it counts could not use index-only scans.
@@ -295,6 +302,13 @@ async function measure(pool: Pool, opts: Options): Promise<void> {
     {
       name: 'list page 2 ?severity=III&sort=severity',
       url: () => `/v1/incidents?severity=III&sort=severity&limit=50&cursor=${second.nextCursor}`,
+      n: Math.ceil(opts.iterations / 4),
+    },
+    // The wallboard's snapshot (issue 16): loaded on every change the stream announces.
+    { name: 'GET /v1/board', url: () => '/v1/board', n: Math.ceil(opts.iterations / 4) },
+    {
+      name: 'GET /v1/board?site=…',
+      url: () => `/v1/board?site=site-${Math.floor(Math.random() * 50)}`,
       n: Math.ceil(opts.iterations / 4),
     },
     {

@@ -54,6 +54,7 @@ import { createMetricsRegistry } from '../src/infra/metrics';
 import { migrate } from '../src/infra/migrate';
 import { measureClockSkew } from '../src/scheduler/clock-skew';
 import { createSchedulerServices } from '../src/scheduler';
+import { PgListener } from '../src/infra/pg-listener';
 
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -181,7 +182,9 @@ interface Load {
 }
 
 async function scenario(system: System, load: Load): Promise<Stats> {
-  const dbName = system.kind === 'ours' ? 'sla_bench_scheduler' : 'sla_bench_graphile';
+  // BENCH_DB_PREFIX: on a shared Postgres, each user's bench drops and creates only its own databases.
+  const prefix = process.env.BENCH_DB_PREFIX ?? 'sla_bench';
+  const dbName = system.kind === 'ours' ? `${prefix}_scheduler` : `${prefix}_graphile`;
   const url = await freshDatabase(dbName);
   const topic = `bench.scheduler.${Date.now().toString(36)}`;
   await createTopic(topic);
@@ -531,6 +534,7 @@ async function child(): Promise<void> {
       pool,
       publisher: new RecordingPublisher(publisher, recorder),
       metrics: createMetricsRegistry(),
+      listener: new PgListener(pool, log),
     });
     for (const s of services) await s.start();
     stop = async () => {

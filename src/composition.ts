@@ -1,15 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kafka } from 'kafkajs';
-import type { Registry } from 'prom-client';
+import { CoalescingPublisher } from './application/coalescing-publisher';
+import { createPolicyStore, loadConfiguredPolicy } from './application/policy-store';
+import type { AppContext, Service } from './application/roles';
 import type { Config } from './config';
 import { ensureTopics, serviceTopics } from './infra/kafka-topics';
 import { registerApiFoundation, registerIngestApi } from './http/api';
 import { registerReadApi } from './http/read';
 import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
-import { createPool, type Pool } from './infra/db';
-import { createKafka, KafkaHealth, KafkaPublisher, type EventPublisher } from './infra/kafka';
+import { autovacuumAdvisory } from './infra/autovacuum';
+import { createPool } from './infra/db';
+import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
+import { PgListener } from './infra/pg-listener';
 import { createMetricsRegistry } from './infra/metrics';
 import { createProjectorService } from './projector';
 import { createSchedulerServices } from './scheduler';
@@ -17,24 +20,10 @@ import { createSchedulerServices } from './scheduler';
 /**
  * The one composition root: adapters are built here and wired into the roles the config asks for
  * (`api`, `projector`, `scheduler`; all three by default). Nothing else constructs infrastructure.
+ * The contracts between the root and the roles (AppContext, Service) are in
+ * src/application/roles.ts, so that no role imports this file.
  */
-export interface AppContext {
-  config: Config;
-  log: Logger;
-  clock: Clock;
-  pool: Pool;
-  kafka: Kafka;
-  publisher: EventPublisher;
-  metrics: Registry;
-}
-
-/** A long-running part of the process (projector, timer runner, outbox relay). */
-export interface Service {
-  readonly name: string;
-  start(): Promise<void>;
-  /** Finishes in-flight work (commits it) and releases its resources. */
-  stop(): Promise<void>;
-}
+export type { AppContext, Service };
 
 export interface RunningApp {
   context: AppContext;
@@ -63,17 +52,35 @@ export function createContext(config: Config, log: Logger, clock: Clock = system
 /**
  * roles: api (ingest and read routes are registered here, and only here: scripts/gen-contracts.ts
  * calls this to generate openapi.yaml, so a route added elsewhere would go undocumented).
- * Registering does no I/O; the returned services are started by startApp.
+ * Registering does no I/O (a pg pool connects on first use); the returned services are started by
+ * startApp, and release what is built here when stopped.
  */
 export async function registerApiRole(
   http: FastifyInstance,
   context: AppContext,
 ): Promise<Service[]> {
+  const { config } = context;
   // First authentication, rate limiting and the OpenAPI collector: they see the routes after them.
   await registerApiFoundation(http, context);
-  await registerIngestApi(http, context);
-  // Read API and live stream (issue 8): after authentication is installed.
-  return registerReadApi(http, context);
+  // Concurrent POSTs share produce calls (src/application/coalescing-publisher.ts).
+  const ingestPublisher = new CoalescingPublisher(context.publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  http.addHook('onClose', () => ingestPublisher.close());
+  await registerIngestApi(http, { ...context, publisher: ingestPublisher });
+  // Read API and live stream (issue 8): after authentication is installed. LISTEN holds its
+  // connection for good: its own pool, so the query pool keeps every slot.
+  const streamListenPool = createPool(config.DATABASE_URL, {
+    max: 1,
+    application_name: 'sla-timer-stream',
+  });
+  const releaseListenPool: Service = {
+    name: 'streamListenPool',
+    start: async () => undefined,
+    // Stopped after the stream hub (services stop in reverse order), which released its client.
+    stop: () => streamListenPool.end(),
+  };
+  return [releaseListenPool, ...registerReadApi(http, context, streamListenPool)];
 }
 
 export async function startApp(context: AppContext): Promise<RunningApp> {
@@ -88,6 +95,7 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
       { name: 'kafka', check: () => kafkaHealth.check() },
     ],
+    advisories: [{ name: 'autovacuum', check: autovacuumAdvisory(pool) }],
   });
 
   if (config.KAFKA_CREATE_TOPICS) {
@@ -107,11 +115,18 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   }
   if (roles.has('projector')) {
     // roles: projector (incident.events → read models, exactly once; src/projector)
-    services.push(await createProjectorService(context));
+    const policies = createPolicyStore(
+      pool,
+      await loadConfiguredPolicy(config.POLICY_FILE),
+      context.log,
+    );
+    services.push(await createProjectorService(context, policies));
   }
   if (roles.has('scheduler')) {
     // roles: scheduler (timer runner and outbox relay)
-    services.push(...createSchedulerServices(context).services);
+    // One LISTEN connection for the timer runner and the outbox relay (src/infra/pg-listener.ts).
+    const listener = new PgListener(pool, log);
+    services.push(...createSchedulerServices({ ...context, listener }).services);
   }
 
   for (const service of services) {

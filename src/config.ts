@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { API_KEY_ENTRY } from './http/api-keys';
+import { API_KEY_ENTRY } from './contracts/api-keys';
 
 /**
  * Configuration comes from environment variables only, parsed once at start-up. A wrong value stops

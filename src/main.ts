@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config';
 import { createContext, startApp } from './composition';
+import { autovacuumOff } from './infra/autovacuum';
 import { ensureDatabase } from './infra/db';
 import { createLogger } from './infra/logger';
 import { migrate } from './infra/migrate';
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
   await ensureDatabase(config.DATABASE_URL);
   const context = createContext(config, log);
   await migrate(context.pool, log);
+  const vacuum = await autovacuumOff(context.pool);
+  if (vacuum !== null) log.warn({ component: 'storage' }, vacuum);
   const app = await startApp(context);
 
   const shutdown = (signal: string) => {

@@ -74,14 +74,19 @@ export class IngestService {
    * them all. `batch` says whether issue paths carry an index. Rejects with UnavailableError (503).
    */
   async ingest(events: CloudEvent[], batch: boolean): Promise<IngestOutcome> {
-    const issues = [...this.checkTimes(events, batch), ...conflictingDuplicates(events)];
+    const acceptedAt = this.clock.now();
+    const issues = [
+      ...this.checkTimes(events, batch, acceptedAt),
+      ...conflictingDuplicates(events),
+    ];
     if (issues.length > 0) {
       this.outcomes.unprocessable.inc(events.length);
       return { kind: 'unprocessable', issues };
     }
     const stop = this.publishSeconds.startTimer();
     try {
-      await this.publisher.publish(this.settings.topic, events.map(toEventRecord), {
+      const records = events.map((e) => toEventRecord(e, acceptedAt));
+      await this.publisher.publish(this.settings.topic, records, {
         timeoutMs: this.settings.publishTimeoutMs,
       });
     } catch (err) {
@@ -95,8 +100,7 @@ export class IngestService {
     return { kind: 'accepted', ids: events.map((e) => e.id) };
   }
 
-  private checkTimes(events: CloudEvent[], batch: boolean): FieldIssue[] {
-    const now = this.clock.now();
+  private checkTimes(events: CloudEvent[], batch: boolean, now: number): FieldIssue[] {
     const issues: FieldIssue[] = [];
     events.forEach((event, index) => {
       const at = Date.parse(event.time);

@@ -1,14 +1,15 @@
 /**
- * What a milestone's state is at a given instant: the one definition, spelled twice, in
- * TypeScript (`milestoneView`, for single rows) and in SQL (`milestoneSql`, for filters and
- * counts over many). test/unit/read/milestone-view.test.ts pins the first;
- * test/integration/read-api.test.ts checks that list filters and detail agree.
+ * A stored milestone row as the read side shows it at request time. The rule itself is the
+ * domain's `milestoneAt` (src/domain/milestone-state.ts) for single rows, and its SQL twin (the
+ * `sla_milestone_*` functions of migrations/0008_milestone_rules.sql) for filters and counts over
+ * many; test/integration/milestone-rules.test.ts pins the two to the same table of cases.
  *
- * milestones.state is the state at projection time (migrations/0001_core.sql): nothing rewrites a
- * row when a warning threshold or a deadline passes, so "warned" and "breached" are derived here
- * from the stored times and `now` (the Clock's, passed in).
+ * milestones.state is the state at projection time (as of the incident's latest event): nothing
+ * rewrites a row when a warning threshold or a deadline passes, so "warned" and "breached" are
+ * derived from the stored times and `now` (the Clock's, passed in).
  */
 import type { MilestoneState, MilestoneView } from '../contracts/read';
+import { milestoneAt, wholeSeconds, type StoredMilestone } from '../domain';
 
 export interface MilestoneRow {
   incident_id: string;
@@ -22,79 +23,69 @@ export interface MilestoneRow {
   breached_at: Date | null;
   paused_ms: string | number;
   escalates_to_tier: number | null;
+  stopped_at: Date | null;
+  overdue_paused_ms: string | number;
 }
 
-/**
- * The milestone as a dashboard sees it at `now`:
- * - met / met_late are final;
- * - a stored breach (state or breached_at) stands, also once the incident is settled or paused;
- * - not_applicable and paused are as stored;
- * - pending / warned: breached once the deadline is reached (`due_at <= now`, the same instant the
- *   scheduler fires), warned once a warning threshold is reached, else pending.
- */
+/** The row in the domain's terms (epoch ms). */
+export function storedMilestone(row: MilestoneRow): StoredMilestone {
+  return {
+    state: row.state,
+    startAt: ms(row.start_at),
+    dueAt: ms(row.due_at),
+    warnAt: row.warn_at.map((w) => w.getTime()),
+    metAt: ms(row.met_at),
+    breachedAt: ms(row.breached_at),
+    stoppedAt: ms(row.stopped_at),
+    overduePausedMs: Number(row.overdue_paused_ms),
+  };
+}
+
+/** The milestone as a dashboard sees it at `now` (GET /v1/incidents/{id}, the stream). */
 export function milestoneView(row: MilestoneRow, now: number): MilestoneView {
-  const due = row.due_at?.getTime() ?? null;
-  const base = {
+  const at = milestoneAt(storedMilestone(row), now);
+  return {
     milestone: row.milestone,
     cycle: row.cycle,
+    state: at.state,
     startAt: iso(row.start_at),
     dueAt: iso(row.due_at),
     warnAt: row.warn_at.map((w) => w.toISOString()),
     metAt: iso(row.met_at),
+    breachedAt: at.breachedAt === null ? null : new Date(at.breachedAt).toISOString(),
+    remainingSeconds: at.remainingMs === null ? null : wholeSeconds(at.remainingMs),
     pausedSeconds: Math.floor(Number(row.paused_ms) / 1000),
     escalatesToTier: row.escalates_to_tier,
   };
-  const remaining = due === null ? null : Math.floor((due - now) / 1000);
-  const breachedAt = iso(row.breached_at ?? row.due_at);
-  const open = (state: MilestoneState, breached: boolean) => ({
-    ...base,
-    state,
-    breachedAt: breached ? breachedAt : null,
-    remainingSeconds: remaining,
-  });
-  const settled = (state: MilestoneState, breached: boolean) => ({
-    ...base,
-    state,
-    breachedAt: breached ? breachedAt : null,
-    remainingSeconds: null,
-  });
-
-  if (row.state === 'met') return settled('met', false);
-  if (row.state === 'met_late') return settled('met_late', true);
-  const pendingOrWarned = row.state === 'pending' || row.state === 'warned';
-  if (row.state === 'breached' || row.breached_at !== null) {
-    return pendingOrWarned || row.state === 'breached'
-      ? open('breached', true)
-      : settled('breached', true);
-  }
-  if (row.state === 'not_applicable') return settled('not_applicable', false);
-  if (row.state === 'paused') return settled('paused', false);
-  if (due !== null && due <= now) return open('breached', true);
-  if (row.state === 'warned' || row.warn_at.some((w) => w.getTime() <= now)) {
-    return open('warned', false);
-  }
-  return open('pending', false);
 }
 
 /**
  * The same rules as SQL predicates over milestones `m`, with `now` the SQL text of the request
- * time (a parameter such as `$3`):
- * - breached: met late, or a stored breach, or open (pending/warned) with the deadline reached;
- * - openAhead: open, no breach, deadline still ahead;
- * - atRisk: openAhead, and a warning threshold reached.
+ * time (a parameter such as `$3`), on the SQL twin of `milestoneAt`:
+ * - breached: breached or met late at `now`, or paused after its deadline;
+ * - openAhead: pending or warned at `now` (the deadline still ahead);
+ * - atRisk: warned at `now`;
+ * - clockStarted: counted in reports (its clock started and did not "never start").
  */
-export function milestoneSql(now: string): { breached: string; openAhead: string; atRisk: string } {
-  const openAhead = `(m.state IN ('pending', 'warned') AND m.breached_at IS NULL AND m.due_at > ${now})`;
+export function milestoneSql(now: string): {
+  breached: string;
+  openAhead: string;
+  atRisk: string;
+  clockStarted: string;
+} {
+  const state = `sla_milestone_state_at(m.state, m.due_at, m.warn_at, ${now})`;
   return {
-    breached: `(m.state IN ('breached', 'met_late')
-      OR (m.state <> 'met' AND m.breached_at IS NOT NULL)
-      OR (m.state IN ('pending', 'warned') AND m.due_at <= ${now}))`,
-    openAhead,
-    atRisk: `(${openAhead}
-      AND (m.state = 'warned' OR EXISTS (SELECT 1 FROM unnest(m.warn_at) w WHERE w <= ${now})))`,
+    breached: `sla_milestone_is_breached(m.state, m.due_at, m.breached_at, ${now})`,
+    openAhead: `(${state} IN ('pending', 'warned'))`,
+    atRisk: `(${state} = 'warned')`,
+    clockStarted: `sla_milestone_clock_started(m.state, m.start_at, m.stopped_at, ${now})`,
   };
 }
 
 export function iso(d: Date | null | undefined): string | null {
   return d ? d.toISOString() : null;
+}
+
+function ms(d: Date | null): number | null {
+  return d ? d.getTime() : null;
 }

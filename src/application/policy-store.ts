@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { canonicalJson } from '../contracts/events';
 import { parsePolicy, parsePolicyOrThrow, policyToDocument } from '../contracts/policy';
 import { DEFAULT_POLICY, DEFAULT_POLICY_ID, type Policy } from '../domain';
-import type { Pool, PoolClient } from '../infra/db';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { Logger } from '../infra/logger';
 
 type Queryable = Pool | PoolClient;
@@ -146,9 +146,7 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
   }
 
   async function ensureDefault(now: number): Promise<Policy> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    const { policy, stored } = await withTransaction(pool, async (client) => {
       // The same lock the admin API takes to number versions (application/policy-versions.ts).
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`policy:${configured.id}`]);
       const { rows } = await client.query<{
@@ -162,12 +160,9 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
       );
       const latestRow = rows[0];
       const latest = latestRow ? parseRow(latestRow) : null;
-      if (latest && sameRules(latest, configured)) {
-        await client.query('COMMIT');
-        return latest;
-      }
+      if (latest && sameRules(latest, configured)) return { policy: latest, stored: false };
       const version = (latestRow?.version ?? 0) + 1;
-      const stored: Policy = {
+      const next: Policy = {
         ...configured,
         version,
         // Version 1 keeps its own start (the built-in default applies since 1970); a later one
@@ -177,21 +172,19 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
       };
       await client.query(
         `INSERT INTO policies (policy_id, version, document, created_by) VALUES ($1, $2, $3, $4)`,
-        [stored.id, version, JSON.stringify(policyToDocument(stored)), 'config'],
+        [next.id, version, JSON.stringify(policyToDocument(next)), 'config'],
       );
-      await client.query('COMMIT');
-      cache.set(cacheKey(stored.id, version), stored);
+      return { policy: next, stored: true };
+    });
+    if (stored) {
+      // Cached once committed, as before.
+      cache.set(cacheKey(policy.id, policy.version), policy);
       log?.info(
-        { component: 'policy-store', policyId: stored.id, version },
+        { component: 'policy-store', policyId: policy.id, version: policy.version },
         'default policy stored',
       );
-      return stored;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
     }
+    return policy;
   }
 
   return { configured, ensureDefault, all, resolve, get };

@@ -28,7 +28,7 @@ const {
   atRisk: SQL_AT_RISK,
 } = milestoneSql(':now');
 /** Effective tier (team contract): escalation never lowers it. */
-const SQL_EFFECTIVE_TIER = `greatest(i.tier,
+export const SQL_EFFECTIVE_TIER = `greatest(i.tier,
   coalesce((SELECT max(e.to_tier) FROM escalations e WHERE e.incident_id = i.incident_id), 1))`;
 
 /** Positional parameters collected while a statement is assembled. */
@@ -272,7 +272,7 @@ export class ReadQueries {
       .sort();
     return {
       ...summary(row, {
-        breached: views.some((v) => v.state === 'breached' || v.state === 'met_late'),
+        breached: views.some((v) => v.breachedAt !== null),
         atRisk: views.some((v) => v.state === 'warned'),
         nextDueAt: ahead[0] ? new Date(ahead[0]) : null,
       }),
@@ -314,8 +314,9 @@ export class ReadQueries {
          FROM incident_events e WHERE e.incident_id = $1
          UNION ALL
          SELECT 'sla', o.created_at, o.type, o.id, o.payload->>'source', o.payload->'data',
-                o.created_at, o.topic, o.sent_at
-         FROM outbox o WHERE o.message_key = $1
+                o.created_at, o.topic, s.sent_at
+         FROM outbox o LEFT JOIN outbox_sent s ON s.id = o.id
+         WHERE o.message_key = $1
        ) t
        ORDER BY at, recorded_at, kind, id
        LIMIT $2`,

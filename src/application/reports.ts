@@ -5,17 +5,20 @@
  *
  * What counts where:
  * - milestone statistics cover the milestones (all cycles) of incidents *reported* in the month,
- *   as they stand at generation time; cancelled incidents (duplicates, false alarms) are left out;
+ *   as they stand at generation time; cancelled incidents (duplicates, false alarms) are left out,
+ *   and so are milestones whose clock never started or has not started yet (SPEC §2: spare_parts
+ *   of an incident solved within 24 h);
  * - escalations, dispatches, arrivals and reopens count what *happened* in the month
- *   (escalated_at, event time).
+ *   (escalated_at, event time); `reopened` counts incidents with a reopen that took effect in the
+ *   month (SPEC §3: only from resolved or closed; cancelled is final).
  */
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
 import { milestoneSql } from './milestone-state';
 
-// "Breached" as everywhere else (./milestone-state.ts); $3 is the generation time.
-const BREACHED = milestoneSql('$3').breached;
+// "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
+const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
 
 const MILESTONE_ORDER = `array_position(
   ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts'], milestone)`;
@@ -59,6 +62,7 @@ export async function monthlyReport(
                      THEN extract(epoch FROM m.met_at - m.start_at) END AS seconds
          FROM incidents i JOIN milestones m ON m.incident_id = i.incident_id
          WHERE i.reported_at >= $1 AND i.reported_at < $2 AND i.status <> 'cancelled'
+           AND ${CLOCK_STARTED}
        )
        SELECT GROUPING(severity) = 1 AS all_severities, coalesce(severity, 'all') AS severity,
               milestone, count(*)::int AS count,
@@ -73,11 +77,19 @@ export async function monthlyReport(
        ORDER BY all_severities, severity, ${MILESTONE_ORDER} NULLS LAST, milestone`,
       [...range, new Date(now)],
     ),
-    pool.query<{ severity: string | null; reported: number; cancelled: number }>(
+    pool.query<{
+      severity: string | null;
+      reported: number;
+      cancelled: number;
+      reopened: number;
+    }>(
       `SELECT severity,
-              count(*) FILTER (WHERE status <> 'cancelled')::int AS reported,
-              count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled
-       FROM incidents WHERE reported_at >= $1 AND reported_at < $2
+              count(*) FILTER (WHERE status <> 'cancelled' AND reported_at >= $1)::int AS reported,
+              count(*) FILTER (WHERE status = 'cancelled' AND reported_at >= $1)::int AS cancelled,
+              count(*) FILTER (WHERE EXISTS (
+                SELECT 1 FROM unnest(reopened_at) r WHERE r >= $1 AND r < $2))::int AS reopened
+       FROM incidents
+       WHERE reported_at < $2 AND (reported_at >= $1 OR reopen_count > 0)
        GROUP BY severity`,
       range,
     ),
@@ -88,15 +100,14 @@ export async function monthlyReport(
       range,
     ),
     // A dispatch naming no engineers still sent someone: it counts as one person.
-    pool.query<{ dispatches: number; engineers: number; arrivals: number; reopened: number }>(
+    pool.query<{ dispatches: number; engineers: number; arrivals: number }>(
       `SELECT count(*) FILTER (WHERE type = 'incident.dispatched')::int AS dispatches,
               coalesce(sum(greatest(1, CASE WHEN jsonb_typeof(data->'engineers') = 'array'
                                             THEN jsonb_array_length(data->'engineers') ELSE 0 END))
                        FILTER (WHERE type = 'incident.dispatched'), 0)::int AS engineers,
-              count(*) FILTER (WHERE type = 'incident.arrived')::int AS arrivals,
-              count(DISTINCT incident_id) FILTER (WHERE type = 'incident.reopened')::int AS reopened
+              count(*) FILTER (WHERE type = 'incident.arrived')::int AS arrivals
        FROM incident_events
-       WHERE type IN ('incident.dispatched', 'incident.arrived', 'incident.reopened')
+       WHERE type IN ('incident.dispatched', 'incident.arrived')
          AND time >= $1 AND time < $2`,
       range,
     ),
@@ -107,7 +118,9 @@ export async function monthlyReport(
     number
   >;
   let cancelled = 0;
+  let reopened = 0;
   for (const r of incidents.rows) {
+    reopened += r.reopened;
     if (r.severity !== null && r.severity in bySeverity) {
       bySeverity[r.severity as keyof typeof bySeverity] += r.reported;
     }
@@ -124,7 +137,7 @@ export async function monthlyReport(
       reported: Object.values(bySeverity).reduce((a, b) => a + b, 0),
       bySeverity,
       cancelled,
-      reopened: f?.reopened ?? 0,
+      reopened,
     },
     milestones: milestones.rows.map((r) => ({
       severity: r.all_severities ? 'all' : r.severity,

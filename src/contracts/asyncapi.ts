@@ -1,11 +1,12 @@
 import type { z } from 'zod';
-import { DLQ_HEADERS } from '../projector/dlq';
-import { EVENT_CONTENT_TYPE, cloudEventSchema } from './events';
+import { DLQ_HEADERS } from './dlq';
+import { ACCEPTED_AT_HEADER, EVENT_CONTENT_TYPE, cloudEventSchema } from './events';
 import { SchemaComponents } from './json-schema';
 import {
   incidentEscalatedSchema,
   slaBreachedSchema,
   slaBreachRetractedSchema,
+  slaStandDownSchema,
   slaWarningSchema,
 } from './sla-events';
 
@@ -55,15 +56,31 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
   });
 
   const messages: Json = {
-    IncidentEvent: cloudEvent(
-      'IncidentEvent',
-      'Incident lifecycle event',
-      'A lifecycle event posted to POST /v1/events (SPEC §3), exactly as validated. The same ' +
-        '(source, id) may appear more than once (a client retry, a produce retried after a ' +
-        'timeout); consumers dedupe by (source, id). A different payload under a used (source, id) ' +
-        'is not applied.',
-      cloudEventSchema,
-    ),
+    IncidentEvent: {
+      ...cloudEvent(
+        'IncidentEvent',
+        'Incident lifecycle event',
+        'A lifecycle event posted to POST /v1/events (SPEC §3), exactly as validated. The same ' +
+          '(source, id) may appear more than once (a client retry, a produce retried after a ' +
+          'timeout); consumers dedupe by (source, id). A different payload under a used (source, id) ' +
+          'is not applied.',
+        cloudEventSchema,
+      ),
+      headers: {
+        type: 'object',
+        properties: {
+          'content-type': { type: 'string', const: EVENT_CONTENT_TYPE },
+          [ACCEPTED_AT_HEADER]: {
+            type: 'string',
+            pattern: '^[0-9]+$',
+            description:
+              'When the service accepted the event, epoch milliseconds. The SLA uses the earlier ' +
+              'of this and the event `time` (SPEC §3 "Effective time"); records without it use ' +
+              'the Kafka record timestamp.',
+          },
+        },
+      },
+    },
     SlaWarning: cloudEvent(
       'SlaWarning',
       'sla.warning',
@@ -88,6 +105,14 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
       'sla.breach_retracted',
       'A late event proved a milestone was met in time; `data.retracts` names the breach event.',
       slaBreachRetractedSchema,
+    ),
+    SlaStandDown: cloudEvent(
+      'SlaStandDown',
+      'sla.stand_down',
+      'An incident the service escalated automatically settled (resolved, closed, cancelled): ' +
+        'pagers may close what they opened. At most once per incident cycle; nothing follows it ' +
+        'for that cycle.',
+      slaStandDownSchema,
     ),
     DeadLetter: {
       name: 'DeadLetter',
@@ -168,9 +193,9 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
       ),
       slaEscalations: channel(
         topics.escalations,
-        'Breaches, escalations (automatic and manual) and retractions, for on-call pagers. Every ' +
-          'escalation reaches this topic.',
-        ['SlaBreached', 'IncidentEscalated', 'SlaBreachRetracted'],
+        'Breaches, escalations (automatic and manual), retractions and stand-downs, for on-call ' +
+          'pagers. Every escalation reaches this topic.',
+        ['SlaBreached', 'IncidentEscalated', 'SlaBreachRetracted', 'SlaStandDown'],
       ),
       deadLetters: channel(
         topics.dlq,

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import type { EventDataByType, IncidentEvent } from '../domain';
+import { SEVERITIES, type EventDataByType, type IncidentEvent } from '../domain';
 
 /**
  * The incident lifecycle events of SPEC §3: CloudEvents 1.0, structured JSON mode. These schemas are
@@ -62,7 +62,7 @@ const names = () =>
     .max(LIMITS.listItems, `must have at most ${LIMITS.listItems} items`);
 
 export const severitySchema = z
-  .enum(['I', 'II', 'III', 'IV'])
+  .enum(SEVERITIES)
   .describe('I critical, II major, III significant, IV general (SPEC §2)');
 export const tierSchema = z
   .literal([1, 2, 3])
@@ -389,12 +389,21 @@ export function parseBinaryEvent(
 export const EVENT_CONTENT_TYPE = 'application/cloudevents+json';
 
 /**
- * The `incident.events` record for a validated event: key = subject, value = the event JSON without
- * `datacontenttype` (its only legal value is the default; binary mode carries it as the HTTP
- * content type), so an event is the same record whichever content mode carried it. Key order is the
- * schema's, not the caller's.
+ * Kafka header of `incident.events` records: when the service accepted the event (epoch ms,
+ * decimal), recorded with it so that the effective time (SPEC §3) is the same on every replay.
  */
-export function toEventRecord(event: CloudEvent): {
+export const ACCEPTED_AT_HEADER = 'sla-accepted-at';
+
+/**
+ * The `incident.events` record of an event accepted at `acceptedAt` (epoch ms): key = subject,
+ * value = the event JSON without `datacontenttype` (its only legal value is the default; binary
+ * mode carries it as the HTTP content type), so an event is the same record whichever content mode
+ * carried it. Key order is the schema's, not the caller's.
+ */
+export function toEventRecord(
+  event: CloudEvent,
+  acceptedAt: number,
+): {
   key: string;
   value: string;
   headers: Record<string, string>;
@@ -403,7 +412,10 @@ export function toEventRecord(event: CloudEvent): {
   return {
     key: event.subject,
     value: JSON.stringify(recorded),
-    headers: { 'content-type': EVENT_CONTENT_TYPE },
+    headers: {
+      'content-type': EVENT_CONTENT_TYPE,
+      [ACCEPTED_AT_HEADER]: String(Math.trunc(acceptedAt)),
+    },
   };
 }
 

@@ -182,7 +182,7 @@ const tierSchema = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 
 const milestoneSchema = z.strictObject({
   metBy: z.enum(MEETING_EVENT_TYPES as [MeetingEventType, ...MeetingEventType[]]),
-  limits: z.record(z.enum(SEVERITIES as [Severity, ...Severity[]]), duration({ allowZero: false })),
+  limits: z.record(z.enum(SEVERITIES), duration({ allowZero: false })),
   /** The clock starts this long after the report (or reopen); default: at once. */
   startAfter: duration({ allowZero: true }).optional(),
   warnings: z.array(warningSchema),

@@ -9,7 +9,9 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
 
-export const SEVERITIES = ['I', 'II', 'III', 'IV'] as const;
+import { SEVERITIES } from '../domain';
+
+export { SEVERITIES };
 export const INCIDENT_STATUSES = ['pending', 'open', 'resolved', 'closed', 'cancelled'] as const;
 export const MILESTONE_STATES = [
   'pending',
@@ -163,16 +165,26 @@ export const milestoneView = z
     milestone: z.string(),
     /** 0 first; a reopen starts cycle 1 of the milestones that restart. */
     cycle: z.number().int(),
-    /** The state now: pending, warned and breached follow from the times and the request time. */
+    /**
+     * The state now (src/domain/milestone-state.ts): pending, warned and breached follow from the
+     * times and the request time; `paused` with a `breachedAt` was paused after its deadline (the
+     * breach stands).
+     */
     state: z.enum(MILESTONE_STATES),
     startAt: nullableInstant,
     dueAt: nullableInstant,
     warnAt: z.array(instantOut),
     metAt: nullableInstant,
-    /** When it breached: the stored detection time, else the deadline. */
+    /** When it breached (the deadline), if breached, met late or paused after its deadline. */
     breachedAt: nullableInstant,
-    /** Whole seconds to the deadline at request time, negative once past; null when settled or paused. */
+    /**
+     * Whole seconds to the deadline, negative once past (rounded down). Overdue freezes (SPEC §2):
+     * it stops when the milestone settles (resolved, closed, cancelled, or an earlier cycle
+     * before a reopen) and does not grow while the clock is paused. Null when met, not
+     * applicable, or paused before its deadline.
+     */
     remainingSeconds: z.number().int().nullable(),
+    /** Working time paused before the deadline: what the deadline moved by (SPEC §2). */
     pausedSeconds: z.number().int(),
     escalatesToTier: tier.nullable(),
   })

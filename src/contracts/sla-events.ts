@@ -1,6 +1,6 @@
 /**
  * The outgoing SLA events (SPEC §4): `sla.warning` on the warnings topic; `sla.breached`,
- * `incident.escalated` and `sla.breach_retracted` on the escalations topic. CloudEvents 1.0 in
+ * `incident.escalated`, `sla.breach_retracted` and `sla.stand_down` on the escalations topic. CloudEvents 1.0 in
  * structured JSON mode, `source` = this service, keyed by incident id.
  *
  * Invariants every builder keeps:
@@ -17,11 +17,12 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { SEVERITIES, type TimerKind } from '../domain';
 
 export const SLA_EVENT_SOURCE = '/sla-timer' as const;
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
 
-const severity = z.enum(['I', 'II', 'III', 'IV']);
+const severity = z.enum(SEVERITIES);
 const tier = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 const instant = z.iso.datetime({ offset: true });
 
@@ -84,6 +85,17 @@ export const slaBreachRetractedDataSchema = pagerFieldsSchema.extend({
   metAt: instant,
 });
 
+export const slaStandDownDataSchema = pagerFieldsSchema.extend({
+  /** Why the pagers may stand down, e.g. "incident resolved", "incident cancelled: duplicate". */
+  reason: z.string(),
+  /** How the incident settled. */
+  settledAs: z.enum(['resolved', 'closed', 'cancelled']),
+  /** The incident cycle (its reopen count) that settled: one stand-down per cycle at most. */
+  cycle: z.number().int().min(0),
+  /** When the service last escalated the incident automatically (what is being stood down). */
+  escalatedAt: instant,
+});
+
 function envelope<T extends string, D extends z.ZodType>(type: T, data: D) {
   return z.object({
     specversion: z.literal('1.0'),
@@ -106,11 +118,14 @@ export const slaBreachRetractedSchema = envelope(
   slaBreachRetractedDataSchema,
 );
 
+export const slaStandDownSchema = envelope('sla.stand_down', slaStandDownDataSchema);
+
 export const slaEventSchema = z.discriminatedUnion('type', [
   slaWarningSchema,
   slaBreachedSchema,
   incidentEscalatedSchema,
   slaBreachRetractedSchema,
+  slaStandDownSchema,
 ]);
 export type SlaEvent = z.infer<typeof slaEventSchema>;
 export type SlaEventType = SlaEvent['type'];
@@ -118,6 +133,7 @@ export type SlaWarning = z.infer<typeof slaWarningSchema>;
 export type SlaBreached = z.infer<typeof slaBreachedSchema>;
 export type IncidentEscalated = z.infer<typeof incidentEscalatedSchema>;
 export type SlaBreachRetracted = z.infer<typeof slaBreachRetractedSchema>;
+export type SlaStandDown = z.infer<typeof slaStandDownSchema>;
 
 /** Which topic each type goes to: the warnings topic, or the escalations topic (SPEC §4). */
 export const SLA_EVENT_TOPIC: Record<SlaEventType, 'warnings' | 'escalations'> = {
@@ -125,6 +141,7 @@ export const SLA_EVENT_TOPIC: Record<SlaEventType, 'warnings' | 'escalations'> =
   'sla.breached': 'escalations',
   'incident.escalated': 'escalations',
   'sla.breach_retracted': 'escalations',
+  'sla.stand_down': 'escalations',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -149,8 +166,6 @@ export function deterministicId(...parts: (string | number)[]): string {
   ].join('-');
 }
 
-export type TimerKind = 'warning' | 'breach';
-
 /** The id of the event a timer firing produces: same timer, same generation, same kind → same id. */
 export function timerEventId(
   timerKey: string,
@@ -171,6 +186,14 @@ export function escalationEventId(incidentId: string, toTier: SlaTier): string {
 /** The id of a manual `incident.escalated` forwarded to the escalations topic: one per input event. */
 export function forwardedEventId(source: string, eventId: string): string {
   return deterministicId('forward', source, eventId);
+}
+
+/**
+ * The id of a stand-down: one per incident and cycle (its reopen count when it settled), so a
+ * resolve followed by a close, a re-run batch or a relay re-publish never says it twice.
+ */
+export function standDownEventId(incidentId: string, cycle: number): string {
+  return deterministicId('stand_down', incidentId, cycle);
 }
 
 /** The id of the retraction of a breach: at most one retraction per breach event. */
@@ -323,6 +346,31 @@ export function buildBreachRetracted(
       retracts: retraction.breachEventId,
       dueAt: iso(retraction.dueAt),
       metAt: iso(retraction.metAt),
+    },
+  );
+}
+
+/** SPEC §4 "Stand-down": a paged incident settled; `pager.tier` is its tier when it settled. */
+export function buildStandDown(
+  pager: PagerFields,
+  standDown: {
+    cycle: number;
+    settledAs: 'resolved' | 'closed' | 'cancelled';
+    reason: string;
+    escalatedAt: number;
+    emittedAt: number;
+  },
+): SlaStandDown {
+  return wrap(
+    'sla.stand_down',
+    standDownEventId(pager.incidentId, standDown.cycle),
+    standDown.emittedAt,
+    {
+      ...pager,
+      reason: standDown.reason,
+      settledAs: standDown.settledAs,
+      cycle: standDown.cycle,
+      escalatedAt: iso(standDown.escalatedAt),
     },
   );
 }

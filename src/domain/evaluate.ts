@@ -11,7 +11,12 @@
  *   deadline that had already passed under the old limits stays breached (frozen); a deadline
  *   already past under the new limits is breached at once; met milestones keep their result.
  * - Pause/resume: only pausable milestones stop, and their deadline moves by exactly the working
- *   time paused. A deadline reached before the pause began stays breached.
+ *   time paused; `pausedMs` is that (a pause after the deadline moves nothing). A deadline reached
+ *   before the pause began stays breached: the milestone shows `paused` with its `breachedAt`.
+ * - Overdue freezes (SPEC §2): `remainingMs` of a breached milestone stops at `stoppedAt` (it
+ *   settled, or its clock is paused) and does not count time paused after the deadline
+ *   (`overduePausedMs`). What the projector stores is read at any later instant by
+ *   `milestoneAt` (milestone-state.ts), which agrees with evaluating then (property-tested).
  * - Resolved/closed: open milestones settle; unmet ones whose deadline had passed stay breached,
  *   the others are not applicable. Events after settling do not change settled milestones.
  * - Reopen (from resolved or closed only): milestones that restart on reopen get a new cycle from
@@ -71,6 +76,8 @@ export interface IncidentView {
   readonly policyVersion: number;
   readonly reportedAt: number;
   readonly reopenCount: number;
+  /** When each reopen that took effect happened (from resolved or closed only), ascending. */
+  readonly reopenedAt: readonly number[];
   /** Whether pausable clocks are currently stopped. */
   readonly paused: boolean;
   readonly resolvedAt: number | null;
@@ -92,11 +99,27 @@ export interface MilestoneView {
   readonly metAt: number | null;
   /** The deadline that passed unmet (the breach moment is the deadline); null if not breached. */
   readonly breachedAt: number | null;
-  /** `dueAt - now` (wall ms, negative once overdue) while the milestone is open; else null. */
+  /**
+   * Wall ms to the deadline, negative once overdue, while unmet with a deadline (pending, warned,
+   * breached, paused after the deadline): `dueAt + overduePausedMs - min(now, stoppedAt)`, so an
+   * overdue stops growing when the milestone settles or its clock is paused (SPEC §2 "Overdue
+   * freezes"). Null when met, not applicable, or paused before its deadline.
+   */
   readonly remainingMs: number | null;
-  /** Working time the clock was paused for (this is what the deadline moved by). */
+  /**
+   * Working time the clock was paused for before reaching its deadline: exactly what the deadline
+   * moved by (a pause after the deadline moves nothing, SPEC §2).
+   */
   readonly pausedMs: number;
   readonly escalatesToTier: Tier | null;
+  /**
+   * When the clock stopped ageing: met (metAt), settled (the settling event, or for an earlier
+   * cycle the resolution before its reopen), paused (the pause start). Null while it runs and for
+   * a clock that never started. See milestone-state.ts.
+   */
+  readonly stoppedAt: number | null;
+  /** Wall ms the clock was paused after its deadline had passed: that time is not overdue. */
+  readonly overduePausedMs: number;
 }
 
 export type TimerKind = 'warning' | 'breach';
@@ -167,7 +190,8 @@ export function evaluate(
       policyId: policy.id,
       policyVersion: policy.version,
       reportedAt: report.at,
-      reopenCount: fold.reopenCount,
+      reopenCount: fold.reopenedAt.length,
+      reopenedAt: fold.reopenedAt,
       paused: fold.pausedSince !== null,
       resolvedAt: fold.resolvedAt,
       closedAt: fold.closedAt,
@@ -231,7 +255,8 @@ class Fold {
   severity: Severity;
   tier: Tier = 1;
   assignee: string | null = null;
-  reopenCount = 0;
+  /** Reopens that took effect; their count is the reopen count. */
+  readonly reopenedAt: number[] = [];
   /** Closed pause intervals as [from0, to0, from1, to1, …], ascending. */
   readonly pauses: number[] = [];
   pausedSince: number | null = null;
@@ -374,7 +399,7 @@ class Fold {
 
   private reopen(t: number): void {
     this.status = 'open';
-    this.reopenCount++;
+    this.reopenedAt.push(t);
     this.resolvedAt = null;
     this.closedAt = null;
     for (let i = 0; i < this.runs.length; i++) {
@@ -458,15 +483,19 @@ class Fold {
     let warnAt: number[];
     /** Where the clock stops for this view (met, settled) or `now` while open. */
     let end: number;
+    let stoppedAt: number | null = null;
+    let overduePausedMs = 0;
 
     if (run.metAt !== null) {
       end = run.metAt;
+      stoppedAt = end;
       dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
       if (dueAt === null || end <= dueAt) state = 'met';
       else if (cancelled) state = 'not_applicable';
       else {
         state = 'met_late';
         breachedAt = dueAt;
+        overduePausedMs = this.pausedWallAfter(run, dueAt, end);
       }
       warnAt = this.warnings(run, end);
     } else if (run.neverStarted || (!run.started && this.status !== 'open')) {
@@ -476,10 +505,14 @@ class Fold {
       warnAt = [];
     } else if (run.settledAt !== null) {
       end = run.settledAt;
+      stoppedAt = end;
       dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
       if (!cancelled && dueAt !== null && dueAt < end) {
+        // SPEC §2 "Overdue freezes": the overdue stops at the settling instant.
         state = 'breached';
         breachedAt = dueAt;
+        overduePausedMs = this.pausedWallAfter(run, dueAt, end);
+        remainingMs = dueAt + overduePausedMs - end;
       } else state = 'not_applicable';
       warnAt = this.warnings(run, end);
     } else {
@@ -488,6 +521,7 @@ class Fold {
       const due = run.frozenDue ?? this.reach(run, run.limit, Number.POSITIVE_INFINITY);
       warnAt = run.frozenDue === null ? this.warnings(run, Number.POSITIVE_INFINITY) : [];
       if (timers !== null && due !== null) this.plan(run, due, warnAt, now, timers, incidentId);
+      const pausedSince = run.rule.pausable ? this.pausedSince : null;
       if (!run.started && run.startAt > now) {
         // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
         state = 'pending';
@@ -497,9 +531,19 @@ class Fold {
         // Paused before reaching the deadline: only thresholds reached before the pause are known.
         state = 'paused';
         dueAt = null;
+        stoppedAt = pausedSince !== null && pausedSince > run.startAt ? pausedSince : run.startAt;
+      } else if (pausedSince !== null && due <= pausedSince) {
+        // Paused after the deadline: the breach stands, the overdue stops ageing while paused.
+        state = 'paused';
+        dueAt = due;
+        breachedAt = due;
+        stoppedAt = pausedSince;
+        overduePausedMs = this.pausedWallAfter(run, due, pausedSince);
+        remainingMs = due + overduePausedMs - pausedSince;
       } else {
         dueAt = due;
-        remainingMs = due - now;
+        overduePausedMs = this.pausedWallAfter(run, due, now);
+        remainingMs = due + overduePausedMs - now;
         state = 'pending';
         if (due <= now) {
           state = 'breached';
@@ -518,9 +562,30 @@ class Fold {
       metAt: run.metAt,
       breachedAt,
       remainingMs,
-      pausedMs: this.pausedWork(run, end),
+      // Pauses after the deadline moved nothing (SPEC §2): count only those before it.
+      pausedMs: this.pausedWork(run, dueAt !== null && dueAt < end ? dueAt : end),
       escalatesToTier: run.rule.escalatesToTier,
+      stoppedAt,
+      overduePausedMs,
     };
+  }
+
+  /** Wall ms `run`'s clock was paused in [due, end): after its deadline, so not overdue. */
+  private pausedWallAfter(run: Run, due: number, end: number): number {
+    if (!run.rule.pausable) return 0;
+    let sum = 0;
+    const p = this.pauses;
+    for (let i = 0; i < p.length; i += 2) {
+      const from = p[i]! > due ? p[i]! : due;
+      const to = p[i + 1]! < end ? p[i + 1]! : end;
+      if (to > from) sum += to - from;
+    }
+    const since = this.pausedSince;
+    if (since !== null) {
+      const from = since > due ? since : due;
+      if (end > from) sum += end - from;
+    }
+    return sum;
   }
 
   /**

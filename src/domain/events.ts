@@ -3,8 +3,8 @@
  * what the SLA logic needs, with `time` already parsed to epoch ms. A discriminated union on `type`.
  */
 
-export type Severity = 'I' | 'II' | 'III' | 'IV';
-export const SEVERITIES: readonly Severity[] = ['I', 'II', 'III', 'IV'];
+export const SEVERITIES = ['I', 'II', 'III', 'IV'] as const;
+export type Severity = (typeof SEVERITIES)[number];
 
 /** Escalation tier: 1 first line, 2 second line, 3 third line and vendor support (SPEC §2). */
 export type Tier = 1 | 2 | 3;
@@ -96,4 +96,18 @@ export type IncidentEventOf<T extends IncidentEventType> = Extract<IncidentEvent
 /** The idempotency key of an event (SPEC §3: `id` is unique per source). */
 export function eventKey(e: { source: string; id: string }): string {
   return `${e.source}\u0000${e.id}`;
+}
+
+/**
+ * SPEC §3 "Effective time": an event takes effect at the earlier of its `time` and the moment the
+ * service accepted it, so a producer clock running ahead can neither meet a milestone before the
+ * fact arrives nor show a `metAt` in the future. `acceptedAt` null (unknown): its `time`.
+ */
+export function effectiveTime(time: number, acceptedAt: number | null): number {
+  return acceptedAt !== null && acceptedAt < time ? acceptedAt : time;
+}
+
+/** Whether a text is one of the severities. */
+export function isSeverity(value: string | null | undefined): value is Severity {
+  return value === 'I' || value === 'II' || value === 'III' || value === 'IV';
 }

@@ -6,3 +6,4 @@ export * from './policy';
 export * from './incident';
 export * from './evaluate';
 export * from './timers';
+export * from './milestone-state';

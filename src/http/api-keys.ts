@@ -1,4 +1,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { API_KEY_ENTRY, KEY_ID, SCOPES, type Scope } from '../contracts/api-keys';
+
+export { API_KEY_ENTRY, KEY_ID, SCOPES, type Scope };
 
 /**
  * API keys with scopes (no framework code here: config and the CLI use it too). A token is
@@ -7,9 +10,6 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
  * token makes the lookup O(1) and is not secret; the hash comparison is constant-time. Scopes are
  * independent: `admin` does not imply the others.
  */
-
-export const SCOPES = ['events:write', 'incidents:read', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
 
 /** One configured key: what API_KEYS holds, one entry per key. */
 export interface ApiKeyEntry {
@@ -25,11 +25,7 @@ export interface Principal {
   scopes: ReadonlySet<Scope>;
 }
 
-export const KEY_ID = /^[A-Za-z0-9-]{1,64}$/;
 const TOKEN = /^sla_([A-Za-z0-9-]{1,64})_([A-Za-z0-9_-]{43})$/;
-export const API_KEY_ENTRY = new RegExp(
-  `^([A-Za-z0-9-]{1,64}):((?:${SCOPES.join('|')})(?:\\+(?:${SCOPES.join('|')}))*):([0-9a-f]{64})$`,
-);
 
 /** Parses one API_KEYS entry; the config schema has already checked its shape. */
 export function parseApiKeyEntry(entry: string): ApiKeyEntry {

@@ -3,9 +3,8 @@ import type { StaticDocumentSpec } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CoalescingPublisher } from '../application/coalescing-publisher';
 import { IngestService } from '../application/ingest';
-import type { AppContext } from '../composition';
+import type { AppContext } from '../application/roles';
 import { ApiKeyStore } from './api-keys';
 import { installAuth } from './auth';
 import { registerIngestRoutes } from './ingest';
@@ -50,17 +49,18 @@ export async function registerApiFoundation(
   return docs;
 }
 
+/**
+ * POST /v1/events. `context.publisher` is the one the composition root built for ingest: in the
+ * service, a CoalescingPublisher over the Kafka publisher (src/application/coalescing-publisher.ts),
+ * closed by whoever built it.
+ */
 export async function registerIngestApi(
   app: FastifyInstance,
   context: Pick<AppContext, 'config' | 'clock' | 'publisher' | 'metrics'>,
 ): Promise<void> {
   const { config } = context;
-  const publisher = new CoalescingPublisher(context.publisher, {
-    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
-  });
-  app.addHook('onClose', () => publisher.close());
   const ingest = new IngestService(
-    publisher,
+    context.publisher,
     context.clock,
     {
       topic: config.KAFKA_TOPIC_EVENTS,
@@ -153,6 +153,8 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
           status: z.literal('ready'),
           checks: z.record(z.string(), z.string()),
           missing: z.array(z.string()),
+          /** Advisories that do not fail readiness (e.g. autovacuum off: README "Storage"). */
+          warnings: z.array(z.string()).optional(),
         }),
         503: {
           description: 'A dependency is unreachable; `missing` names it',
@@ -161,6 +163,8 @@ const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [
               status: z.literal('unavailable'),
               checks: z.record(z.string(), z.string()),
               missing: z.array(z.string()),
+              /** Advisories that do not fail readiness (e.g. autovacuum off). */
+              warnings: z.array(z.string()).optional(),
             }),
           },
         },

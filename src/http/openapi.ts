@@ -18,8 +18,8 @@ import { requiredScopeOf } from './auth';
  * an `onRoute` hook). Security is derived, not declared: a route with `config.public` needs no key;
  * otherwise the scope comes from its `requireScope(...)` hook, and the 401/403/429/503 answers every
  * authenticated route can give are added, as is 400 when the route takes input and 413/415 when it
- * takes a body. The public probes (/healthz, /readyz, /metrics) take neither input nor a key and
- * answer no 4xx of their own (.redocly.lint-ignore.yaml says so to the linter).
+ * takes a body. The public probes (/healthz, /readyz, /metrics) and the /board page take neither
+ * input nor a key and answer no 4xx of their own (.redocly.lint-ignore.yaml says so to the linter).
  */
 
 export interface ResponseDocs {

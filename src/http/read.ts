@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { createPolicyVersion, VersionConflictError } from '../application/policy-versions';
 import { ReadQueries } from '../application/queries';
 import { StreamFeed } from '../application/stream-feed';
-import type { AppContext, Service } from '../composition';
+import type { AppContext, Service } from '../application/roles';
 import { monthlyReport as buildMonthlyReport, reportToCsv } from '../application/reports';
 import { problemSchema } from '../contracts/http-common';
 import {
@@ -30,10 +30,11 @@ import {
   timeline,
 } from '../contracts/read';
 import type { Clock } from '../infra/clock';
-import { createPool, type Pool } from '../infra/db';
+import type { Pool } from '../infra/db';
 import { requireScope } from './auth';
 import type { RouteDocs } from './openapi';
 import { problem } from './server';
+import { registerBoardRoutes } from './board';
 import { registerStreamRoutes, StreamHub } from './stream';
 
 export interface ReadApiDeps {
@@ -226,6 +227,9 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
       }
     },
   );
+
+  // The wallboard page and its data (issue 16): a view over the same read side.
+  registerBoardRoutes(app, deps);
 }
 
 function notFound(description: string) {
@@ -249,10 +253,15 @@ export function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | un
 }
 /**
  * Wires the read API and the live stream into the `api` role (called from the composition root,
- * after authentication is installed). Returns the stream hub: a service (LISTEN, heartbeats,
- * trimming) the role must start and stop.
+ * after authentication is installed). `listenPool`: the stream's own one-connection pool for
+ * LISTEN, built and ended by the composition root (null: poll only). Returns the stream hub: a
+ * service (LISTEN, heartbeats, trimming) the role must start and stop.
  */
-export function registerReadApi(http: FastifyInstance, context: AppContext): Service[] {
+export function registerReadApi(
+  http: FastifyInstance,
+  context: AppContext,
+  listenPool: Pool | null,
+): Service[] {
   const { config, pool, clock } = context;
   registerReadRoutes(http, { pool, clock, reportTimeZone: config.REPORT_TIME_ZONE });
   const hub = new StreamHub(
@@ -267,8 +276,7 @@ export function registerReadApi(http: FastifyInstance, context: AppContext): Ser
     },
     context.log.child({ component: 'stream' }),
     context.metrics,
-    // LISTEN holds its connection for good: its own pool, so the query pool keeps every slot.
-    createPool(config.DATABASE_URL, { max: 1, application_name: 'sla-timer-stream' }),
+    listenPool,
   );
   registerStreamRoutes(http, hub);
   return [hub];

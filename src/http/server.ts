@@ -14,10 +14,20 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/**
+ * Something /readyz reports without failing readiness: `check` resolves to a warning line, or to
+ * null when all is well (e.g. autovacuum off, src/infra/autovacuum.ts).
+ */
+export interface ReadinessAdvisory {
+  name: string;
+  check(): Promise<string | null>;
+}
+
 export interface ServerOptions {
   logger: Logger;
   metrics: Registry;
   readiness: ReadinessCheck[];
+  advisories?: ReadinessAdvisory[];
   bodyLimitBytes?: number;
   /** Time to receive a whole request (config HTTP_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
@@ -61,13 +71,21 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
     const results = await runChecks(options.readiness);
     const down = results.filter((r) => !r.ok);
-    const checks = Object.fromEntries(
+    const checks: Record<string, string> = Object.fromEntries(
       results.map((r) => [r.name, r.ok ? 'ok' : `unavailable: ${r.error}`]),
     );
+    // Advisories are reported, never counted against readiness.
+    const warnings: string[] = [];
+    for (const a of options.advisories ?? []) {
+      const warning = await a.check().catch(() => null);
+      checks[a.name] = warning === null ? 'ok' : `warning: ${warning}`;
+      if (warning !== null) warnings.push(`${a.name}: ${warning}`);
+    }
     return reply.code(down.length ? 503 : 200).send({
       status: down.length ? 'unavailable' : 'ready',
       checks,
       missing: down.map((d) => d.name),
+      ...(warnings.length > 0 ? { warnings } : {}),
     });
   });
 

@@ -26,7 +26,7 @@ import {
   type FeedRow,
   type StreamFeed,
 } from '../application/stream-feed';
-import type { Service } from '../composition';
+import type { Service } from '../application/roles';
 import { parseInput, streamQuery } from '../contracts/read';
 import type { Clock } from '../infra/clock';
 import type { Pool } from '../infra/db';
@@ -316,6 +316,9 @@ export function render(row: FeedRow, now: number): unknown {
         breached_at: date(p.breachedAt),
         paused_ms: Number(p.pausedMs ?? 0),
         escalates_to_tier: typeof p.escalatesToTier === 'number' ? p.escalatesToTier : null,
+        // Snapshots written before migration 0008 carry neither: a running clock, no pauses.
+        stopped_at: date(p.stoppedAt),
+        overdue_paused_ms: Number(p.overduePausedMs ?? 0),
       };
       return { incidentId: row.incidentId, ...milestoneView(m, now) };
     }

@@ -2,6 +2,9 @@ import { Kafka, logLevel, Partitioners, type Admin, type Producer, type LogEntry
 import { UnavailableError } from '../errors';
 import type { Logger } from './logger';
 
+/** The kafkajs client, for the infra modules that take one (consumer, topics); built by createKafka. */
+export type { Kafka };
+
 /**
  * The narrow Kafka port. kafkajs is unmaintained since 2023; everything that touches it lives in
  * src/infra, so swapping the client is a change here, not across the code base.

@@ -11,23 +11,32 @@
  *      with new events (pure: project-incident.ts); diff against the stored rows
  *   4. write timeline, applied ids, incidents, changed milestones and timers in one statement;
  *      with side effects on (and only when there are any), the escalation rows and outbox rows
- *      of forwarded manual escalations and of retractions; COMMIT
+ *      of forwarded manual escalations, of retractions and of stand-downs; COMMIT
  *
  * Either all of it commits, offsets included, or none of it: a crash anywhere means the batch is
  * read again from the stored offset and applied as if for the first time.
  */
-import { insertOutboxRows } from '../scheduler/outbox-store';
+import { insertOutboxRows } from '../outbox/store';
 import {
   buildBreachRetracted,
   buildManualEscalation,
+  buildStandDown,
   forwardedEventId,
   outboxRow,
   type OutboxRow,
   type PagerFields,
   type SlaTier,
 } from '../contracts/sla-events';
-import type { IncidentEvent, Policy } from '../domain';
-import type { Pool, PoolClient } from '../infra/db';
+import {
+  asTier,
+  eventKey,
+  forwardedEscalations,
+  standDownFor,
+  type IncidentEvent,
+  type Policy,
+  type StandDown,
+} from '../domain';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { Logger } from '../infra/logger';
 import type { PolicyStore } from '../application/policy-store';
 import type { DecodedEvent } from './decode';
@@ -106,35 +115,28 @@ export class ConcurrentWriteError extends Error {
   }
 }
 
-const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
-
 export async function projectBatch(
   deps: ProjectionDeps,
   settings: ProjectionSettings,
   input: BatchInput,
 ): Promise<BatchResult> {
-  const client = await deps.pool.connect();
-  try {
-    const advanced = await beginAndAdvance(client, settings.offsets, {
-      partition: input.partition,
-      epoch: input.epoch,
-      from: input.fromOffset,
-      to: input.nextOffset,
-      schema: settings.schema,
-    });
-    if (advanced.kind !== 'ok') {
-      await client.query('ROLLBACK');
-      return advanced;
-    }
-    const result = await applyEvents(client, deps, settings, input);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  return withTransaction(
+    deps.pool,
+    async (client) => {
+      const advanced = await beginAndAdvance(client, settings.offsets, {
+        partition: input.partition,
+        epoch: input.epoch,
+        from: input.fromOffset,
+        to: input.nextOffset,
+        schema: settings.schema,
+      });
+      // Fenced or moved: the fence's UPDATE matched no row, so the transaction wrote nothing and
+      // its COMMIT changes nothing.
+      if (advanced.kind !== 'ok') return advanced;
+      return applyEvents(client, deps, settings, input);
+    },
+    { callerBegins: true },
+  );
 }
 
 async function applyEvents(
@@ -157,7 +159,7 @@ async function applyEvents(
     input.events.map((d) => ({ source: d.event.source, eventId: d.event.id })),
     [...new Set(input.events.map((d) => d.event.incidentId))].sort(),
   );
-  const { prior, escalated } = context;
+  const { prior, escalated, paging } = context;
   const existing = context.events;
   const fired = groupBy(context.fired, (f) => f.incidentId);
   const allPolicies = await deps.policies.resolve(context.policyVersions, client);
@@ -169,7 +171,7 @@ async function applyEvents(
   const conflicts: DigestConflict[] = [];
   let duplicates = 0;
   for (const d of input.events) {
-    const key = eventKey(d.event.source, d.event.id);
+    const key = eventKey(d.event);
     const digest = known.get(key);
     if (digest === undefined) {
       known.set(key, d.digest); // a second copy later in this batch is then a duplicate
@@ -209,6 +211,7 @@ async function applyEvents(
   const timers: TimerRow[] = [];
   const escalations: { row: EscalationRow; pager: PagerFields; event: IncidentEvent }[] = [];
   const retractions: OutboxRow[] = [];
+  const standDowns: OutboxRow[] = [];
   const emittedAt = deps.now();
   const evaluated = new Set<string>();
   const failed: string[] = [];
@@ -222,7 +225,8 @@ async function applyEvents(
         source: d.event.source,
         eventId: d.event.id,
         type: d.event.type,
-        time: d.event.at,
+        time: d.time,
+        acceptedAt: d.acceptedAt,
         data: d.data,
         partition: input.partition,
         offset: d.offset,
@@ -255,25 +259,52 @@ async function applyEvents(
     milestones.push(...out.milestones);
     timers.push(...out.timers);
     if (settings.sideEffects) {
-      let tier = Math.max(before?.tier ?? 1, escalated.get(incidentId) ?? 1);
-      for (const e of decoded.map((d) => d.event)) {
-        if (e.type !== 'incident.escalated' || e.data.toTier <= tier) continue;
+      const view = out.evaluation.incident;
+      const paged = paging.get(incidentId) ?? { lastAutomaticAt: null, lastStandDownAt: null };
+      const standDown = view && standDownFor(before?.status, view.status, view.reopenCount, paged);
+      // SPEC §4 "Stand-down": nothing else follows a stand-down for that cycle.
+      const stoodDown =
+        view !== null &&
+        view.status !== 'open' &&
+        (standDown !== null ||
+          (paged.lastStandDownAt !== null &&
+            paged.lastStandDownAt >= (paged.lastAutomaticAt ?? 0)));
+      let tier = asTier(Math.max(before?.tier ?? 1, escalated.get(incidentId) ?? 1)) ?? 1;
+      const forwarded = stoodDown
+        ? []
+        : forwardedEscalations(
+            tier,
+            decoded.map((d) => d.event),
+          );
+      for (const f of forwarded) {
         // SPEC §4: every escalation reaches sla.escalations; one page per tier change, never down.
         escalations.push({
           row: {
             incidentId,
-            toTier: e.data.toTier,
-            fromTier: tier,
-            reason: e.data.reason,
-            eventId: forwardedEventId(e.source, e.id),
+            toTier: f.toTier,
+            fromTier: f.fromTier,
+            reason: f.event.data.reason,
+            eventId: forwardedEventId(f.event.source, f.event.id),
           },
-          pager: pagerFields(out, e.data.toTier),
-          event: e,
+          pager: pagerFields(out, f.toTier),
+          event: f.event,
         });
-        tier = e.data.toTier;
+        tier = f.toTier;
       }
       const pager = pagerFields(out, Math.max(tier, out.incident.tier));
-      for (const r of out.retractions) {
+      if (standDown) {
+        standDowns.push(
+          outboxRow(
+            buildStandDown(pager, {
+              ...standDown,
+              reason: standDownReason(out, standDown),
+              emittedAt,
+            }),
+            settings.topics,
+          ),
+        );
+      }
+      for (const r of stoodDown ? [] : out.retractions) {
         const event = buildBreachRetracted(pager, {
           breachEventId: r.breachEventId,
           milestone: r.milestone,
@@ -314,7 +345,10 @@ async function applyEvents(
   lap('write');
 
   let outbox = 0;
-  if (settings.sideEffects && (escalations.length > 0 || retractions.length > 0)) {
+  if (
+    settings.sideEffects &&
+    (escalations.length > 0 || retractions.length > 0 || standDowns.length > 0)
+  ) {
     const newTiers = await insertEscalations(
       client,
       escalations.map((e) => e.row),
@@ -336,7 +370,7 @@ async function applyEvents(
           settings.topics,
         ),
       );
-    outbox = await insertOutboxRows(client, [...forwarded, ...retractions]);
+    outbox = await insertOutboxRows(client, [...forwarded, ...retractions, ...standDowns]);
     lap('sideEffects');
   }
   return { ...ok, applied: applied.length, incidents: evaluated.size, outbox, failed };
@@ -375,6 +409,18 @@ function pagerFields(out: IncidentOutput, tier: number): PagerFields {
     tier: Math.min(3, Math.max(1, tier)) as SlaTier,
     assignee: view?.assignee ?? null,
   };
+}
+
+/** "incident resolved", or with the settling event's reason: "incident cancelled: duplicate". */
+function standDownReason(out: IncidentOutput, s: StandDown): string {
+  const type = `incident.${s.settledAs}`;
+  let detail: string | undefined;
+  for (const e of out.state.events) {
+    if (e.type !== type) continue;
+    if (e.type === 'incident.cancelled') detail = e.data.reason;
+    else if (e.type === 'incident.resolved') detail = e.data.resolution;
+  }
+  return detail ? `incident ${s.settledAs}: ${detail}` : `incident ${s.settledAs}`;
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

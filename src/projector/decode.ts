@@ -1,5 +1,11 @@
-import { EVENT_TYPES, decodeEventRecord, eventDigest, toDomainEvent } from '../contracts/events';
-import type { IncidentEvent } from '../domain';
+import {
+  ACCEPTED_AT_HEADER,
+  EVENT_TYPES,
+  decodeEventRecord,
+  eventDigest,
+  toDomainEvent,
+} from '../contracts/events';
+import { effectiveTime, type IncidentEvent } from '../domain';
 import type { ConsumedRecord } from '../infra/kafka-consumer';
 
 /**
@@ -12,7 +18,12 @@ export type PoisonReason = 'too_large' | 'empty' | 'not_json' | 'unknown_type' |
 export interface DecodedEvent {
   kind: 'event';
   offset: bigint;
+  /** `at` is the effective time (SPEC §3): the earlier of `time` and `acceptedAt`. */
   event: IncidentEvent;
+  /** The event's own `time` (epoch ms), as sent: the timeline shows it. */
+  time: number;
+  /** When the service accepted it (epoch ms): see `acceptedAt` below. */
+  acceptedAt: number;
   /** Canonical payload digest: a different payload under a used (source, id) is a conflict. */
   digest: string;
   /** The `data` as validated (normalised: `{}` where the type allows omitting it). */
@@ -53,14 +64,33 @@ export function decodeRecord(record: ConsumedRecord, maxBytes: number): Decoded 
       return poison('not_json', detail);
     return poison(hasUnknownType(value) ? 'unknown_type' : 'invalid_event', detail);
   }
-  const event = toDomainEvent(parsed.value);
+  const sent = toDomainEvent(parsed.value);
+  const at = acceptedAt(record, sent.at);
+  const event = { ...sent, at: effectiveTime(sent.at, at) } as IncidentEvent;
   return {
     kind: 'event',
     offset,
     event,
+    time: sent.at,
+    acceptedAt: at,
     digest: eventDigest(parsed.value),
     data: parsed.value.data,
   };
+}
+
+/**
+ * When the service accepted the record (SPEC §3 "Effective time"): the ingest's
+ * `sla-accepted-at` header (epoch ms, decimal). Records without it (written before the header
+ * existed, or by another producer) fall back to the Kafka record timestamp, the producer's send
+ * time (at or just after acceptance, and stored in the log: a replay reads the same value); a
+ * record without a usable timestamp either takes effect at its own `time`. Every fallback is read
+ * from the record itself, so a rebuild gives the same tables.
+ */
+export function acceptedAt(record: ConsumedRecord, time: number): number {
+  const header = record.headers[ACCEPTED_AT_HEADER];
+  if (header !== undefined && /^\d{1,15}$/.test(header)) return Number(header);
+  const ts = record.timestamp;
+  return Number.isFinite(ts) && ts > 0 ? ts : time;
 }
 
 /** Only called for JSON that failed validation: is the reason an unknown `type`? */

@@ -50,6 +50,8 @@ function sameMilestone(a: MilestoneRow, b: MilestoneRow): boolean {
     a.breachedAt === b.breachedAt &&
     a.pausedMs === b.pausedMs &&
     a.escalatesToTier === b.escalatesToTier &&
+    a.stoppedAt === b.stoppedAt &&
+    a.overduePausedMs === b.overduePausedMs &&
     a.warnAt.length === b.warnAt.length &&
     a.warnAt.every((w, i) => w === b.warnAt[i])
   );

@@ -1,19 +1,13 @@
+import { DLQ_HEADERS } from '../contracts/dlq';
 import type { OutgoingRecord } from '../infra/kafka';
 import type { PoisonRecord } from './decode';
 
 /**
  * Dead-letter records: the original key, value and headers, plus headers that say why and where
- * from, so an operator can fix and re-post the event or find it in the source topic.
+ * from (DLQ_HEADERS, src/contracts/dlq.ts), so an operator can fix and re-post the event or find
+ * it in the source topic.
  */
-export const DLQ_HEADERS = {
-  error: 'dlq-error',
-  message: 'dlq-error-message',
-  topic: 'dlq-original-topic',
-  partition: 'dlq-original-partition',
-  offset: 'dlq-original-offset',
-  timestamp: 'dlq-original-timestamp',
-  group: 'dlq-consumer-group',
-} as const;
+export { DLQ_HEADERS };
 
 /** Header values are bounded: a poison record's issue list can be long. */
 const MAX_MESSAGE = 2_000;

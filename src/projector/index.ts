@@ -2,12 +2,8 @@
  * The projector role: incident.events → Postgres read models, exactly once per event.
  * `createProjectorService` is what src/composition.ts wires in for `ROLES=…projector…`.
  */
-import {
-  createPolicyStore,
-  loadConfiguredPolicy,
-  type PolicyStore,
-} from '../application/policy-store';
-import type { AppContext } from '../composition';
+import type { PolicyStore } from '../application/policy-store';
+import type { AppContext } from '../application/roles';
 import { createProjector, type Projector } from './projector';
 
 export {
@@ -25,14 +21,12 @@ export async function createProjectorService(
     AppContext,
     'config' | 'log' | 'clock' | 'pool' | 'kafka' | 'publisher' | 'metrics'
   >,
-  policies?: PolicyStore,
+  /** Built by the composition root from POLICY_FILE (src/application/policy-store.ts). */
+  policies: PolicyStore,
 ): Promise<Projector> {
   const { config } = context;
-  const store =
-    policies ??
-    createPolicyStore(context.pool, await loadConfiguredPolicy(config.POLICY_FILE), context.log);
   return createProjector(
-    { ...context, policies: store },
+    { ...context, policies },
     {
       groupId: config.PROJECTOR_GROUP_ID,
       topic: config.KAFKA_TOPIC_EVENTS,

@@ -1,5 +1,5 @@
 import type { PartitionClaim } from '../infra/kafka-consumer';
-import { quoteIdent, type Pool, type PoolClient } from '../infra/db';
+import { beginStatement, quoteIdent, type Pool, type PoolClient } from '../infra/db';
 
 /**
  * Kafka offsets of the projector, in Postgres (projector_offsets), written in the same transaction
@@ -57,8 +57,8 @@ export type AdvanceResult =
  * Opens a batch transaction and, as its first statement, moves next_offset from `from` to `to` if
  * the caller still holds `epoch`: one round trip (a simple-protocol multi-statement query; every
  * value in it is a number or an escaped literal). The update takes the row lock, so a concurrent
- * claim waits for this transaction and then sees its result. On anything but `ok` the caller
- * rolls back.
+ * claim waits for this transaction and then sees its result. On anything but `ok` nothing was
+ * written. Run it first in `withTransaction(pool, fn, { callerBegins: true })` (src/infra/db.ts).
  */
 export async function beginAndAdvance(
   client: PoolClient,
@@ -66,13 +66,10 @@ export async function beginAndAdvance(
   at: { partition: number; epoch: bigint; from: bigint; to: bigint; schema?: string },
 ): Promise<AdvanceResult> {
   const lit = (s: string) => client.escapeLiteral(s);
-  const statements = ['BEGIN'];
-  if (at.schema) {
-    // A rebuild writes into its shadow schema, and need not wait for the WAL flush: if Postgres
-    // crashes, the rebuild is run again from scratch (the swap itself commits synchronously).
-    statements.push(`SET LOCAL search_path = ${quoteIdent(at.schema)}, public`);
-    statements.push('SET LOCAL synchronous_commit = off');
-  }
+  // A rebuild writes into its shadow schema, and need not wait for the WAL flush: if Postgres
+  // crashes, the rebuild is run again from scratch (the swap itself commits synchronously).
+  const statements = [beginStatement({ asyncCommit: at.schema !== undefined && at.schema !== '' })];
+  if (at.schema) statements.push(`SET LOCAL search_path = ${quoteIdent(at.schema)}, public`);
   statements.push(
     `UPDATE projector_offsets SET next_offset = ${at.to}, updated_at = now()
      WHERE group_id = ${lit(key.groupId)} AND topic = ${lit(key.topic)}

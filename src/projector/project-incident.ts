@@ -91,6 +91,7 @@ export function projectIncident(input: IncidentInput): IncidentOutput {
         closedAt: view.closedAt,
         cancelledAt: view.cancelledAt,
         reopenCount: view.reopenCount,
+        reopenedAt: view.reopenedAt,
         eventCount: state.events.length,
         lastEventAt: at,
       }
@@ -161,6 +162,7 @@ function pendingRow(incidentId: string, state: IncidentState, at: number | null)
     closedAt: null,
     cancelledAt: null,
     reopenCount: 0,
+    reopenedAt: [],
     eventCount: state.events.length,
     lastEventAt: at,
   };
@@ -197,6 +199,8 @@ function milestoneRow(
     breachedAt: m.breachedAt,
     pausedMs: m.pausedMs,
     escalatesToTier: m.escalatesToTier,
+    stoppedAt: m.stoppedAt,
+    overduePausedMs: m.overduePausedMs,
   };
 }
 

@@ -1,12 +1,11 @@
 import { hostname } from 'node:os';
-import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { PolicyStore } from '../application/policy-store';
-import type { Service } from '../composition';
+import type { Service } from '../application/roles';
 import type { Clock } from '../infra/clock';
 import type { Pool } from '../infra/db';
 import { quoteIdent, withTransaction } from '../infra/db';
-import type { EventPublisher } from '../infra/kafka';
+import type { EventPublisher, Kafka } from '../infra/kafka';
 import {
   subscribeWithStoredOffsets,
   type BatchOutcome,

@@ -21,11 +21,11 @@
  *      read further, pass) its own: it continues, or seeks forward ("moved").
  */
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { PolicyStore } from '../application/policy-store';
 import type { Clock } from '../infra/clock';
 import { quoteIdent, withTransaction, type Pool, type PoolClient } from '../infra/db';
+import type { Kafka } from '../infra/kafka';
 import { subscribeWithStoredOffsets } from '../infra/kafka-consumer';
 import type { Logger } from '../infra/logger';
 import { createProjectorMetrics } from './metrics';

@@ -24,6 +24,8 @@ export interface IncidentRow {
   closedAt: number | null;
   cancelledAt: number | null;
   reopenCount: number;
+  /** Reopens that took effect (SPEC §3: from resolved or closed only), ascending. */
+  reopenedAt: readonly number[];
   eventCount: number;
   lastEventAt: number | null;
 }
@@ -40,6 +42,10 @@ export interface MilestoneRow {
   breachedAt: number | null;
   pausedMs: number;
   escalatesToTier: number | null;
+  /** When the clock stopped ageing (met, settled, paused); see src/domain/milestone-state.ts. */
+  stoppedAt: number | null;
+  /** Wall ms paused after the deadline (not overdue). */
+  overduePausedMs: number;
 }
 
 export interface TimerRow {
@@ -59,7 +65,10 @@ export interface TimelineRow {
   source: string;
   eventId: string;
   type: string;
+  /** The event's own `time` (kept as sent; the SLA uses the effective time). */
   time: number;
+  /** When the service accepted it (SPEC §3 "Effective time"). */
+  acceptedAt: number;
   data: Record<string, unknown>;
   partition: number;
   offset: bigint;
@@ -96,6 +105,7 @@ export interface FiredTimer {
 /** What the projector knows of an incident before the batch (its row, if any). */
 export interface PriorIncident {
   incidentId: string;
+  status: IncidentRowStatus;
   tier: number;
   policyId: string | null;
   policyVersion: number | null;

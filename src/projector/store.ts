@@ -9,7 +9,7 @@
  * first (rebuild.ts), and the same statements then fill the shadow tables, while the
  * scheduler-owned tables (timer_fires, outbox, escalations) and policies resolve to `public`.
  */
-import type { IncidentEvent } from '../domain';
+import { effectiveTime, type IncidentEvent, type PagingRecord } from '../domain';
 import type { PoolClient } from '../infra/db';
 import type {
   AppliedRow,
@@ -36,6 +36,8 @@ export interface BatchContext {
   timers: TimerRow[];
   /** Highest tier each incident reached through the escalations table. */
   escalated: Map<string, number>;
+  /** Latest automatic escalation and latest stand-down per incident (those with escalations). */
+  paging: Map<string, PagingRecord>;
   /** (policy_id, version) of every stored policy. */
   policyVersions: { policyId: string; version: number }[];
 }
@@ -74,10 +76,24 @@ export async function loadBatchContext(
     [incidentIds],
   );
   const { rows } = await client.query<{
-    incidents: [string, number, string | null, number | null][];
-    events: [string, string, string, string, number, Record<string, unknown>][];
+    incidents: [string, PriorIncident['status'], number, string | null, number | null][];
+    events: [string, string, string, string, number, Record<string, unknown>, number | null][];
     fired: [string, string, string, string, number, string, number, string | null][];
-    milestones: [string, string, number, MilestoneRow['state'], N, N, number[], N, N, number, N][];
+    milestones: [
+      string,
+      string,
+      number,
+      MilestoneRow['state'],
+      N,
+      N,
+      number[],
+      N,
+      N,
+      number,
+      N,
+      N,
+      number,
+    ][];
     timers: [
       string,
       string,
@@ -89,15 +105,17 @@ export async function loadBatchContext(
       number,
       number,
     ][];
-    escalated: [string, number][];
+    escalated: [string, number, number | null, number | null][];
     policies: [string, number][];
     digests: [string, string, string][];
   }>(
     `SELECT
-       (SELECT coalesce(json_agg(json_build_array(incident_id, tier, policy_id, policy_version)), '[]')
+       (SELECT coalesce(json_agg(json_build_array(incident_id, status, tier, policy_id,
+                                                  policy_version)), '[]')
           FROM incidents WHERE incident_id = ANY($1::text[])) AS incidents,
        (SELECT coalesce(json_agg(json_build_array(e.incident_id, e.source, e.event_id, e.type,
-                                                  ${epochMs('e.time')}, e.data)), '[]')
+                                                  ${epochMs('e.time')}, e.data,
+                                                  ${epochMs('e.accepted_at')})), '[]')
           FROM incident_events e WHERE e.incident_id = ANY($1::text[])) AS events,
        (SELECT coalesce(json_agg(json_build_array(f.timer_key, f.generation::text, f.incident_id,
                                                   f.milestone, f.cycle, f.kind,
@@ -107,18 +125,23 @@ export async function loadBatchContext(
                   ${epochMs('m.start_at')}, ${epochMs('m.due_at')},
                   (SELECT coalesce(json_agg(${epochMs('w')} ORDER BY w), '[]') FROM unnest(m.warn_at) w),
                   ${epochMs('m.met_at')}, ${epochMs('m.breached_at')}, m.paused_ms,
-                  m.escalates_to_tier)), '[]')
+                  m.escalates_to_tier, ${epochMs('m.stopped_at')}, m.overdue_paused_ms)), '[]')
           FROM milestones m WHERE m.incident_id = ANY($1::text[])) AS milestones,
        (SELECT coalesce(json_agg(json_build_array(t.timer_key, t.generation::text, t.incident_id,
                   t.milestone, t.cycle, t.kind, t.threshold, ${epochMs('t.due_at')},
                   ${epochMs('t.deadline')})), '[]')
           FROM timers t WHERE t.incident_id = ANY($1::text[])) AS timers,
-       (SELECT coalesce(json_agg(json_build_array(x.incident_id, x.tier)), '[]') FROM (
-          SELECT incident_id, max(to_tier) AS tier FROM escalations
-          WHERE incident_id = ANY($1::text[]) GROUP BY incident_id) x) AS escalated,
+       (SELECT coalesce(json_agg(json_build_array(x.incident_id, x.tier, x.auto_at,
+                                                  x.stood_down_at)), '[]') FROM (
+          SELECT e.incident_id, max(e.to_tier) AS tier,
+                 ${epochMs('max(e.escalated_at) FILTER (WHERE e.automatic)')} AS auto_at,
+                 (SELECT ${epochMs('max(o.created_at)')} FROM outbox o
+                  WHERE o.message_key = e.incident_id AND o.type = 'sla.stand_down') AS stood_down_at
+          FROM escalations e
+          WHERE e.incident_id = ANY($1::text[]) GROUP BY e.incident_id) x) AS escalated,
        (SELECT coalesce(json_agg(json_build_array(policy_id, version)), '[]') FROM policies)
           AS policies,
-       (SELECT coalesce(json_agg(json_build_array(a.source, a.event_id, a.digest)), '[]')
+       (SELECT coalesce(json_agg(json_build_array(a.source, a.event_id, encode(a.digest, 'hex'))), '[]')
           FROM applied_events a
           JOIN unnest($2::text[], $3::text[]) AS k(source, event_id)
             ON a.source = k.source AND a.event_id = k.event_id) AS digests`,
@@ -126,8 +149,9 @@ export async function loadBatchContext(
   );
   const r = rows[0]!;
   const events = new Map<string, IncidentEvent[]>();
-  for (const [incidentId, source, id, type, at, data] of r.events) {
-    // Written by this projector from validated events only.
+  for (const [incidentId, source, id, type, time, data, acceptedAt] of r.events) {
+    // Written by this projector from validated events only. The SLA uses the effective time.
+    const at = effectiveTime(time, acceptedAt);
     const event = { id, source, type, incidentId, at, data } as IncidentEvent;
     const list = events.get(incidentId);
     if (list) list.push(event);
@@ -136,9 +160,9 @@ export async function loadBatchContext(
   return {
     digests: new Map(r.digests.map(([source, id, digest]) => [`${source}\u0000${id}`, digest])),
     prior: new Map(
-      r.incidents.map(([incidentId, tier, policyId, policyVersion]) => [
+      r.incidents.map(([incidentId, status, tier, policyId, policyVersion]) => [
         incidentId,
-        { incidentId, tier, policyId, policyVersion },
+        { incidentId, status, tier, policyId, policyVersion },
       ]),
     ),
     events,
@@ -166,6 +190,8 @@ export async function loadBatchContext(
       breachedAt: m[8],
       pausedMs: Number(m[9]),
       escalatesToTier: m[10],
+      stoppedAt: m[11],
+      overduePausedMs: Number(m[12]),
     })),
     timers: r.timers.map((t) => ({
       key: t[0],
@@ -178,7 +204,13 @@ export async function loadBatchContext(
       dueAt: t[7],
       deadline: t[8],
     })),
-    escalated: new Map(r.escalated),
+    escalated: new Map(r.escalated.map(([id, tier]) => [id, tier])),
+    paging: new Map(
+      r.escalated.map(([id, , lastAutomaticAt, lastStandDownAt]) => [
+        id,
+        { lastAutomaticAt, lastStandDownAt },
+      ]),
+    ),
     policyVersions: r.policies.map(([policyId, version]) => ({ policyId, version })),
   };
 }
@@ -202,9 +234,10 @@ export interface Statement {
 export function timelineInsert(rows: TimelineRow[]): Statement {
   return {
     text: `INSERT INTO incident_events
-         (incident_id, source, event_id, type, time, data, kafka_partition, kafka_offset)
+         (incident_id, source, event_id, type, time, data, kafka_partition, kafka_offset,
+          accepted_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                            $6::jsonb[], $7::int[], $8::bigint[])
+                            $6::jsonb[], $7::int[], $8::bigint[], $9::timestamptz[])
        ON CONFLICT DO NOTHING`,
     values: [
       rows.map((r) => r.incidentId),
@@ -215,6 +248,7 @@ export function timelineInsert(rows: TimelineRow[]): Statement {
       rows.map((r) => JSON.stringify(r.data)),
       rows.map((r) => r.partition),
       rows.map((r) => r.offset.toString()),
+      rows.map((r) => iso(r.acceptedAt)),
     ],
   };
 }
@@ -222,8 +256,10 @@ export function timelineInsert(rows: TimelineRow[]): Statement {
 /** RETURNING one row per new id: fewer than given means another writer got there first. */
 export function appliedInsert(rows: AppliedRow[]): Statement {
   return {
+    // The digest is sha256 hex (eventDigest), stored as its 32 bytes (migrations/0011).
     text: `INSERT INTO applied_events (source, event_id, incident_id, digest)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+       SELECT u.s, u.e, u.i, decode(u.d, 'hex')
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, e, i, d)
        ON CONFLICT DO NOTHING
        RETURNING 1`,
     values: [
@@ -240,11 +276,15 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
   return {
     text: `INSERT INTO incidents AS i (incident_id, status, severity, title, category, customer, site,
          reporter, assignee, tier, policy_id, policy_version, reported_at, resolved_at, closed_at,
-         cancelled_at, reopen_count, event_count, last_event_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         cancelled_at, reopen_count, event_count, last_event_at, reopened_at)
+       SELECT u.i, u.st, u.sev, u.ti, u.cat, u.cu, u.si, u.rep, u.asg, u.tier, u.pid, u.pv, u.ra,
+              u.rsa, u.cla, u.caa, u.rc, u.ec, u.lea, u.roa::timestamptz[]
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
          $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::int[],
          $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int[],
-         $18::int[], $19::timestamptz[])
+         $18::int[], $19::timestamptz[], $20::text[])
+         AS u(i, st, sev, ti, cat, cu, si, rep, asg, tier, pid, pv, ra, rsa, cla, caa, rc, ec, lea,
+              roa)
        ON CONFLICT (incident_id) DO UPDATE SET
          status = EXCLUDED.status, severity = EXCLUDED.severity, title = EXCLUDED.title,
          category = EXCLUDED.category, customer = EXCLUDED.customer, site = EXCLUDED.site,
@@ -253,7 +293,8 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
          reported_at = EXCLUDED.reported_at, resolved_at = EXCLUDED.resolved_at,
          closed_at = EXCLUDED.closed_at, cancelled_at = EXCLUDED.cancelled_at,
          reopen_count = EXCLUDED.reopen_count, event_count = EXCLUDED.event_count,
-         last_event_at = EXCLUDED.last_event_at, updated_at = now()
+         last_event_at = EXCLUDED.last_event_at, reopened_at = EXCLUDED.reopened_at,
+         updated_at = now()
        RETURNING incident_id, (xmax = 0) AS inserted`,
     values: [
       rows.map((r) => r.incidentId),
@@ -275,6 +316,7 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
       rows.map((r) => r.reopenCount),
       rows.map((r) => r.eventCount),
       rows.map((r) => ts(r.lastEventAt)),
+      rows.map((r) => `{${r.reopenedAt.map(iso).join(',')}}`),
     ],
   };
 }
@@ -287,23 +329,25 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
 export function milestonesUpsert(rows: MilestoneRow[]): Statement {
   return {
     text: `INSERT INTO milestones AS m (incident_id, milestone, cycle, state, start_at, due_at, warn_at,
-         met_at, breached_at, paused_ms, escalates_to_tier)
-       SELECT u.i, u.ms, u.c, u.st, u.sa, u.da, u.wa::timestamptz[], u.ma, u.ba, u.pm, u.et
+         met_at, breached_at, paused_ms, escalates_to_tier, stopped_at, overdue_paused_ms)
+       SELECT u.i, u.ms, u.c, u.st, u.sa, u.da, u.wa::timestamptz[], u.ma, u.ba, u.pm, u.et, u.so,
+              u.op
        FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
                    $6::timestamptz[], $7::text[], $8::timestamptz[], $9::timestamptz[],
-                   $10::bigint[], $11::smallint[])
-            AS u(i, ms, c, st, sa, da, wa, ma, ba, pm, et)
+                   $10::bigint[], $11::smallint[], $12::timestamptz[], $13::bigint[])
+            AS u(i, ms, c, st, sa, da, wa, ma, ba, pm, et, so, op)
        ON CONFLICT (incident_id, milestone, cycle) DO UPDATE SET
          state = EXCLUDED.state, start_at = EXCLUDED.start_at, due_at = EXCLUDED.due_at,
          warn_at = EXCLUDED.warn_at, met_at = EXCLUDED.met_at, breached_at = EXCLUDED.breached_at,
          paused_ms = EXCLUDED.paused_ms, escalates_to_tier = EXCLUDED.escalates_to_tier,
+         stopped_at = EXCLUDED.stopped_at, overdue_paused_ms = EXCLUDED.overdue_paused_ms,
          updated_at = now()
        WHERE (m.state, m.start_at, m.due_at, m.warn_at, m.met_at, m.breached_at, m.paused_ms,
-              m.escalates_to_tier)
+              m.escalates_to_tier, m.stopped_at, m.overdue_paused_ms)
          IS DISTINCT FROM
              (EXCLUDED.state, EXCLUDED.start_at, EXCLUDED.due_at, EXCLUDED.warn_at,
               EXCLUDED.met_at, EXCLUDED.breached_at, EXCLUDED.paused_ms,
-              EXCLUDED.escalates_to_tier)`,
+              EXCLUDED.escalates_to_tier, EXCLUDED.stopped_at, EXCLUDED.overdue_paused_ms)`,
     values: [
       rows.map((r) => r.incidentId),
       rows.map((r) => r.milestone),
@@ -316,6 +360,8 @@ export function milestonesUpsert(rows: MilestoneRow[]): Statement {
       rows.map((r) => ts(r.breachedAt)),
       rows.map((r) => r.pausedMs),
       rows.map((r) => r.escalatesToTier),
+      rows.map((r) => ts(r.stoppedAt)),
+      rows.map((r) => r.overduePausedMs),
     ],
   };
 }

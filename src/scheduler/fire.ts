@@ -3,7 +3,7 @@
  * transaction (issue 7):
  *
  *   claim due timers (FOR UPDATE SKIP LOCKED), read their incidents and milestones
- *   → decide per timer (decide.ts) → [lock the incidents that escalate, SKIP LOCKED]
+ *   → decide per timer (domain decideFiring) → [lock the incidents that escalate, SKIP LOCKED]
  *   → delete the timer rows and record timer_fires
  *   → escalations rows + incidents.tier → outbox rows with deterministic ids → COMMIT
  *
@@ -33,21 +33,20 @@ import {
   outboxRow,
   type OutboxRow,
   type PagerFields,
-  type SlaSeverity,
 } from '../contracts/sla-events';
-import type { Pool, PoolClient } from '../infra/db';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import {
   asTier,
   decideFiring,
   escalationFor,
+  isSeverity,
   type ClaimedTimer,
   type IncidentSnapshot,
   type MilestoneSnapshot,
   type SkipReason,
   type TimerKind,
-} from './decide';
-import { insertOutboxRows } from './outbox-store';
-import { inTransaction } from './tx';
+} from '../domain';
+import { insertOutboxRows } from '../outbox/store';
 
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
@@ -187,9 +186,9 @@ FROM unnest($1::text[], $2::smallint[]) AS r(incident_id, to_tier)
 WHERE i.incident_id = r.incident_id AND i.tier < r.to_tier`;
 
 export async function fireDueTimers(pool: Pool, options: FireOptions): Promise<FireRoundResult> {
-  return inTransaction(pool, { asyncCommit: options.asyncCommit ?? false }, (client) =>
-    fireInTransaction(client, options),
-  );
+  return withTransaction(pool, (client) => fireInTransaction(client, options), {
+    asyncCommit: options.asyncCommit ?? false,
+  });
 }
 
 async function fireInTransaction(
@@ -422,16 +421,11 @@ function toMilestone(row: ClaimRow): MilestoneSnapshot | undefined {
   };
 }
 
-const SEVERITIES = new Set(['I', 'II', 'III', 'IV']);
-
 function pagerFields(incidentId: string, incident: IncidentSnapshot): PagerFields {
   return {
     incidentId,
     title: incident.title,
-    severity:
-      incident.severity !== null && SEVERITIES.has(incident.severity)
-        ? (incident.severity as SlaSeverity)
-        : null,
+    severity: isSeverity(incident.severity) ? incident.severity : null,
     site: incident.site,
     tier: incident.effectiveTier,
     assignee: incident.assignee,

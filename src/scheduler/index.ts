@@ -2,16 +2,16 @@
  * The scheduler role: the timer runner and the outbox relay, sharing one LISTEN connection.
  * `createSchedulerServices` is what src/composition.ts wires in for `ROLES=…scheduler…`.
  */
-import type { AppContext, Service } from '../composition';
+import type { AppContext, Service } from '../application/roles';
 import { createSchedulerMetrics } from './metrics';
-import { OutboxRelay, type OutboxRelayDeps } from './outbox-relay';
-import { PgListener } from './pg-listener';
+import { OutboxRelay, type OutboxRelayDeps } from '../outbox/relay';
+import type { PgListener } from '../infra/pg-listener';
 import { TimerRunner, type TimerRunnerDeps } from './timer-runner';
 
-export { OutboxRelay, OUTBOX_CHANNEL, type PublishedRow } from './outbox-relay';
+export { OutboxRelay, OUTBOX_CHANNEL, type PublishedRow } from '../outbox/relay';
 export { TimerRunner, TIMERS_CHANNEL } from './timer-runner';
 export { fireDueTimers, type FireRoundResult } from './fire';
-export { insertOutboxRows } from './outbox-store';
+export { insertOutboxRows } from '../outbox/store';
 
 export interface SchedulerHooks {
   onRound?: TimerRunnerDeps['onRound'];
@@ -26,13 +26,18 @@ export interface SchedulerServices {
   services: Service[];
 }
 
+/**
+ * `context.listener`: the scheduler's LISTEN connection (src/infra/pg-listener.ts), built by the
+ * composition root; the returned services start and stop it.
+ */
 export function createSchedulerServices(
-  context: Pick<AppContext, 'config' | 'log' | 'clock' | 'pool' | 'publisher' | 'metrics'>,
+  context: Pick<AppContext, 'config' | 'log' | 'clock' | 'pool' | 'publisher' | 'metrics'> & {
+    listener: PgListener;
+  },
   hooks: SchedulerHooks = {},
 ): SchedulerServices {
-  const { config, log, clock, pool, publisher } = context;
+  const { config, log, clock, pool, publisher, listener } = context;
   const metrics = createSchedulerMetrics(context.metrics, pool);
-  const listener = new PgListener(pool, log);
   const topics = {
     warnings: config.KAFKA_TOPIC_WARNINGS,
     escalations: config.KAFKA_TOPIC_ESCALATIONS,

@@ -1,11 +1,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Pool } from '../infra/db';
+import type { OutboxMetrics } from '../outbox/relay';
 
 /** Lateness buckets (seconds): the issue's target is p99 ≤ 100 ms; minutes show a backlog. */
 const LATENESS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300];
 
-export interface SchedulerMetrics {
-  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (decide.ts SkipReason). */
+/** The timer runner's metrics and the outbox relay's (both run in the scheduler role). */
+export interface SchedulerMetrics extends OutboxMetrics {
+  /** Claimed timers by kind and outcome: `emitted`, or the skip reason (SkipReason, src/domain/timers.ts). */
   timersFired: Counter<'kind' | 'outcome'>;
   /** Database `now()` at firing minus due time: how late a timer fired (never negative). */
   fireLateness: Histogram<'kind'>;
@@ -13,10 +15,6 @@ export interface SchedulerMetrics {
   /** Database clock minus process clock (seconds), measured at start and periodically. */
   clockSkew: Gauge;
   wheelSize: Gauge;
-  published: Counter<'topic'>;
-  publishErrors: Counter<'topic'>;
-  /** Kafka acknowledgement minus outbox insert time. */
-  publishDelay: Histogram;
 }
 
 /**
@@ -31,7 +29,7 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
     registers,
     async collect() {
       // A scrape during a Postgres outage keeps the last value rather than failing /metrics.
-      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL');
+      const rows = await scalar(pool, 'SELECT count(*) AS n FROM outbox_unsent');
       if (rows !== undefined) this.set(rows);
     },
   });
@@ -43,7 +41,7 @@ export function createSchedulerMetrics(registry: Registry, pool: Pool): Schedule
       const age = await scalar(
         pool,
         `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS n
-         FROM outbox WHERE sent_at IS NULL`,
+         FROM outbox_unsent`,
       );
       if (age !== undefined) this.set(age);
     },

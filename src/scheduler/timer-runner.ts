@@ -18,7 +18,7 @@ import type { Logger } from '../infra/logger';
 import { measureClockSkew } from './clock-skew';
 import { fireDueTimers, type FireRoundResult } from './fire';
 import type { SchedulerMetrics } from './metrics';
-import type { PgListener } from './pg-listener';
+import type { PgListener } from '../infra/pg-listener';
 import { DueTimeWheel } from './wheel';
 
 export const TIMERS_CHANNEL = 'sla_timers';

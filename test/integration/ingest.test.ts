@@ -8,8 +8,9 @@ import net from 'node:net';
 import { CloudEvent, emitterFor, httpTransport } from 'cloudevents';
 import type { Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../../src/config';
+import { CoalescingPublisher } from '../../src/application/coalescing-publisher';
 import { registerApiFoundation, registerIngestApi } from '../../src/http/api';
-import { EVENT_TYPES } from '../../src/contracts/events';
+import { ACCEPTED_AT_HEADER, EVENT_TYPES } from '../../src/contracts/events';
 import { createApiKey } from '../../src/http/api-keys';
 import { buildServer } from '../../src/http/server';
 import { systemClock } from '../../src/infra/clock';
@@ -52,7 +53,12 @@ async function startApi(brokers: string[], env: Record<string, string> = {}): Pr
   const app = buildServer({ logger: log, metrics, readiness: [] });
   const context = { config, log, metrics, clock: systemClock, publisher };
   await registerApiFoundation(app, context);
-  await registerIngestApi(app, context);
+  // As the composition root wires it (registerApiRole): concurrent POSTs share produce calls.
+  const ingestPublisher = new CoalescingPublisher(publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  app.addHook('onClose', () => ingestPublisher.close());
+  await registerIngestApi(app, { ...context, publisher: ingestPublisher });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url: address,
@@ -119,7 +125,9 @@ describe('with the real broker', () => {
     open.push(api);
 
     const single = event('INC-IT-1', 'it-1');
+    const before = Date.now();
     const res = await post(api, single, 'application/cloudevents+json');
+    const after = Date.now();
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: 1, ids: ['it-1'] });
 
@@ -129,6 +137,10 @@ describe('with the real broker', () => {
     expect(message.key?.toString()).toBe('INC-IT-1');
     expect(JSON.parse(message.value!.toString())).toEqual(single);
     expect(message.headers?.['content-type']?.toString()).toBe('application/cloudevents+json');
+    // SPEC §3 "Effective time": when the service accepted it, in epoch ms.
+    const acceptedAt = Number(message.headers?.['sla-accepted-at']?.toString());
+    expect(acceptedAt).toBeGreaterThanOrEqual(before);
+    expect(acceptedAt).toBeLessThanOrEqual(after);
   });
 
   it('a batch lands whole, each incident in order on its partition; the same event again is 202 again', async () => {
@@ -199,8 +211,11 @@ describe('CloudEvents content modes, with the official SDK, against the real bro
           .filter((m) => m.message.key?.toString() === `INC-MODE-${mode}`)
           .map((m) => ({
             value: m.message.value!.toString().replace(`"INC-MODE-${mode}"`, '"INC"'),
+            // Every header but the acceptance instant, which differs per request by design.
             headers: Object.fromEntries(
-              Object.entries(m.message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+              Object.entries(m.message.headers ?? {})
+                .filter(([k]) => k !== ACCEPTED_AT_HEADER)
+                .map(([k, v]) => [k, String(v)]),
             ),
           }));
         return [mode, records] as const;

@@ -163,13 +163,14 @@ beforeAll(async () => {
     dueAt: at(-110 * MIN),
     metAt: at(-100 * MIN),
   });
-  // D: severity IV, open; diagnosis paused (its old deadline passed: no breach while paused).
+  // D: severity IV, open; diagnosis paused before its deadline (none while paused: no breach).
   await insertIncident(pool, { id: 'D', severity: 'IV', site: 'DC1', reportedAt: at(-10 * MIN) });
   await insertMilestone(pool, {
     incidentId: 'D',
     milestone: 'diagnosis',
     state: 'paused',
-    dueAt: at(-MIN),
+    dueAt: null,
+    stoppedAt: at(-3 * MIN),
     pausedMs: 120_000,
   });
   // E: cancelled; P: events without a report (pending), never listed.
@@ -494,12 +495,13 @@ describe('GET /v1/reports/monthly', () => {
       dueAt: t('2026-02-28T16:40:00Z'),
       metAt: t('2026-02-28T16:50:00Z'),
     });
+    // Resolved within 24 h: the spare_parts clock never started, so it is not counted (SPEC §2).
     await insertMilestone(pool, {
       incidentId: 'R1',
       milestone: 'spare_parts',
       state: 'not_applicable',
       startAt: t('2026-03-01T16:30:00Z'),
-      dueAt: t('2026-03-01T18:30:00Z'),
+      dueAt: null,
     });
     // R2 (I): response met after 4 min; R3 (II): response never met, deadline long past.
     await insertIncident(pool, {
@@ -520,7 +522,7 @@ describe('GET /v1/reports/monthly', () => {
       id: 'R3',
       severity: 'II',
       reportedAt: t('2026-03-31T15:59:59Z'),
-      reopenCount: 1,
+      reopenedAt: [t('2026-03-20T00:00:00Z')],
     });
     await insertMilestone(pool, {
       incidentId: 'R3',
@@ -591,6 +593,13 @@ describe('GET /v1/reports/monthly', () => {
       time: t('2026-03-21T00:00:00Z'),
       data: { reason: 'y' },
     });
+    // A reopen of a cancelled incident does not take effect (cancelled is final): not counted.
+    await insertEvent(pool, {
+      incidentId: 'R5',
+      type: 'incident.reopened',
+      time: t('2026-03-06T00:00:00Z'),
+      data: { reason: 'z' },
+    });
     await insertEscalation(pool, {
       incidentId: 'R1',
       toTier: 2,
@@ -648,12 +657,8 @@ describe('GET /v1/reports/monthly', () => {
       compliancePct: 0,
       medianSeconds: 1200,
     });
-    expect(row('I', 'spare_parts')).toMatchObject({
-      count: 1,
-      notApplicable: 1,
-      compliancePct: null,
-      medianSeconds: null,
-    });
+    // Its clock never started: not in the report at all.
+    expect(row('I', 'spare_parts')).toBeUndefined();
     expect(row('II', 'response')).toMatchObject({ count: 1, breached: 1, medianSeconds: null });
     expect(row('all', 'response')).toMatchObject({
       count: 3,
@@ -665,11 +670,9 @@ describe('GET /v1/reports/monthly', () => {
     expect(body.milestones.map((m) => `${m.severity}/${m.milestone}`)).toEqual([
       'I/response',
       'I/arrival',
-      'I/spare_parts',
       'II/response',
       'all/response',
       'all/arrival',
-      'all/spare_parts',
     ]);
   });
 

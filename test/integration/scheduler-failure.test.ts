@@ -328,8 +328,8 @@ test('Kafka unreachable while timers come due: published when it returns, nothin
       async () =>
         (await count(
           db.pool,
-          `SELECT count(*) AS n FROM outbox
-           WHERE message_key LIKE $1 || '-%' AND attempts > 0 AND last_error IS NOT NULL`,
+          `SELECT count(*) AS n FROM outbox o JOIN outbox_unsent u ON u.id = o.id
+           WHERE o.message_key LIKE $1 || '-%' AND u.attempts > 0 AND u.last_error IS NOT NULL`,
           [during],
         )) > 0,
       { what: 'failed attempts recorded', timeoutMs: 30_000 },

@@ -383,11 +383,19 @@ test('the relay publishes rows whose transaction commits after later rows were s
   await waitFor(() => recordsOf(incidentId).some((r) => r.value.id === 'late-1'), {
     what: 'row a',
   });
-  const { rows } = await db.pool.query(
-    'SELECT count(*)::int AS n FROM outbox WHERE message_key = $1 AND sent_at IS NULL',
-    [incidentId],
+  // The relay commits "sent" right after Kafka's acknowledgement, so just after the consumer saw it.
+  await waitFor(
+    async () => {
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM outbox o JOIN outbox_unsent u ON u.id = o.id
+         WHERE o.message_key = $1`,
+        [incidentId],
+      );
+      expect(rows[0]).toEqual({ n: 0 });
+      return true;
+    },
+    { what: 'both rows marked sent' },
   );
-  expect(rows[0]).toEqual({ n: 0 });
 });
 
 test('metrics: timers fired by kind and outcome, lateness, outbox backlog, clock skew', async () => {

@@ -113,6 +113,7 @@ describe('asyncapi.yaml', () => {
       'IncidentEscalated',
       'SlaBreachRetracted',
       'SlaBreached',
+      'SlaStandDown',
     ]);
   });
 

@@ -236,11 +236,14 @@ describe('eventDigest', () => {
 });
 
 describe('Kafka records', () => {
-  it('round-trips: key = subject, value = the event, structured content type', () => {
+  it('round-trips: key = subject, value = the event, structured content type, acceptance time', () => {
     const event = valid(reported);
-    const record = toEventRecord(event);
+    const record = toEventRecord(event, 1795489200123);
     expect(record.key).toBe('INC-2026-000123');
-    expect(record.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+    expect(record.headers).toEqual({
+      'content-type': 'application/cloudevents+json',
+      'sla-accepted-at': '1795489200123',
+    });
     expect(decodeEventRecord(Buffer.from(record.value))).toEqual({ ok: true, value: event });
   });
 

@@ -173,18 +173,22 @@ describe('pause and resume', () => {
     expect(r.diagnosis).toMatchObject({ state: 'warned', warnAt: [min(48)], dueAt: min(70) });
   });
 
-  test('a pause while already breached does not undo the breach', () => {
+  test('a pause while already breached does not undo the breach; the overdue stands still', () => {
     const events = [reported(T0, 'I'), pause(min(70))];
     const r = run(events, min(80));
     expect(byId(r).diagnosis).toMatchObject({
-      state: 'breached',
+      state: 'paused',
       dueAt: min(60),
       breachedAt: min(60),
+      remainingMs: -10 * MINUTE,
+      pausedMs: 0,
     });
     expect(timerKeys(r)).toContain('INC-1/diagnosis/0/breach');
     expect(byId(run([...events, resume(min(100))], min(101))).diagnosis).toMatchObject({
       state: 'breached',
       dueAt: min(60),
+      remainingMs: -11 * MINUTE,
+      pausedMs: 0,
     });
   });
 

@@ -106,6 +106,7 @@ describe('default policy: seed table', () => {
       policyVersion: 1,
       reportedAt: T0,
       reopenCount: 0,
+      reopenedAt: [],
       paused: false,
       resolvedAt: null,
       closedAt: null,

@@ -1,13 +1,12 @@
-// Timer planning and the scheduler's helpers: currency of a timer, retractions, escalation.
+// Timer planning, retractions, escalation over the policy's tiers.
 import {
   DEFAULT_POLICY,
   escalationFor,
   escalationTierFor,
-  isTimerCurrent,
   retractions,
-  timerToFire,
+  type MilestoneId,
 } from '../../../src/domain';
-import { T0, ev, min, reported, run, stateOf } from './fixtures';
+import { T0, ev, min, reported, run } from './fixtures';
 
 const ack = (at: number) => ev('incident.acknowledged', at, {});
 const timer = (r: ReturnType<typeof run>, key: string) => r.timers.find((t) => t.key === key);
@@ -89,49 +88,6 @@ describe('timer plan', () => {
   });
 });
 
-describe('isTimerCurrent / timerToFire', () => {
-  const events = [reported(T0, 'I')];
-
-  test('current only with the same key and generation', () => {
-    const plan = run(events, min(1)).timers;
-    expect(isTimerCurrent(plan, 'INC-1/response/0/breach', min(5))).toBe(true);
-    expect(isTimerCurrent(plan, 'INC-1/response/0/breach', min(6))).toBe(false);
-    expect(isTimerCurrent(plan, 'INC-1/nope/0/breach', min(5))).toBe(false);
-  });
-
-  test('at fire time: fires when still planned; not when met, paused or settled', () => {
-    expect(
-      timerToFire(stateOf(events), DEFAULT_POLICY, 'INC-1/response/0/breach', min(5), min(5)),
-    ).toMatchObject({ kind: 'breach' });
-    expect(
-      timerToFire(
-        stateOf([...events, ack(min(4))]),
-        DEFAULT_POLICY,
-        'INC-1/response/0/breach',
-        min(5),
-        min(5),
-      ),
-    ).toBeNull();
-    const paused = stateOf([...events, ev('incident.paused', min(30), { reason: 'x' })]);
-    expect(
-      timerToFire(paused, DEFAULT_POLICY, 'INC-1/diagnosis/0/breach', min(60), min(60)),
-    ).toBeNull();
-    const resolved = stateOf([...events, ev('incident.resolved', min(50), {})]);
-    expect(
-      timerToFire(resolved, DEFAULT_POLICY, 'INC-1/diagnosis/0/breach', min(60), min(60)),
-    ).toBeNull();
-  });
-
-  test('a warning that fires after its deadline passed does not fire', () => {
-    expect(
-      timerToFire(stateOf(events), DEFAULT_POLICY, 'INC-1/response/0/warn:0', min(4), min(4.5)),
-    ).not.toBeNull();
-    expect(
-      timerToFire(stateOf(events), DEFAULT_POLICY, 'INC-1/response/0/warn:0', min(4), min(5)),
-    ).toBeNull();
-  });
-});
-
 describe('retractions', () => {
   const breach = { milestone: 'response', cycle: 0, dueAt: min(5) };
 
@@ -184,17 +140,21 @@ describe('escalation', () => {
   });
 
   test('one tier change for several breaches, to the highest; never lower; nothing if already there', () => {
-    expect(escalationFor(1, ['response', 'dispatch', 'arrival'], DEFAULT_POLICY)).toEqual({
+    const breaches = (...ms: MilestoneId[]) =>
+      ms.map((m) => ({ milestone: m, escalatesToTier: escalationTierFor(DEFAULT_POLICY, m) }));
+    expect(escalationFor(1, breaches('response', 'dispatch', 'arrival'))).toEqual({
       fromTier: 1,
       toTier: 2,
+      milestone: 'response',
     });
-    expect(escalationFor(1, ['response', 'solution'], DEFAULT_POLICY)).toEqual({
+    expect(escalationFor(1, breaches('response', 'solution'))).toEqual({
       fromTier: 1,
       toTier: 3,
+      milestone: 'solution',
     });
-    expect(escalationFor(2, ['response'], DEFAULT_POLICY)).toBeNull();
-    expect(escalationFor(3, ['diagnosis'], DEFAULT_POLICY)).toBeNull();
-    expect(escalationFor(2, ['diagnosis'], DEFAULT_POLICY)).toEqual({ fromTier: 2, toTier: 3 });
-    expect(escalationFor(1, [], DEFAULT_POLICY)).toBeNull();
+    expect(escalationFor(2, breaches('response'))).toBeNull();
+    expect(escalationFor(3, breaches('diagnosis'))).toBeNull();
+    expect(escalationFor(2, breaches('diagnosis'))).toMatchObject({ fromTier: 2, toTier: 3 });
+    expect(escalationFor(1, [])).toBeNull();
   });
 });

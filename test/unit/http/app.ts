@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../../src/config';
+import { CoalescingPublisher } from '../../../src/application/coalescing-publisher';
 import { registerApiFoundation, registerIngestApi } from '../../../src/http/api';
 import { createApiKey } from '../../../src/http/api-keys';
 import { buildServer } from '../../../src/http/server';
@@ -45,7 +46,12 @@ export async function buildTestApi(
     publisher,
   };
   await registerApiFoundation(app, context);
-  await registerIngestApi(app, context);
+  // As the composition root wires it (registerApiRole): concurrent POSTs share produce calls.
+  const ingestPublisher = new CoalescingPublisher(publisher, {
+    defaultTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  });
+  app.addHook('onClose', () => ingestPublisher.close());
+  await registerIngestApi(app, { ...context, publisher: ingestPublisher });
   await app.ready();
   return {
     app,

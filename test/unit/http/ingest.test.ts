@@ -30,7 +30,11 @@ describe('POST /v1/events', () => {
       const [{ topic, record }] = api.publisher.published as [(typeof api.publisher.published)[0]];
       expect(topic).toBe('incident.events');
       expect(record.key).toBe('INC-2026-000123');
-      expect(record.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+      expect(record.headers).toEqual({
+        'content-type': 'application/cloudevents+json',
+        // SPEC §3 "Effective time": the acceptance instant rides with the event (the test clock).
+        'sla-accepted-at': String(NOW),
+      });
       expect(JSON.parse(record.value as string)).toEqual(reportedEvent());
     });
 

@@ -10,10 +10,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Registry } from 'prom-client';
 import YAML from 'yaml';
-import { createContext, registerApiRole, type AppContext } from '../../../src/composition';
+import { createPolicyStore, loadConfiguredPolicy } from '../../../src/application/policy-store';
+import type { AppContext } from '../../../src/application/roles';
+import { createContext, registerApiRole } from '../../../src/composition';
 import { loadConfig } from '../../../src/config';
 import { buildServer } from '../../../src/http/server';
 import { createLogger } from '../../../src/infra/logger';
+import { PgListener } from '../../../src/infra/pg-listener';
 import { createProjectorService } from '../../../src/projector';
 import { createSchedulerServices } from '../../../src/scheduler';
 
@@ -96,8 +99,13 @@ describe('the metrics the rules use', () => {
       ],
     });
     await registerApiRole(http, context);
-    await createProjectorService(context);
-    createSchedulerServices(context);
+    const policies = createPolicyStore(
+      context.pool,
+      await loadConfiguredPolicy(context.config.POLICY_FILE),
+      context.log,
+    );
+    await createProjectorService(context, policies);
+    createSchedulerServices({ ...context, listener: new PgListener(context.pool, context.log) });
     exported = exportedNames(context.metrics);
     await http.close();
   });

@@ -19,7 +19,8 @@ const record = (value: string | Buffer | null, offset = '7'): ConsumedRecord => 
   key: Buffer.from('INC-9'),
   value: typeof value === 'string' ? Buffer.from(value) : value,
   headers: { 'content-type': 'application/cloudevents+json' },
-  timestamp: 1_000,
+  // The producer's send time: an hour after the event's `time`.
+  timestamp: Date.parse(valid.time) + 3_600_000,
 });
 
 test('a valid record becomes a domain event with its digest', () => {
@@ -35,6 +36,37 @@ test('a valid record becomes a domain event with its digest', () => {
   });
   const parsed = parseEvent(valid);
   expect(parsed.ok && d.digest === eventDigest(parsed.value)).toBe(true);
+});
+
+describe('effective time (SPEC §3): the earlier of `time` and the acceptance time', () => {
+  const time = Date.parse(valid.time);
+  const decode = (headers: Record<string, string>, timestamp: number) => {
+    const r = { ...record(JSON.stringify(valid)), headers, timestamp };
+    const d = decodeRecord(r, 10_000);
+    if (d.kind !== 'event') throw new Error('not an event');
+    return { at: d.event.at, time: d.time, acceptedAt: d.acceptedAt };
+  };
+
+  test('a time ahead of the acceptance header takes effect when accepted; the time is kept', () => {
+    expect(decode({ 'sla-accepted-at': String(time - 45_000) }, time + 9_000)).toEqual({
+      at: time - 45_000,
+      time,
+      acceptedAt: time - 45_000,
+    });
+  });
+
+  test('a time in the past takes effect at its time', () => {
+    expect(decode({ 'sla-accepted-at': String(time + 5_000) }, time + 9_000).at).toBe(time);
+  });
+
+  test('without the header: the record timestamp; without a usable one either: the time', () => {
+    expect(decode({}, time - 30_000)).toMatchObject({
+      at: time - 30_000,
+      acceptedAt: time - 30_000,
+    });
+    expect(decode({ 'sla-accepted-at': 'soon' }, time - 30_000).at).toBe(time - 30_000);
+    expect(decode({}, -1)).toMatchObject({ at: time, acceptedAt: time });
+  });
 });
 
 test.each([

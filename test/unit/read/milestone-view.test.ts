@@ -16,6 +16,8 @@ function row(over: Partial<MilestoneRow> = {}): MilestoneRow {
     breached_at: null,
     paused_ms: '0',
     escalates_to_tier: 2,
+    stopped_at: null,
+    overdue_paused_ms: '0',
     ...over,
   };
 }
@@ -66,22 +68,37 @@ describe('milestoneView: the state at request time', () => {
   });
 
   it('does not breach a paused or not-applicable milestone when its old deadline passes', () => {
-    expect(milestoneView(row({ state: 'paused' }), T0 + 60 * min)).toMatchObject({
+    const paused = row({ state: 'paused', due_at: null, stopped_at: new Date(T0 + 2 * min) });
+    expect(milestoneView(paused, T0 + 60 * min)).toMatchObject({
       state: 'paused',
       remainingSeconds: null,
+      breachedAt: null,
     });
     expect(milestoneView(row({ state: 'not_applicable' }), T0 + 60 * min).state).toBe(
       'not_applicable',
     );
   });
 
-  it('keeps a breach that happened before the incident was settled or paused', () => {
+  it('keeps a breach after the milestone settled or paused, and its overdue stops (SPEC §2)', () => {
     const at = new Date(T0 + 5 * min);
-    expect(milestoneView(row({ state: 'not_applicable', breached_at: at }), T0).state).toBe(
-      'breached',
-    );
-    const paused = milestoneView(row({ state: 'paused', breached_at: at }), T0 + 9 * min);
-    expect(paused).toMatchObject({ state: 'breached', remainingSeconds: null });
+    const settled = row({
+      state: 'breached',
+      breached_at: at,
+      stopped_at: new Date(T0 + 7 * min),
+    });
+    for (const now of [T0 + 9 * min, T0 + 90 * min]) {
+      expect(milestoneView(settled, now)).toMatchObject({
+        state: 'breached',
+        breachedAt: at.toISOString(),
+        remainingSeconds: -120,
+      });
+    }
+    const paused = row({ state: 'paused', breached_at: at, stopped_at: new Date(T0 + 6 * min) });
+    expect(milestoneView(paused, T0 + 9 * min)).toMatchObject({
+      state: 'paused',
+      breachedAt: at.toISOString(),
+      remainingSeconds: -60,
+    });
   });
 
   it('reports paused time in whole seconds and copes with a milestone that has no deadline yet', () => {

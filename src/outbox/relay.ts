@@ -2,11 +2,12 @@
  * The outbox relay (role `outboxRelay`): publishes outbox rows to Kafka and marks them sent.
  *
  * Invariants:
- * - It claims unsent rows (`sent_at IS NULL`, FOR UPDATE SKIP LOCKED, oldest first), never
+ * - It claims unsent rows (those in `outbox_unsent`, FOR UPDATE SKIP LOCKED, oldest first), never
  *   "everything after the last id seen": a transaction that commits late (an older id or
  *   created_at) is still found. Two relays never hold the same row at once.
  * - A row is marked sent only after Kafka acknowledged it (acks=all) and in the same transaction
- *   that held its lock. A crash between the acknowledgement and the COMMIT publishes the row
+ *   that held its lock: its `outbox_unsent` row is deleted and `outbox_sent` records the time.
+ *   The outbox row itself is never updated (migrations/0011: no dead copy of every SLA event). A crash between the acknowledgement and the COMMIT publishes the row
  *   again later, with the same id: at-least-once delivery, consumers dedupe by CloudEvent id.
  * - A failed publish leaves the rows unsent, counts the attempt and keeps the error text; the
  *   relay backs off exponentially and retries. Nothing is dropped or reordered by a failure.
@@ -16,15 +17,22 @@
  *   across batches.
  * NOTIFY on `sla_outbox` (migrations/0004) wakes the relay at once; a poll is the safety net.
  */
+import type { Counter, Histogram } from 'prom-client';
 import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/sla-events';
-import type { Pool } from '../infra/db';
+import { withTransaction, type Pool } from '../infra/db';
 import type { EventPublisher } from '../infra/kafka';
 import type { Logger } from '../infra/logger';
-import type { SchedulerMetrics } from './metrics';
-import type { PgListener } from './pg-listener';
-import { inTransaction } from './tx';
+import type { PgListener } from '../infra/pg-listener';
 
 export const OUTBOX_CHANNEL = 'sla_outbox';
+
+/** The relay's Prometheus metrics (registered by src/scheduler/metrics.ts, which runs the relay). */
+export interface OutboxMetrics {
+  published: Counter<'topic'>;
+  publishErrors: Counter<'topic'>;
+  /** Kafka acknowledgement minus outbox insert time. */
+  publishDelay: Histogram;
+}
 
 export interface OutboxRelaySettings {
   batchSize: number;
@@ -40,7 +48,7 @@ export interface OutboxRelayDeps {
   pool: Pool;
   log: Logger;
   publisher: EventPublisher;
-  metrics: SchedulerMetrics;
+  metrics: OutboxMetrics;
   listener: PgListener;
   /** Called after rows were acknowledged by Kafka (benchmarks and tests observe it). */
   onPublished?: (rows: readonly PublishedRow[]) => void;
@@ -157,78 +165,87 @@ export class OutboxRelay {
     // Marking rows sent need not wait for the WAL flush (milliseconds per commit on a slow disk,
     // on the path of every next batch): if Postgres crashes before the flush, the rows are unsent
     // again and are re-published with the same ids, which consumers dedupe anyway.
-    return inTransaction(this.deps.pool, { asyncCommit: true }, async (client) => {
-      const { rows } = await client.query<UnsentRow>({
-        name: 'sla_outbox_claim',
-        text: `SELECT id, topic, message_key, type, payload::text AS payload
-               FROM outbox
-               WHERE sent_at IS NULL
-               ORDER BY created_at, seq
+    return withTransaction(
+      this.deps.pool,
+      async (client) => {
+        const { rows } = await client.query<UnsentRow>({
+          name: 'sla_outbox_claim',
+          text: `SELECT o.id, o.topic, o.message_key, o.type, o.payload::text AS payload
+               FROM outbox_unsent u JOIN outbox o ON o.id = u.id
+               ORDER BY u.created_at, u.seq
                LIMIT $1
-               FOR UPDATE SKIP LOCKED`,
-        values: [this.settings.batchSize],
-      });
-      if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
-
-      const byTopic = new Map<string, UnsentRow[]>();
-      for (const row of rows) {
-        const list = byTopic.get(row.topic) ?? [];
-        list.push(row);
-        byTopic.set(row.topic, list);
-      }
-      const outcomes = await Promise.all(
-        [...byTopic].map(async ([topic, list]) => {
-          try {
-            await this.deps.publisher.publish(
-              topic,
-              list.map((r) => ({
-                key: r.message_key,
-                value: r.payload,
-                headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
-              })),
-              { timeoutMs: this.settings.publishTimeoutMs },
-            );
-            return { topic, list, error: null };
-          } catch (err) {
-            return { topic, list, error: err as Error };
-          }
-        }),
-      );
-
-      const sent = outcomes.filter((o) => o.error === null).flatMap((o) => o.list);
-      if (sent.length > 0) {
-        // clock_timestamp(): the acknowledgement time, not the transaction start.
-        const marked = await client.query<{ delay: string }>({
-          name: 'sla_outbox_sent',
-          text: `UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1,
-                                   last_error = NULL
-                 WHERE id = ANY($1::text[])
-                 RETURNING extract(epoch FROM clock_timestamp() - created_at) AS delay`,
-          values: [sent.map((r) => r.id)],
+               FOR UPDATE OF u SKIP LOCKED`,
+          values: [this.settings.batchSize],
         });
-        for (const r of marked.rows) this.deps.metrics.publishDelay.observe(Number(r.delay));
-      }
-      let failed = 0;
-      for (const o of outcomes) {
-        if (o.error === null) {
-          this.deps.metrics.published.inc({ topic: o.topic }, o.list.length);
-          continue;
+        if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
+
+        const byTopic = new Map<string, UnsentRow[]>();
+        for (const row of rows) {
+          const list = byTopic.get(row.topic) ?? [];
+          list.push(row);
+          byTopic.set(row.topic, list);
         }
-        failed += o.list.length;
-        this.deps.metrics.publishErrors.inc({ topic: o.topic });
-        await client.query(
-          `UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::text[])`,
-          [o.list.map((r) => r.id), o.error.message.slice(0, 500)],
+        const outcomes = await Promise.all(
+          [...byTopic].map(async ([topic, list]) => {
+            try {
+              await this.deps.publisher.publish(
+                topic,
+                list.map((r) => ({
+                  key: r.message_key,
+                  value: r.payload,
+                  headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
+                })),
+                { timeoutMs: this.settings.publishTimeoutMs },
+              );
+              return { topic, list, error: null };
+            } catch (err) {
+              return { topic, list, error: err as Error };
+            }
+          }),
         );
-        if (this.backoffMs === 0) {
-          this.log.warn(
-            { err: o.error, topic: o.topic, rows: o.list.length },
-            'publish failed; will retry',
-          );
+
+        const sent = outcomes.filter((o) => o.error === null).flatMap((o) => o.list);
+        if (sent.length > 0) {
+          // clock_timestamp(): the acknowledgement time, not the transaction start.
+          const marked = await client.query<{ delay: string }>({
+            name: 'sla_outbox_sent',
+            text: `WITH done AS (
+                   DELETE FROM outbox_unsent WHERE id = ANY($1::text[])
+                   RETURNING id, created_at
+                 ), sent AS (
+                   INSERT INTO outbox_sent (id, sent_at)
+                   SELECT id, clock_timestamp() FROM done
+                   ON CONFLICT (id) DO NOTHING
+                 )
+                 SELECT extract(epoch FROM clock_timestamp() - created_at) AS delay FROM done`,
+            values: [sent.map((r) => r.id)],
+          });
+          for (const r of marked.rows) this.deps.metrics.publishDelay.observe(Number(r.delay));
         }
-      }
-      const published = sent.map((r) => ({ id: r.id, topic: r.topic, type: r.type }));
-      return { claimed: rows.length, published, failed };
-    });
+        let failed = 0;
+        for (const o of outcomes) {
+          if (o.error === null) {
+            this.deps.metrics.published.inc({ topic: o.topic }, o.list.length);
+            continue;
+          }
+          failed += o.list.length;
+          this.deps.metrics.publishErrors.inc({ topic: o.topic });
+          await client.query(
+            `UPDATE outbox_unsent SET attempts = attempts + 1, last_error = $2
+             WHERE id = ANY($1::text[])`,
+            [o.list.map((r) => r.id), o.error.message.slice(0, 500)],
+          );
+          if (this.backoffMs === 0) {
+            this.log.warn(
+              { err: o.error, topic: o.topic, rows: o.list.length },
+              'publish failed; will retry',
+            );
+          }
+        }
+        const published = sent.map((r) => ({ id: r.id, topic: r.topic, type: r.type }));
+        return { claimed: rows.length, published, failed };
+      },
+      { asyncCommit: true },
+    );
   }
 }

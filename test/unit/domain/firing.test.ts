@@ -4,7 +4,7 @@ import {
   type ClaimedTimer,
   type IncidentSnapshot,
   type MilestoneSnapshot,
-} from '../../../src/scheduler/decide';
+} from '../../../src/domain';
 
 const NOW = Date.parse('2026-11-24T10:05:00Z');
 const timer = (over: Partial<ClaimedTimer> = {}): ClaimedTimer => ({

@@ -1,5 +1,5 @@
-import type { Pool, PoolClient } from '../infra/db';
-import type { Logger } from '../infra/logger';
+import type { Pool, PoolClient } from './db';
+import type { Logger } from './logger';
 
 export type NotificationHandler = (payload: string) => void;
 
