@@ -600,7 +600,11 @@
       buffer = lines.pop() ?? '';
       for (const line of lines) {
         if (line === '') {
-          if (event.id !== null) lastEventId = event.id;
+          if (event.id !== null) {
+            lastEventId = event.id;
+            // Where a reconnect resumes (shown for diagnostics; the browser test reads it).
+            $('#status').dataset.lastEventId = event.id;
+          }
           if (event.data.length) onEvent(event.type);
           event = { id: null, type: 'message', data: [] };
           continue;

@@ -209,17 +209,16 @@ async function monthCompliance(
   const p = new Params();
   const [f, t, at] = [p.add(range.from), p.add(range.to), p.add(new Date(now))];
   const and = andFilters(q, p);
-  // The report leaves out milestones whose clock never started, once the rules say which
-  // (`clockStarted`, issue 13); until then it counts them all. test/integration/board.test.ts
-  // checks that the two agree.
-  const sql = milestoneSql(at) as { breached: string; clockStarted?: string };
+  // Counted as the report counts (milestones whose clock started); the board test checks that
+  // the two agree.
+  const sql = milestoneSql(at);
   const { rows } = await pool.query<{ severity: string; met: number; breached: number }>(
     `SELECT i.severity,
             count(*) FILTER (WHERE m.state = 'met')::int AS met,
             count(*) FILTER (WHERE m.state <> 'met' AND ${sql.breached})::int AS breached
      FROM incidents i JOIN milestones m ON m.incident_id = i.incident_id
      WHERE i.reported_at >= ${f} AND i.reported_at < ${t} AND i.status <> 'cancelled'${and}
-       AND ${sql.clockStarted ?? 'true'}
+       AND ${sql.clockStarted}
      GROUP BY i.severity`,
     p.values,
   );

@@ -6,7 +6,7 @@
  * (pg_snapshot_xmin), so no row can later appear before a cursor already handed out: reading in
  * cursor order never skips anything (unlike "id > last seen", which misses late commits).
  */
-import { quoteIdent, type Pool, type PoolClient } from '../infra/db';
+import type { Pool } from '../infra/db';
 
 export interface FeedCursor {
   /** xid8 as a decimal string. */
@@ -157,67 +157,5 @@ export class StreamFeed {
       total += rowCount ?? 0;
       if ((rowCount ?? 0) < batch) return total;
     }
-  }
-}
-
-/**
- * LISTEN on a dedicated connection: a wake-up hint only (the feed table is the truth, and the hub
- * also polls), so a lost connection is re-opened after a pause and nothing else happens.
- */
-export class FeedListener {
-  private client: PoolClient | null = null;
-  private retry: NodeJS.Timeout | null = null;
-  private stopped = false;
-
-  constructor(
-    private readonly pool: Pool,
-    private readonly channel: string,
-    private readonly onNotify: () => void,
-    private readonly onError: (err: unknown) => void,
-    private readonly retryMs = 1000,
-  ) {}
-
-  async start(): Promise<void> {
-    this.stopped = false;
-    let client: PoolClient | undefined;
-    try {
-      const connected = (client = await this.pool.connect());
-      const lost = (err?: unknown) => {
-        if (this.client !== connected) return; // already handled, or never listening
-        this.client = null;
-        connected.release(true);
-        if (err !== undefined) this.onError(err);
-        this.schedule();
-      };
-      client.on('notification', () => this.onNotify());
-      client.on('error', lost);
-      client.on('end', () => lost());
-      await client.query(`LISTEN ${quoteIdent(this.channel)}`);
-      this.client = client;
-      // Anything committed while we were not listening is picked up by this first wake-up.
-      this.onNotify();
-    } catch (err) {
-      client?.release(true);
-      this.onError(err);
-      this.schedule();
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    const client = this.client;
-    this.client = null;
-    client?.release(true);
-    await this.pool.end();
-  }
-
-  private schedule(): void {
-    if (this.stopped || this.retry) return;
-    this.retry = setTimeout(() => {
-      this.retry = null;
-      void this.start();
-    }, this.retryMs);
-    this.retry.unref();
   }
 }

@@ -18,7 +18,6 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { milestoneView, type MilestoneRow } from '../application/milestone-state';
 import {
-  FeedListener,
   formatCursor,
   parseCursor,
   type FeedCursor,
@@ -29,8 +28,8 @@ import {
 import type { Service } from '../application/roles';
 import { parseInput, streamQuery } from '../contracts/read';
 import type { Clock } from '../infra/clock';
-import type { Pool } from '../infra/db';
 import type { Logger } from '../infra/logger';
+import type { PgListener } from '../infra/pg-listener';
 import { z } from 'zod';
 import { problemSchema } from '../contracts/http-common';
 import { requireScope } from './auth';
@@ -119,7 +118,6 @@ export class StreamHub implements Service {
   private timers: NodeJS.Timeout[] = [];
   private readonly connected: Gauge;
   private readonly dropped: Counter;
-  private listener: FeedListener | null = null;
 
   constructor(
     private readonly feed: StreamFeed,
@@ -127,9 +125,16 @@ export class StreamHub implements Service {
     private readonly options: StreamOptions,
     private readonly log: Logger,
     metrics: Registry,
-    /** A dedicated one-connection pool for LISTEN; null: poll only. */
-    private readonly listenPool: Pool | null,
+    /**
+     * LISTEN on STREAM_CHANNEL (a wake-up hint: the feed table is the truth, and the hub also
+     * polls); the hub starts and stops it. Its connection comes from a dedicated pool, so the
+     * query pool keeps every slot. Null: poll only.
+     */
+    private readonly listener: PgListener | null,
   ) {
+    // Notifications sent while the connection was down are lost: a reconnect wakes every client.
+    listener?.on(STREAM_CHANNEL, () => this.wakeAll());
+    listener?.onReconnect(() => this.wakeAll());
     this.connected = new Gauge({
       name: 'sla_stream_clients',
       help: 'Connected GET /v1/stream clients',
@@ -156,15 +161,7 @@ export class StreamHub implements Service {
     every(this.options.pollMs, () => this.wakeAll());
     every(this.options.heartbeatMs, () => this.heartbeat());
     every(TRIM_EVERY_MS, () => void this.trim());
-    if (this.listenPool) {
-      this.listener = new FeedListener(
-        this.listenPool,
-        STREAM_CHANNEL,
-        () => this.wakeAll(),
-        (err) => this.log.warn({ err }, 'stream listener lost; polling until it is back'),
-      );
-      await this.listener.start();
-    }
+    await this.listener?.start();
   }
 
   async stop(): Promise<void> {

@@ -4,10 +4,12 @@ import type { Logger } from './logger';
 export type NotificationHandler = (payload: string) => void;
 
 /**
- * One dedicated connection that LISTENs on the scheduler's channels and dispatches notifications.
- * Notifications are latency hints only: while the connection is down the pollers still find all
- * work. After a reconnect every `onReconnect` handler runs, because notifications sent meanwhile
- * are lost (the runner then reloads its wheel, the relay looks for unsent rows).
+ * One dedicated connection that LISTENs on its users' channels and dispatches notifications: the
+ * scheduler's (timer runner and outbox relay share one) and the live stream's (its own, from a
+ * one-connection pool). Notifications are latency hints only: while the connection is down the
+ * pollers still find all work. After a reconnect every `onReconnect` handler runs, because
+ * notifications sent meanwhile are lost (the runner then reloads its wheel, the relay looks for
+ * unsent rows, the stream wakes every client). Handlers are registered before `start`.
  */
 export class PgListener {
   private client: PoolClient | null = null;

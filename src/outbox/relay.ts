@@ -17,22 +17,14 @@
  *   across batches.
  * NOTIFY on `sla_outbox` (migrations/0004) wakes the relay at once; a poll is the safety net.
  */
-import type { Counter, Histogram } from 'prom-client';
 import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/sla-events';
 import { withTransaction, type Pool } from '../infra/db';
 import type { EventPublisher } from '../infra/kafka';
 import type { Logger } from '../infra/logger';
 import type { PgListener } from '../infra/pg-listener';
+import type { OutboxMetrics } from './metrics';
 
 export const OUTBOX_CHANNEL = 'sla_outbox';
-
-/** The relay's Prometheus metrics (registered by src/scheduler/metrics.ts, which runs the relay). */
-export interface OutboxMetrics {
-  published: Counter<'topic'>;
-  publishErrors: Counter<'topic'>;
-  /** Kafka acknowledgement minus outbox insert time. */
-  publishDelay: Histogram;
-}
 
 export interface OutboxRelaySettings {
   batchSize: number;

@@ -81,11 +81,7 @@ export class TimerRunner {
     this.log = deps.log.child({ component: this.name });
     this.wheel = new DueTimeWheel(settings.wheelMaxEntries);
     deps.listener.on(TIMERS_CHANNEL, (payload) => this.onNotification(payload));
-    deps.listener.onReconnect(() => {
-      this.wheel.invalidate();
-      void this.reloadWheel();
-      this.kick();
-    });
+    deps.listener.onReconnect(() => this.resync());
   }
 
   async start(): Promise<void> {
@@ -132,33 +128,68 @@ export class TimerRunner {
   }
 
   /**
-   * One round; if it claimed a full batch (a burst), `concurrency` loops drain the rest in
-   * parallel. A single due timer (the common case at 1,000 fires/s) costs one transaction.
+   * Notifications sent while the LISTEN connection was down are lost: rebuild the wheel from the
+   * timers table and claim whatever came due meanwhile.
+   */
+  private resync(): void {
+    this.wheel.invalidate();
+    void this.reloadWheel();
+    this.kick();
+  }
+
+  /**
+   * One round; if it claimed a full batch (a burst), the burst is drained in parallel. A single
+   * due timer (the common case at 1,000 fires/s) costs one transaction.
    */
   private async drain(): Promise<void> {
     if ((await this.round()) === 'done') return;
-    const loops = Array.from({ length: this.settings.concurrency }, async () => {
-      let pause = CONTENDED_PAUSE_MS;
-      for (;;) {
-        const outcome = await this.round();
-        if (outcome === 'done') return;
-        if (outcome === 'more') {
-          pause = CONTENDED_PAUSE_MS;
-          continue;
-        }
-        // Only escalating incidents locked elsewhere (the projector writing them): let that
-        // commit first, backing off; past a poll interval, the poll retries instead of a spin.
-        if (pause > this.settings.pollIntervalMs) return;
-        await delay(pause);
-        pause *= 2;
+    await this.drainBurst();
+  }
+
+  /** `concurrency` claim loops until nothing is due (SKIP LOCKED keeps them apart). */
+  private async drainBurst(): Promise<void> {
+    await Promise.all(Array.from({ length: this.settings.concurrency }, () => this.claimLoop()));
+  }
+
+  /**
+   * Fires batches until a round finds everything due handled. A round that could only defer
+   * (escalating incidents locked elsewhere: the projector writing them) lets that commit first,
+   * backing off; past a poll interval, the poll retries instead of a spin.
+   */
+  private async claimLoop(): Promise<void> {
+    let pause = CONTENDED_PAUSE_MS;
+    for (;;) {
+      const outcome = await this.round();
+      if (outcome === 'done') return;
+      if (outcome === 'more') {
+        pause = CONTENDED_PAUSE_MS;
+        continue;
       }
-    });
-    await Promise.all(loops);
+      if (pause > this.settings.pollIntervalMs) return;
+      await delay(pause);
+      pause *= 2;
+    }
   }
 
   /** Fires one batch. 'done': everything due at its database time is handled (or held elsewhere). */
   private async round(): Promise<'done' | 'more' | 'contended'> {
     if (this.stopped) return 'done';
+    const result = await this.fireBatch();
+    // Failed: the poll retries.
+    if (result === null) return 'done';
+    this.record(result);
+    // Everything due at result.dbNow was claimed by this round, an earlier one, or another
+    // instance holding it; those wheel entries are done.
+    this.wheel.dropUntil(result.dbNow);
+    if (result.claimed > 0 && result.claimed === result.deferred) return 'contended';
+    return result.claimed < this.settings.batchSize && result.deferred === 0 ? 'done' : 'more';
+  }
+
+  /**
+   * One firing transaction (fire.ts). Null when it failed: it rolled back, nothing fired, the rows
+   * are due again. Failures are logged on the first and every 60th in a row, and on recovery.
+   */
+  private async fireBatch(): Promise<FireRoundResult | null> {
     let result: FireRoundResult;
     try {
       result = await fireDueTimers(this.deps.pool, {
@@ -167,7 +198,6 @@ export class TimerRunner {
         asyncCommit: this.settings.asyncCommit,
       });
     } catch (err) {
-      // The transaction rolled back: nothing fired, the rows are due again. The poll retries.
       this.failures += 1;
       if (this.failures === 1 || this.failures % 60 === 0) {
         this.log.error(
@@ -175,18 +205,13 @@ export class TimerRunner {
           'firing round failed; retrying at next poll',
         );
       }
-      return 'done';
+      return null;
     }
     if (this.failures > 0) {
       this.log.info({ failures: this.failures }, 'firing rounds succeed again');
       this.failures = 0;
     }
-    this.record(result);
-    // Everything due at result.dbNow was claimed by this round, an earlier one, or another
-    // instance holding it; those wheel entries are done.
-    this.wheel.dropUntil(result.dbNow);
-    if (result.claimed > 0 && result.claimed === result.deferred) return 'contended';
-    return result.claimed < this.settings.batchSize && result.deferred === 0 ? 'done' : 'more';
+    return result;
   }
 
   private record(result: FireRoundResult): void {
@@ -238,7 +263,7 @@ export class TimerRunner {
       this.requestReload();
       return;
     }
-    const dueTimes = payload.split(',').map(Number).filter(Number.isFinite);
+    const dueTimes = parseDueTimes(payload);
     if (this.loading) this.announcedDuringLoad.push(...dueTimes);
     const dbNow = this.deps.clock.now() + this.offsetMs;
     let dueNow = false;
@@ -275,24 +300,12 @@ export class TimerRunner {
     this.loading ??= (async () => {
       this.lastReloadAt = this.deps.clock.now();
       try {
-        const max = this.settings.wheelMaxEntries;
-        const { rows } = await this.deps.pool.query<{ ms: string; now_ms: string }>(
-          `WITH due AS (
-             SELECT DISTINCT ceil(extract(epoch FROM due_at) * 1000) AS ms
-             FROM timers
-             WHERE due_at <= now() + make_interval(secs => $1::float8 / 1000)
-           )
-           SELECT ms, ceil(extract(epoch FROM now()) * 1000) AS now_ms
-           FROM due ORDER BY ms LIMIT $2`,
-          [this.settings.horizonMs, max],
+        const { dueTimes, until } = await loadWheelWindow(
+          this.deps.pool,
+          this.settings.horizonMs,
+          this.settings.wheelMaxEntries,
+          () => this.deps.clock.now() + this.offsetMs,
         );
-        const dueTimes = rows.map((r) => Number(r.ms));
-        // Truncated: the wheel covers only up to the last due time it holds.
-        const until =
-          rows.length >= max
-            ? dueTimes[dueTimes.length - 1]!
-            : (rows[0] ? Number(rows[0].now_ms) : this.deps.clock.now() + this.offsetMs) +
-              this.settings.horizonMs;
         this.wheel.load(dueTimes, until);
         for (const t of this.announcedDuringLoad) this.wheel.announce(t);
         this.deps.metrics.wheelSize.set(this.wheel.size);
@@ -324,4 +337,39 @@ export class TimerRunner {
       this.log.warn({ err }, 'measuring clock skew failed');
     }
   }
+}
+
+/** A `sla_timers` notification (migrations/0004): due times in epoch ms, comma-separated. */
+function parseDueTimes(payload: string): number[] {
+  return payload.split(',').map(Number).filter(Number.isFinite);
+}
+
+/**
+ * The distinct due times (epoch ms, ascending) of the timers due within `horizonMs` of the
+ * database's now, at most `max`, and the instant up to which that list is complete: the last due
+ * time when truncated, else now + `horizonMs` (the database's now when a row carried it, else
+ * `dbNowFallback()`).
+ */
+async function loadWheelWindow(
+  pool: Pool,
+  horizonMs: number,
+  max: number,
+  dbNowFallback: () => number,
+): Promise<{ dueTimes: number[]; until: number }> {
+  const { rows } = await pool.query<{ ms: string; now_ms: string }>(
+    `WITH due AS (
+       SELECT DISTINCT ceil(extract(epoch FROM due_at) * 1000) AS ms
+       FROM timers
+       WHERE due_at <= now() + make_interval(secs => $1::float8 / 1000)
+     )
+     SELECT ms, ceil(extract(epoch FROM now()) * 1000) AS now_ms
+     FROM due ORDER BY ms LIMIT $2`,
+    [horizonMs, max],
+  );
+  const dueTimes = rows.map((r) => Number(r.ms));
+  const until =
+    rows.length >= max
+      ? dueTimes[dueTimes.length - 1]!
+      : (rows[0] ? Number(rows[0].now_ms) : dbNowFallback()) + horizonMs;
+  return { dueTimes, until };
 }

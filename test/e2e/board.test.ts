@@ -313,13 +313,24 @@ it('shows an incident live: appears, ticks, warns and breaches on time, filters,
   await post([event('incident.assigned', id('F1'), Date.now() - SEC, { assignee: 'Zhao Min' })]);
   await atRiskRow(id('F1'), 'dispatch')
     .filter({ hasText: 'Zhao Min' })
-    .waitFor({ timeout: 15_000 });
+    .waitFor({ timeout: 30_000 });
+  // The page has taken the last id the stream sent (the snapshot may show a change first).
+  const resumeFrom = await waitFor(
+    async () => {
+      const seen = await page.locator('#status').getAttribute('data-last-event-id');
+      return seen !== null && seen === proxy.lastSseId && seen;
+    },
+    { timeoutMs: 30_000, what: 'the page to take the last stream id' },
+  );
   // …then the connection drops; new connections hang: "reconnecting", then "stale since …".
   drop.from = Date.now();
   proxy.hold();
   proxy.cut();
   await page.locator('#status[data-status="reconnecting"]').waitFor({ timeout: 10_000 });
   const requestsBefore = proxy.requests.length;
+  // What it resumes from: the id taken above, or a later one that arrived just before the cut.
+  const atCut = await page.locator('#status').getAttribute('data-last-event-id');
+  expect(atCut).not.toBeNull();
   await post([
     event('incident.reported', id('B'), Date.now() - MIN, {
       severity: 'II',
@@ -334,10 +345,13 @@ it('shows an incident live: appears, ticks, warns and breaches on time, filters,
   await page.locator('#status[data-status="live"]').waitFor({ timeout: 30_000 });
   drop.to = Date.now();
   await atRiskRow(id('B'), 'response').waitFor({ timeout: 15_000 });
+  // The first stream request after the drop resumes after the last id the page had.
   const resumed = proxy.requests
     .slice(requestsBefore)
-    .find((r) => r.startsWith('GET /v1/stream') && /\r\nlast-event-id: \S+/i.test(r));
-  expect(resumed).toBeDefined();
+    .filter((r) => r.startsWith('GET /v1/stream'))
+    .map((r) => /\r\nlast-event-id: (\S+)/i.exec(r)?.[1]);
+  expect(resumed[0]).toBe(atCut);
+  expect(resumeFrom).toBeTruthy();
   expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(2);
 
   // Breached at its deadline, then listed under "Breached now" with a ticking overdue time.

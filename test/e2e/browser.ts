@@ -61,6 +61,8 @@ export class TcpProxy {
   private readonly waiting: (() => void)[] = [];
   /** Request line and headers of every request seen, in order. */
   readonly requests: string[] = [];
+  /** The last Server-Sent Events `id:` forwarded to a client. */
+  lastSseId: string | null = null;
   port = 0;
 
   constructor(private readonly targetPort: number) {}
@@ -85,6 +87,10 @@ export class TcpProxy {
           const text = chunk.toString('latin1');
           if (/^[A-Z]+ \S+ HTTP\/1\.1\r\n/.test(text))
             this.requests.push(text.split('\r\n\r\n')[0]!);
+        });
+        upstream.on('data', (chunk: Buffer) => {
+          const ids = [...chunk.toString('latin1').matchAll(/^id: (\S+)$/gm)];
+          if (ids.length) this.lastSseId = ids.at(-1)![1]!;
         });
         client.pipe(upstream);
         upstream.pipe(client);

@@ -12,7 +12,8 @@ import { installAuth } from '../../src/http/auth';
 import { buildServer } from '../../src/http/server';
 import { registerStreamRoutes, StreamHub } from '../../src/http/stream';
 import { systemClock } from '../../src/infra/clock';
-import { createPool } from '../../src/infra/db';
+import { createPool, type Pool } from '../../src/infra/db';
+import { PgListener } from '../../src/infra/pg-listener';
 import { waitFor } from '../helpers/infra';
 import {
   insertEscalation,
@@ -42,6 +43,7 @@ interface SseClient {
 
 let db: OwnDatabase;
 let hub: StreamHub;
+let listenPool: Pool;
 let app: ReturnType<typeof buildServer>;
 let base: string;
 let token: string;
@@ -105,6 +107,7 @@ beforeAll(async () => {
   db = await ownDatabase('read_stream');
   const key = createApiKey(['incidents:read'], 'dash');
   token = key.token;
+  listenPool = createPool(db.url, { max: 1 });
   hub = new StreamHub(
     new StreamFeed(db.pool),
     systemClock,
@@ -118,7 +121,7 @@ beforeAll(async () => {
     },
     pino({ level: 'silent' }),
     metrics,
-    createPool(db.url, { max: 1 }),
+    new PgListener(listenPool, pino({ level: 'silent' })),
   );
   app = buildServer({ logger: pino({ level: 'silent' }), metrics: new Registry(), readiness: [] });
   installAuth(app, ApiKeyStore.fromConfig([key.configEntry]));
@@ -131,6 +134,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await hub?.stop();
+  await listenPool?.end();
   await db?.drop();
 });
 
