@@ -156,10 +156,11 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
   });
 
   return {
-    asyncapi: '3.0.0',
+    asyncapi: '3.1.0',
     info: {
       title: 'SLA timer service: Kafka topics',
       version: '1',
+      license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       description:
         'CloudEvents 1.0 in structured mode (`content-type: application/cloudevents+json`), keyed ' +
         'by incident id, so the events of one incident stay in order. Delivery is at least once: ' +
@@ -167,6 +168,15 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
         'SLA events are deterministic (the same timer firing always has the same id), so a ' +
         're-publish after a crash carries the id of the first. Topic names are the defaults ' +
         '(KAFKA_TOPIC_EVENTS, KAFKA_TOPIC_WARNINGS, KAFKA_TOPIC_ESCALATIONS, KAFKA_TOPIC_DLQ).',
+    },
+    servers: {
+      local: {
+        host: '127.0.0.1:9092',
+        protocol: 'kafka',
+        description:
+          'The single-node broker of `npm run up` (KAFKA_BROKERS); a deployment names its own ' +
+          'bootstrap brokers.',
+      },
     },
     defaultContentType: EVENT_CONTENT_TYPE,
     channels: {

@@ -117,6 +117,24 @@ export const eventDataSchemas = {
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
+
+/**
+ * The `data` of any event type: the body of a binary-mode request (documentation only; requests are
+ * validated per type). Types with the same data shape (`{ reason }`) appear once.
+ */
+export const eventDataSchema = z
+  .union(
+    Object.values(eventDataSchemas).filter(
+      (schema, i, all) =>
+        all.findIndex(
+          (s) => JSON.stringify(z.toJSONSchema(s)) === JSON.stringify(z.toJSONSchema(schema)),
+        ) === i,
+    ),
+  )
+  .meta({
+    id: 'IncidentEventData',
+    title: 'The data of an incident lifecycle event (binary mode)',
+  });
 export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
 
 /** The envelope attributes every event carries (everything but `type` and `data`). */
@@ -297,17 +315,91 @@ export function canonicalJson(value: unknown): string {
   return `${out}}`;
 }
 
+// --- CloudEvents HTTP binding, binary content mode -------------------------------------------
+
+/**
+ * The attributes a binary-mode request must carry as `ce-` headers: the CloudEvents required ones
+ * plus `subject` and `time`, which this service requires in every mode (SPEC §3).
+ */
+export const BINARY_REQUIRED_HEADERS = [
+  'ce-specversion',
+  'ce-id',
+  'ce-source',
+  'ce-type',
+  'ce-subject',
+  'ce-time',
+] as const;
+
+const CE_PREFIX = 'ce-';
+
+/** True when the request carries any `ce-` header: binary content mode (unless the media type is a CloudEvents one). */
+export function hasBinaryHeaders(headers: Record<string, unknown>): boolean {
+  for (const name in headers) if (name.startsWith(CE_PREFIX)) return true;
+  return false;
+}
+
+/**
+ * One event from a binary-mode request (CloudEvents HTTP protocol binding 1.0 §3.1): every `ce-X`
+ * header is attribute `X`, its value percent-decoded (§3.1.3.2: UTF-8 bytes as `%XX`); `data` is the
+ * parsed body (undefined for an empty one). Then exactly the validation of structured mode
+ * (`parseEvent`), with the issues of attributes named by their header (`ce-time`) and those of the
+ * data by their path (`data.severity`). Header names arrive lower-cased (node does that). Never
+ * throws.
+ */
+export function parseBinaryEvent(
+  headers: Record<string, string | string[] | undefined>,
+  data: unknown,
+): ParseResult<CloudEvent> {
+  const missing = BINARY_REQUIRED_HEADERS.filter((name) => headers[name] === undefined);
+  if (missing.length > 0) {
+    return {
+      ok: false,
+      issues: missing.map((name) => ({
+        path: name,
+        message: 'header is required in binary content mode',
+      })),
+    };
+  }
+  const event: Record<string, unknown> = {};
+  const issues: FieldIssue[] = [];
+  for (const [name, raw] of Object.entries(headers)) {
+    if (!name.startsWith(CE_PREFIX) || raw === undefined) continue;
+    const value = Array.isArray(raw) ? raw.join(',') : raw;
+    try {
+      event[name.slice(CE_PREFIX.length)] = decodeURIComponent(value);
+    } catch {
+      issues.push({ path: name, message: 'is not valid percent-encoding (UTF-8 bytes as %XX)' });
+    }
+  }
+  if (issues.length > 0) return { ok: false, issues };
+  if (data !== undefined) event.data = data;
+  const result = parseEvent(event);
+  if (result.ok) return result;
+  return {
+    ok: false,
+    issues: result.issues.map((issue) =>
+      issue.path === 'data' || issue.path.startsWith('data.') || issue.path.startsWith('data[')
+        ? issue
+        : { ...issue, path: `${CE_PREFIX}${issue.path}` },
+    ),
+  };
+}
+
 /** The content type of a record on `incident.events` (structured mode). */
 export const EVENT_CONTENT_TYPE = 'application/cloudevents+json';
 
-/** The `incident.events` record for a validated event: key = subject, value = the event JSON. */
 /**
  * Kafka header of `incident.events` records: when the service accepted the event (epoch ms,
  * decimal), recorded with it so that the effective time (SPEC §3) is the same on every replay.
  */
 export const ACCEPTED_AT_HEADER = 'sla-accepted-at';
 
-/** The `incident.events` record of an event accepted at `acceptedAt` (epoch ms). */
+/**
+ * The `incident.events` record of an event accepted at `acceptedAt` (epoch ms): key = subject,
+ * value = the event JSON without `datacontenttype` (its only legal value is the default; binary
+ * mode carries it as the HTTP content type), so an event is the same record whichever content mode
+ * carried it. Key order is the schema's, not the caller's.
+ */
 export function toEventRecord(
   event: CloudEvent,
   acceptedAt: number,
@@ -316,9 +408,10 @@ export function toEventRecord(
   value: string;
   headers: Record<string, string>;
 } {
+  const { datacontenttype: _sameInEveryMode, ...recorded } = event;
   return {
     key: event.subject,
-    value: JSON.stringify(event),
+    value: JSON.stringify(recorded),
     headers: {
       'content-type': EVENT_CONTENT_TYPE,
       [ACCEPTED_AT_HEADER]: String(Math.trunc(acceptedAt)),

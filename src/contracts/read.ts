@@ -339,7 +339,7 @@ export const monthlyReport = z
     incidents: z.object({
       /** Reported in the month, cancelled ones excluded (false alarms count nowhere). */
       reported: count,
-      bySeverity: z.record(severity, count),
+      bySeverity: z.object({ I: count, II: count, III: count, IV: count }),
       cancelled: count,
       /** Distinct incidents reopened in the month. */
       reopened: count,

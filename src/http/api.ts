@@ -29,7 +29,7 @@ export async function registerApiFoundation(
   context: Pick<AppContext, 'config' | 'log' | 'metrics'>,
 ): Promise<ApiDocs> {
   const { config, log, metrics } = context;
-  const docs = new ApiDocs(API_INFO, OPS_ROUTES);
+  const docs = new ApiDocs(API_INFO, OPS_ROUTES, API_SERVERS);
   docs.collect(app);
   app.decorate('apiDocs', docs);
   const keys = ApiKeyStore.fromConfig(config.API_KEYS);
@@ -110,7 +110,24 @@ export const API_INFO = {
     'Incident lifecycle events in (POST /v1/events), SLA projections out. Every /v1 route needs ' +
     'an API key (`Authorization: Bearer <token>`) with the scope its security requirement names. ' +
     'Errors share one body (Problem); 400 and 422 list every offending field in `details`.',
+  // package.json's licence (SPDX id, as OpenAPI 3.1 allows instead of a URL).
+  license: { name: 'Apache License 2.0', identifier: 'Apache-2.0' },
 };
+
+/**
+ * `servers` of the document: one templated URL whose `host` defaults to where `npm run up` serves
+ * (HTTP_HOST 127.0.0.1, HTTP_PORT 8080); the docs page at /docs lets a reader set it to the real
+ * address of a deployment.
+ */
+export const API_SERVERS = [
+  {
+    url: 'http://{host}',
+    description: 'The service; `host` is HTTP_HOST:HTTP_PORT (or the address in front of it)',
+    variables: {
+      host: { default: '127.0.0.1:8080', description: 'host:port of the service' },
+    },
+  },
+];
 
 const statusText = z.object({ status: z.string() });
 const OPS_ROUTES: { method: string; url: string; docs: RouteDocs }[] = [

@@ -3,8 +3,12 @@ import { z } from 'zod';
 import type { IngestService } from '../application/ingest';
 import {
   cloudEventSchema,
+  EVENT_TYPES,
   eventBatchSchema,
+  eventDataSchema,
+  hasBinaryHeaders,
   ingestAcceptedSchema,
+  parseBinaryEvent,
   parseEvent,
   parseEvents,
   type CloudEvent,
@@ -18,9 +22,18 @@ import type { RouteDocs } from './openapi';
 import { problem } from './server';
 
 /**
- * POST /v1/events (SPEC §3, §5): one CloudEvent or a batch, in structured mode. The body is checked
- * here, by the handler, with the zod schemas of src/contracts/events.ts (fastify's own validation is
- * off for this route): a batch needs per-index messages that a generic validator cannot give.
+ * POST /v1/events (SPEC §3, §5): the CloudEvents HTTP protocol binding in its three content modes.
+ *
+ * - structured: `application/cloudevents+json`, one event as the body;
+ * - batch: `application/cloudevents-batch+json`, a JSON array of events;
+ * - binary: any request with `ce-` headers and another media type: the attributes are the `ce-`
+ *   headers (percent-decoded), the body is `data` (JSON: `application/json`, or empty).
+ *
+ * Plain `application/json` without `ce-` headers is taken as structured (an object) or batch (an
+ * array), as before the binding was complete. Every mode ends in the same zod schemas of
+ * src/contracts/events.ts (fastify's own validation is off for this route: a batch needs per-index
+ * messages that a generic validator cannot give) and the same ingest call, so the mode never changes
+ * what is validated or recorded.
  */
 
 const SINGLE = 'application/cloudevents+json';
@@ -48,7 +61,10 @@ export async function registerIngestRoutes(
     );
     scope.addContentTypeParser('*', (request, _payload, done) => {
       const type = (request.headers['content-type'] ?? '(none)').slice(0, 100);
-      const message = `unsupported content type ${type}; send application/json, ${SINGLE} or ${BATCH}`;
+      const message = hasBinaryHeaders(request.headers)
+        ? `unsupported content type ${type}: in binary content mode the body is the event's data, ` +
+          'sent as application/json'
+        : `unsupported content type ${type}; send application/json, ${SINGLE} or ${BATCH}`;
       done(Object.assign(new Error(message), { statusCode: 415, code: 'unsupported_media_type' }));
     });
     scope.post(
@@ -71,6 +87,14 @@ async function handle(
 ): Promise<FastifyReply> {
   const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const body = request.body;
+  if (mediaType !== SINGLE && mediaType !== BATCH && hasBinaryHeaders(request.headers)) {
+    const parsed = parseBinaryEvent(request.headers, body);
+    if (!parsed.ok) {
+      ingest.countInvalid(1);
+      throw invalid(parsed.issues);
+    }
+    return accept(reply, ingest, [parsed.value], false);
+  }
   /** The batch items, or null for a single event. */
   const items: unknown[] | null = Array.isArray(body) ? (body as unknown[]) : null;
   const batch = items !== null;
@@ -108,7 +132,16 @@ async function handle(
     ingest.countInvalid(items?.length ?? 1);
     throw invalid(parsed.issues);
   }
-  const outcome = await ingest.ingest(parsed.value, batch);
+  return accept(reply, ingest, parsed.value, batch);
+}
+
+async function accept(
+  reply: FastifyReply,
+  ingest: IngestService,
+  events: CloudEvent[],
+  batch: boolean,
+): Promise<FastifyReply> {
+  const outcome = await ingest.ingest(events, batch);
   if (outcome.kind === 'unprocessable') {
     return reply
       .code(422)
@@ -131,11 +164,16 @@ async function handle(
  * schema output ever leaves the handler.
  */
 function parseJson(
-  _request: FastifyRequest,
+  request: FastifyRequest,
   body: string | Buffer,
   done: (err: Error | null, value?: unknown) => void,
 ): void {
   const text = typeof body === 'string' ? body : body.toString('utf8');
+  if (text.length === 0 && hasBinaryHeaders(request.headers)) {
+    // Binary mode: no body is no data (allowed for types whose data has no required field).
+    done(null, undefined);
+    return;
+  }
   if (text.length === 0) {
     done(new ValidationError('the body is empty', [{ path: '(body)', message: 'is empty' }]));
     return;
@@ -163,25 +201,47 @@ function summarize(issues: FieldIssue[]): string {
   return `${shown.join('; ')}${more}`;
 }
 
+/** The `ce-` headers of binary content mode, as documented header parameters. */
+const binaryHeaders = z.object({
+  'ce-specversion': z.literal('1.0').optional().describe('Binary mode: the CloudEvents version'),
+  'ce-id': z.string().optional().describe('Binary mode: the event `id`'),
+  'ce-source': z.string().optional().describe('Binary mode: the event `source`'),
+  'ce-type': z.enum(EVENT_TYPES).optional().describe('Binary mode: the event `type`'),
+  'ce-subject': z.string().optional().describe('Binary mode: the incident id (`subject`)'),
+  'ce-time': z
+    .string()
+    .optional()
+    .describe('Binary mode: the event `time`, RFC 3339 with an offset (`+` may be sent as `%2B`)'),
+});
+
 function ingestDocs(maxBatch: number): RouteDocs {
   const batch = eventBatchSchema(maxBatch);
   const problemJson = { 'application/json': problemSchema };
   return {
     summary: 'Post incident lifecycle events',
     description:
-      'One CloudEvents 1.0 event (structured mode) or a batch of up to ' +
-      `${maxBatch} (INGEST_MAX_BATCH). Each event goes to Kafka (\`incident.events\`, key = ` +
-      '`subject`, acks=all); 202 only after Kafka acknowledged every event of the request. A batch ' +
-      'is all or nothing: one invalid item rejects it, and `details` names each bad index and field. ' +
-      'Posting the same event (same `source` and `id`) again is safe: it answers 202 again and is ' +
-      'applied once.',
+      'CloudEvents 1.0 over the HTTP protocol binding, in all three content modes:\n\n' +
+      '- **structured**: `application/cloudevents+json`, one event as the body;\n' +
+      `- **batch**: \`application/cloudevents-batch+json\`, a JSON array of up to ${maxBatch} ` +
+      'events (INGEST_MAX_BATCH);\n' +
+      "- **binary** (the CloudEvents SDKs' default): the attributes as `ce-` headers " +
+      '(`ce-specversion`, `ce-id`, `ce-source`, `ce-type`, `ce-subject`, `ce-time`: all required ' +
+      'in this mode, a missing one is a 400 naming it; values percent-decoded), the body is the ' +
+      "event's `data` as `application/json` (no body: no data).\n\n" +
+      'Plain `application/json` without `ce-` headers is read as structured (an object) or batch ' +
+      '(an array). The mode never changes the validation or what is recorded. Each event goes to ' +
+      'Kafka (`incident.events`, key = `subject`, acks=all); 202 only after Kafka acknowledged every ' +
+      'event of the request. A batch is all or nothing: one invalid item rejects it, and `details` ' +
+      'names each bad index and field. Posting the same event (same `source` and `id`) again, in ' +
+      'any mode, is safe: it answers 202 again and is applied once.',
     tags: ['events'],
     operationId: 'postEvents',
+    headers: binaryHeaders,
     body: {
       content: {
         'application/cloudevents+json': cloudEventSchema,
         'application/cloudevents-batch+json': batch,
-        'application/json': z.union([cloudEventSchema, batch]),
+        'application/json': z.union([cloudEventSchema, batch, eventDataSchema]),
       },
     },
     responses: {
@@ -190,7 +250,11 @@ function ingestDocs(maxBatch: number): RouteDocs {
         content: { 'application/json': ingestAcceptedSchema },
       },
       413: { description: 'The body or the batch is too large', content: problemJson },
-      415: { description: 'Not a JSON or CloudEvents JSON media type', content: problemJson },
+      415: {
+        description:
+          'Not a JSON or CloudEvents JSON media type (binary mode: data not `application/json`)',
+        content: problemJson,
+      },
       422: {
         description: '`time` more than 5 minutes ahead, or older than INGEST_MAX_EVENT_AGE_MS',
         content: problemJson,

@@ -17,7 +17,9 @@ import { requiredScopeOf } from './auth';
  * `ApiDocs.collect(app)` must run before the routes are registered (fastify reports routes through
  * an `onRoute` hook). Security is derived, not declared: a route with `config.public` needs no key;
  * otherwise the scope comes from its `requireScope(...)` hook, and the 401/403/429/503 answers every
- * authenticated route can give are added, as is 400 when the route takes input.
+ * authenticated route can give are added, as is 400 when the route takes input and 413/415 when it
+ * takes a body. The public probes (/healthz, /readyz, /metrics) and the /board page take neither
+ * input nor a key and answer no 4xx of their own (.redocly.lint-ignore.yaml says so to the linter).
  */
 
 export interface ResponseDocs {
@@ -34,6 +36,8 @@ export interface RouteDocs {
   operationId?: string;
   params?: z.ZodType;
   querystring?: z.ZodType;
+  /** Request headers worth documenting (an object schema; optional fields are optional headers). */
+  headers?: z.ZodType;
   /** A zod schema (application/json) or media type → schema. */
   body?: z.ZodType | { description?: string; content: Record<string, z.ZodType> };
   /** A zod schema (application/json, described by its `.describe()`) or full response docs. */
@@ -51,6 +55,13 @@ export interface ApiInfo {
   title: string;
   version: string;
   description: string;
+  license: { name: string; identifier: string };
+}
+
+export interface ApiServer {
+  url: string;
+  description: string;
+  variables?: Record<string, { default: string; description: string }>;
 }
 
 type Json = Record<string, unknown>;
@@ -70,6 +81,7 @@ export class ApiDocs {
     private readonly info: ApiInfo,
     /** Routes registered before `collect` (health, metrics), documented by hand. */
     private readonly extraRoutes: { method: string; url: string; docs: RouteDocs }[] = [],
+    private readonly servers: ApiServer[] = [],
   ) {}
 
   /** Records every route registered on `app` (and its children) from now on. */
@@ -110,6 +122,7 @@ export class ApiDocs {
     return {
       openapi: '3.1.0',
       info: this.info,
+      servers: this.servers,
       paths,
       components: {
         schemas: components.all(),
@@ -137,6 +150,7 @@ function operation(route: DocumentedRoute, docs: RouteDocs, components: SchemaCo
   const parameters = [
     ...parametersOf(docs.params, 'path', components),
     ...parametersOf(docs.querystring, 'query', components),
+    ...parametersOf(docs.headers, 'header', components),
   ];
   if (parameters.length) op.parameters = parameters;
   if (docs.body) op.requestBody = requestBody(docs.body, components);
@@ -150,6 +164,9 @@ function operation(route: DocumentedRoute, docs: RouteDocs, components: SchemaCo
     ['400', 'BadRequest', hasInput],
     ['401', 'Unauthorized', !route.public],
     ['403', 'Forbidden', !route.public && route.scope !== undefined],
+    // fastify's own answers for any body: over the route's bodyLimit, or a media type it cannot parse.
+    ['413', 'PayloadTooLarge', Boolean(docs.body)],
+    ['415', 'UnsupportedMediaType', Boolean(docs.body)],
     ['429', 'RateLimited', !route.public],
     ['503', 'Unavailable', !route.public],
   ];
@@ -164,7 +181,7 @@ function operation(route: DocumentedRoute, docs: RouteDocs, components: SchemaCo
 
 function parametersOf(
   schema: z.ZodType | undefined,
-  where: 'path' | 'query',
+  where: 'path' | 'query' | 'header',
   components: SchemaComponents,
 ): Json[] {
   if (!schema) return [];
@@ -230,6 +247,11 @@ function standardResponses(components: SchemaComponents): Json {
     },
     Unauthorized: { description: 'No API key, or not a valid one', content: problem },
     Forbidden: { description: 'The API key lacks the scope the route needs', content: problem },
+    PayloadTooLarge: { description: 'The body is larger than the route accepts', content: problem },
+    UnsupportedMediaType: {
+      description: 'The body is not of a media type the route reads',
+      content: problem,
+    },
     RateLimited: {
       description: 'Too many requests for this API key',
       headers: retryAfter,

@@ -4,7 +4,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyError,
 } from 'fastify';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { NotFoundError, UnavailableError, ValidationError, type AppError } from '../errors';
 import type { Logger } from '../infra/logger';
 
@@ -68,17 +68,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
 
+  registerReadinessGauge(options.metrics, options.readiness);
+
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
-    const results = await Promise.all(
-      options.readiness.map(async (r) => {
-        try {
-          await r.check();
-          return { name: r.name, ok: true as const };
-        } catch (err) {
-          return { name: r.name, ok: false as const, error: (err as Error).message };
-        }
-      }),
-    );
+    const results = await runChecks(options.readiness);
     const down = results.filter((r) => !r.ok);
     const checks: Record<string, string> = Object.fromEntries(
       results.map((r) => [r.name, r.ok ? 'ok' : `unavailable: ${r.error}`]),
@@ -118,6 +111,39 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void reply.code(status).send(body);
   });
   return app;
+}
+
+async function runChecks(
+  readiness: ReadinessCheck[],
+): Promise<({ name: string; ok: true } | { name: string; ok: false; error: string })[]> {
+  return Promise.all(
+    readiness.map(async (r) => {
+      try {
+        await r.check();
+        return { name: r.name, ok: true as const };
+      } catch (err) {
+        return { name: r.name, ok: false as const, error: (err as Error).message };
+      }
+    }),
+  );
+}
+
+/**
+ * `sla_dependency_up{dependency}`: what /readyz says, for Prometheus (it cannot read /readyz's
+ * JSON): 1 when the check passes at scrape time, 0 when not. The alert rules in deploy/prometheus
+ * page on it. Once per registry (a test may build two servers on one registry).
+ */
+function registerReadinessGauge(metrics: Registry, readiness: ReadinessCheck[]): void {
+  if (readiness.length === 0 || metrics.getSingleMetric('sla_dependency_up')) return;
+  new Gauge({
+    name: 'sla_dependency_up',
+    help: 'Whether a dependency /readyz checks (kafka, postgres) answered at scrape time (1) or not (0)',
+    labelNames: ['dependency'],
+    registers: [metrics],
+    async collect() {
+      for (const r of await runChecks(readiness)) this.set({ dependency: r.name }, r.ok ? 1 : 0);
+    },
+  });
 }
 
 export interface Problem {

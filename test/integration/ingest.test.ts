@@ -5,10 +5,12 @@
  * connections and never says anything.
  */
 import net from 'node:net';
+import { CloudEvent, emitterFor, httpTransport } from 'cloudevents';
 import type { Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../../src/config';
 import { CoalescingPublisher } from '../../src/application/coalescing-publisher';
 import { registerApiFoundation, registerIngestApi } from '../../src/http/api';
+import { ACCEPTED_AT_HEADER, EVENT_TYPES } from '../../src/contracts/events';
 import { createApiKey } from '../../src/http/api-keys';
 import { buildServer } from '../../src/http/server';
 import { systemClock } from '../../src/infra/clock';
@@ -23,6 +25,7 @@ import {
   uniqueTopic,
   waitFor,
 } from '../helpers/infra';
+import { CONTENT_MODES, sdkEventsOfEveryType, sdkRequests } from '../helpers/cloudevents-sdk';
 
 jest.setTimeout(60_000);
 
@@ -175,6 +178,89 @@ describe('with the real broker', () => {
         ).size,
       ).toBe(1);
     }
+  });
+});
+
+describe('CloudEvents content modes, with the official SDK, against the real broker', () => {
+  it('every event type in binary, structured and batch mode: the records on Kafka are identical', async () => {
+    const topic = uniqueTopic('incident.events');
+    await createTopics([{ name: topic, partitions: 3 }]);
+    const api = await startApi(testConfig().brokers, { KAFKA_TOPIC_EVENTS: topic });
+    open.push(api);
+
+    // The same 16 events (same ids) under one subject per mode: the subject is the only difference.
+    const at = Date.now() - 120_000;
+    for (const mode of CONTENT_MODES) {
+      const events = sdkEventsOfEveryType(`INC-MODE-${mode}`, 'm', at);
+      for (const request of sdkRequests(mode, events)) {
+        const res = await fetch(`${api.url}/v1/events`, {
+          method: 'POST',
+          headers: { ...request.headers, authorization: api.authorization },
+          body: request.body,
+        });
+        expect({ mode, status: res.status, body: await res.text() }).toMatchObject({ status: 202 });
+      }
+    }
+
+    const expected = CONTENT_MODES.length * EVENT_TYPES.length;
+    const seen = await consume(testKafka('ingest-modes-reader'), topic);
+    await waitFor(() => seen.length >= expected, { what: `${expected} records` });
+    const byMode = new Map(
+      CONTENT_MODES.map((mode) => {
+        const records = seen
+          .filter((m) => m.message.key?.toString() === `INC-MODE-${mode}`)
+          .map((m) => ({
+            value: m.message.value!.toString().replace(`"INC-MODE-${mode}"`, '"INC"'),
+            // Every header but the acceptance instant, which differs per request by design.
+            headers: Object.fromEntries(
+              Object.entries(m.message.headers ?? {})
+                .filter(([k]) => k !== ACCEPTED_AT_HEADER)
+                .map(([k, v]) => [k, String(v)]),
+            ),
+          }));
+        return [mode, records] as const;
+      }),
+    );
+    const binary = byMode.get('binary')!;
+    expect(binary.map((r) => (JSON.parse(r.value) as { type: string }).type)).toEqual(EVENT_TYPES);
+    expect(byMode.get('structured')).toEqual(binary);
+    expect(byMode.get('batch')).toEqual(binary);
+    expect(binary[0]!.headers).toEqual({ 'content-type': 'application/cloudevents+json' });
+  });
+});
+
+describe('the SDK emitter, as the README shows it', () => {
+  it('emitterFor(httpTransport(url)) posts in binary mode and gets 202; the record is the event', async () => {
+    const topic = uniqueTopic('incident.events');
+    await createTopics([{ name: topic, partitions: 1 }]);
+    const api = await startApi(testConfig().brokers, { KAFKA_TOPIC_EVENTS: topic });
+    open.push(api);
+
+    const emit = emitterFor(httpTransport(`${api.url}/v1/events`));
+    const sent = new CloudEvent({
+      id: 'readme-1',
+      source: '/servicedesk',
+      type: 'incident.reported',
+      subject: 'INC-README-1',
+      time: new Date(Date.now() - 60_000).toISOString(),
+      data: { severity: 'I', title: 'Core switch down', site: '长葛 data centre' },
+    });
+    const res = (await emit(sent, { headers: { authorization: api.authorization } })) as {
+      body: string;
+    };
+    expect(JSON.parse(res.body)).toEqual({ accepted: 1, ids: ['readme-1'] });
+
+    const seen = await consume(testKafka('ingest-readme-reader'), topic);
+    await waitFor(() => seen.length >= 1, { what: 'the record' });
+    expect(JSON.parse(seen[0]!.message.value!.toString())).toEqual({
+      specversion: '1.0',
+      id: 'readme-1',
+      source: '/servicedesk',
+      type: 'incident.reported',
+      subject: 'INC-README-1',
+      time: sent.time,
+      data: { severity: 'I', title: 'Core switch down', site: '长葛 data centre' },
+    });
   });
 });
 

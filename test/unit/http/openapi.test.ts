@@ -17,7 +17,12 @@ async function documentOf(
     readiness: [],
   });
   installAuth(app, new ApiKeyStore([]));
-  const docs = new ApiDocs({ title: 't', version: '1', description: 'd' });
+  const docs = new ApiDocs({
+    title: 't',
+    version: '1',
+    description: 'd',
+    license: { name: 'Apache License 2.0', identifier: 'Apache-2.0' },
+  });
   docs.collect(app);
   register(app);
   await app.ready();
