@@ -161,7 +161,10 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   }
 
   if (roles.has('api')) {
-    // roles: api — the routes are registered in registerApiRole above
+    // roles: api — the routes are registered in registerApiRole above. Events are accepted only
+    // once the topics exist (a broker with auto-creation would otherwise make them with its
+    // default partition count); bounded, so that with Kafka away /readyz still answers and says so.
+    await Promise.race([topicsReady, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await start(await registerApiRole(http, context));
     roleStates.api = () => 'running';
   }
