@@ -114,6 +114,14 @@ export const eventDataSchemas = {
   'incident.closed': z.strictObject({ confirmedBy: line(LIMITS.nameLength).optional() }),
   'incident.reopened': z.strictObject({ reason: text(LIMITS.textLength) }),
   'incident.cancelled': z.strictObject({ reason: text(LIMITS.textLength) }),
+  'incident.followed_up': z.strictObject({
+    channel: z.enum(['phone', 'visit', 'form']).describe('How the customer was reached (§4.5.7.6)'),
+    satisfaction: z
+      .literal([1, 2, 3, 4, 5])
+      .optional()
+      .describe('Satisfaction score, 1 very dissatisfied to 5 very satisfied (§4.5.3.3 item 7)'),
+    note: text(LIMITS.textLength).optional(),
+  }),
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
@@ -184,6 +192,7 @@ export const cloudEventSchema = z
     event('incident.closed', d['incident.closed'].default({})),
     event('incident.reopened', d['incident.reopened']),
     event('incident.cancelled', d['incident.cancelled']),
+    event('incident.followed_up', d['incident.followed_up']),
   ])
   .meta({ id: 'IncidentEvent', title: 'Incident lifecycle event (CloudEvents 1.0)' });
 

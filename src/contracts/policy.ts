@@ -183,7 +183,12 @@ const tierSchema = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 const milestoneSchema = z.strictObject({
   metBy: z.enum(MEETING_EVENT_TYPES as [MeetingEventType, ...MeetingEventType[]]),
   limits: z.record(z.enum(SEVERITIES), duration({ allowZero: false })),
-  /** The clock starts this long after the report (or reopen); default: at once. */
+  /**
+   * What starts the clock: the report (and reopens), or the resolution (resolved or closed; such a
+   * milestone, e.g. follow_up, is met after the incident is handled). Default: the report.
+   */
+  startsOn: z.enum(['report', 'resolution']).default('report'),
+  /** The clock starts this long after its start event; default: at once. */
   startAfter: duration({ allowZero: true }).optional(),
   warnings: z.array(warningSchema),
   pausable: z.boolean().default(false),
@@ -214,6 +219,7 @@ export const PolicyDocumentSchema = z
       id,
       metBy: m.metBy,
       limits: m.limits,
+      startsOn: m.startsOn,
       startAfterMs: m.startAfter ?? 0,
       warnings: m.warnings.map((w): WarningThreshold =>
         'fraction' in w ? { kind: 'fraction', value: w.fraction } : { kind: 'lead', ms: w.before },
@@ -280,6 +286,7 @@ export function policyToDocument(policy: Policy): PolicyDocument {
           limits: Object.fromEntries(
             SEVERITIES.map((s) => [s, isoDuration(m.limits[s])]),
           ) as Record<Severity, string>,
+          ...(m.startsOn === 'report' ? {} : { startsOn: m.startsOn }),
           ...(m.startAfterMs > 0 ? { startAfter: isoDuration(m.startAfterMs) } : {}),
           warnings: m.warnings.map((w) =>
             w.kind === 'fraction' ? { fraction: w.value } : { before: isoDuration(w.ms) },

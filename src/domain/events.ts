@@ -35,7 +35,14 @@ export interface EventDataByType {
   'incident.closed': { confirmedBy?: string };
   'incident.reopened': { reason: string };
   'incident.cancelled': { reason: string };
+  /** §4.5.7.6 回访: the customer was contacted after the fault was handled. */
+  'incident.followed_up': { channel: FollowUpChannel; satisfaction?: Satisfaction; note?: string };
 }
+
+/** How a follow-up reached the customer (§4.5.7.6: a phone call, a visit, or a satisfaction form). */
+export type FollowUpChannel = 'phone' | 'visit' | 'form';
+/** A satisfaction score, 1 (very dissatisfied) to 5 (very satisfied) (§4.5.3.3 item 7). */
+export type Satisfaction = 1 | 2 | 3 | 4 | 5;
 
 export type IncidentEventType = keyof EventDataByType;
 
@@ -56,6 +63,7 @@ export const INCIDENT_EVENT_TYPES: readonly IncidentEventType[] = [
   'incident.closed',
   'incident.reopened',
   'incident.cancelled',
+  'incident.followed_up',
 ];
 
 /** Event types a policy may name as "meets this milestone". */
@@ -66,7 +74,8 @@ export type MeetingEventType =
   | 'incident.diagnosed'
   | 'incident.solution_provided'
   | 'incident.spare_parts_provided'
-  | 'incident.assigned';
+  | 'incident.assigned'
+  | 'incident.followed_up';
 
 export const MEETING_EVENT_TYPES: readonly MeetingEventType[] = [
   'incident.acknowledged',
@@ -76,6 +85,7 @@ export const MEETING_EVENT_TYPES: readonly MeetingEventType[] = [
   'incident.solution_provided',
   'incident.spare_parts_provided',
   'incident.assigned',
+  'incident.followed_up',
 ];
 
 interface EventOf<T extends IncidentEventType> {

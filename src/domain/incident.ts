@@ -28,8 +28,9 @@ export function initialState(incidentId: string): IncidentState {
 
 /**
  * Rank breaks ties between events at the same millisecond so that the fold is deterministic and
- * sensible: the report first; then facts (met, assigned, paused…); then settling events; reopen
- * last. So a milestone met at the very millisecond of the resolution counts as met.
+ * sensible: the report first; then facts (met, assigned, paused…); then settling events; then a
+ * follow-up (it is about the handled fault); reopen last. So a milestone met at the very
+ * millisecond of the resolution counts as met, and so does a follow-up at that millisecond.
  */
 const RANK: Readonly<Record<IncidentEventType, number>> = {
   'incident.reported': 0,
@@ -47,7 +48,8 @@ const RANK: Readonly<Record<IncidentEventType, number>> = {
   'incident.resolved': 2,
   'incident.closed': 3,
   'incident.cancelled': 3,
-  'incident.reopened': 4,
+  'incident.followed_up': 4,
+  'incident.reopened': 5,
 };
 
 /** Total order of events used by the fold: (at, rank, source, id). */

@@ -6,7 +6,8 @@
  *
  * Its SQL twin is in migrations/0008_milestone_rules.sql (`sla_milestone_state_at`,
  * `sla_milestone_remaining_ms`, `sla_milestone_overdue_ms`, `sla_milestone_is_breached`,
- * `sla_milestone_is_open`, `sla_milestone_clock_started`); test/integration/milestone-rules.test.ts
+ * `sla_milestone_is_open`, `sla_milestone_clock_started`, the latter redefined in
+ * 0013_follow_up.sql); test/integration/milestone-rules.test.ts
  * runs every case of MILESTONE_AT_CASES (test/unit/domain/milestone-state.test.ts) through both
  * and compares them row by row, and checks the views against the same table.
  *
@@ -19,7 +20,8 @@
  *   milestone settled, or its clock is paused) and does not count the time the clock was paused
  *   after the deadline (`overduePausedMs`): an overdue never grows while nothing can be done;
  * - a clock that never started (spare_parts of an incident solved within 24 h) or has not started
- *   yet is neither open nor counted in reports.
+ *   yet is neither open nor counted in reports; nor is one waiting for its start event
+ *   (`startAt` null: follow_up of an incident not yet resolved).
  */
 import type { MilestoneState } from './evaluate';
 
@@ -27,7 +29,10 @@ import type { MilestoneState } from './evaluate';
 export interface StoredMilestone {
   /** The state as of the incident's latest event. */
   readonly state: MilestoneState;
-  /** When its clock starts (report or reopen plus the policy's delay). */
+  /**
+   * When its clock starts (its start event plus the policy's delay); null while the start event
+   * has not happened (follow_up before the resolution).
+   */
   readonly startAt: number | null;
   /** The deadline; null while paused before reaching it, or never started. */
   readonly dueAt: number | null;
@@ -77,7 +82,7 @@ export function milestoneAt(m: StoredMilestone, at: number): MilestoneAt {
   const unmet =
     state === 'pending' || state === 'warned' || state === 'breached' || state === 'paused';
   const clockStarted =
-    (m.startAt === null || m.startAt <= at) && (state !== 'not_applicable' || m.stoppedAt !== null);
+    m.startAt !== null && m.startAt <= at && (state !== 'not_applicable' || m.stoppedAt !== null);
   return {
     state,
     breachedAt: breached ? (m.breachedAt ?? m.dueAt) : null,

@@ -22,14 +22,24 @@ export type WarningThreshold =
   | { readonly kind: 'fraction'; readonly value: number }
   | { readonly kind: 'lead'; readonly ms: number };
 
+/**
+ * What starts a milestone's clock: the report (and each reopen, for milestones that restart), or
+ * the resolution: the incident leaving `open` as resolved or closed (`follow_up`, §4.5.7.6 回访
+ * "after every fault is handled"). A resolution-started milestone runs while the incident is
+ * resolved or closed, is met only then, and starts a new cycle at every resolution after a reopen.
+ */
+export type ClockStart = 'report' | 'resolution';
+
 export interface MilestoneRule {
   readonly id: MilestoneId;
   /** The lifecycle event that meets this milestone. */
   readonly metBy: MeetingEventType;
   /** Time allowed per severity, in working ms of the policy calendar. Every severity has one. */
   readonly limits: Readonly<Record<Severity, number>>;
+  /** The event that starts the clock (before `startAfterMs`). */
+  readonly startsOn: ClockStart;
   /**
-   * The clock starts this long (working time) after the report or reopen; 0 for most. A milestone
+   * The clock starts this long (working time) after its start event; 0 for most. A milestone
    * whose start comes while the incident is not open is not applicable (spare_parts: "not solved
    * in 24 h").
    */
@@ -106,6 +116,7 @@ function rule(
     id,
     metBy,
     limits,
+    startsOn: 'report',
     startAfterMs: 0,
     warnings: WARN_80,
     pausable: false,

@@ -41,6 +41,7 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
   'incident.closed': { confirmedBy: 'customer desk' },
   'incident.reopened': { reason: 'fault came back' },
   'incident.cancelled': { reason: 'duplicate' },
+  'incident.followed_up': { channel: 'phone', satisfaction: 5, note: '客户满意' },
 };
 
 /** One SDK event of every type for `subject`, ids `${idPrefix}-0…15`, `time` at `at` (epoch ms). */

@@ -21,7 +21,7 @@ beforeAll(async () => {
     await db.pool.query(
       `INSERT INTO incidents (incident_id, status, severity, title, reported_at)
        VALUES ($1, 'open', 'I', $2, $3)`,
-      [id, c.name, ts(c.stored.startAt)],
+      [id, c.name, ts(c.stored.startAt ?? c.at)],
     );
     const s = c.stored;
     await db.pool.query(

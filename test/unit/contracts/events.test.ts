@@ -59,12 +59,14 @@ describe('parseEvent', () => {
     ['incident.closed', { confirmedBy: 'customer' }],
     ['incident.reopened', { reason: 'again' }],
     ['incident.cancelled', { reason: 'duplicate' }],
+    ['incident.followed_up', { channel: 'phone' }],
+    ['incident.followed_up', { channel: 'form', satisfaction: 4, note: '满意\nthanks' }],
   ])('accepts %s %j', (type, data) => {
     expect(valid({ ...reported, type, data }).data).toEqual(data);
   });
 
   it('covers every event type in the tests above or the example', () => {
-    expect(EVENT_TYPES).toHaveLength(16);
+    expect(EVENT_TYPES).toHaveLength(17);
   });
 
   it('normalises a missing data to {} where nothing is required', () => {
@@ -118,6 +120,19 @@ describe('parseEvent', () => {
     [{ severity: 'I', title: 't', policyId: 'a b' }, 'data.policyId'],
   ])('rejects reported data %j at %s', (data, path) => {
     expect(issues({ ...reported, data }).map((i) => i.path)).toEqual([path]);
+  });
+
+  it.each([
+    [{}, 'data.channel', 'must be one of "phone", "visit", "form"'],
+    [{ channel: 'email' }, 'data.channel', 'must be one of "phone", "visit", "form"'],
+    [{ channel: 'phone', satisfaction: 0 }, 'data.satisfaction', 'must be one of 1, 2, 3, 4, 5'],
+    [{ channel: 'phone', satisfaction: 4.5 }, 'data.satisfaction', 'must be one of 1, 2, 3, 4, 5'],
+    [{ channel: 'phone', satisfaction: '5' }, 'data.satisfaction', 'must be one of 1, 2, 3, 4, 5'],
+    [{ channel: 'visit', note: '' }, 'data.note', 'must not be empty'],
+  ])('rejects followed_up data %j at %s: %s', (data, path, message) => {
+    expect(issues({ ...reported, type: 'incident.followed_up', data })).toEqual([
+      { path, message },
+    ]);
   });
 
   it('bounds lists', () => {

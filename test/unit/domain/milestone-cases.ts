@@ -205,6 +205,19 @@ export const MILESTONE_AT_CASES: MilestoneCase[] = [
     },
   },
   {
+    name: 'a clock waiting for its start event (follow_up, incident open): not open, not counted',
+    stored: { ...base, startAt: null, dueAt: null, warnAt: [] },
+    at: T + 60 * M,
+    expected: {
+      state: 'pending',
+      breachedAt: null,
+      remainingMs: null,
+      overdueMs: null,
+      isOpen: false,
+      clockStarted: false,
+    },
+  },
+  {
     name: 'an earlier cycle breached and settled before a reopen stays closed and frozen',
     stored: {
       ...base,
