@@ -10,18 +10,21 @@
  *   of an incident solved within 24 h);
  * - escalations, dispatches, arrivals and reopens count what *happened* in the month
  *   (escalated_at, event time); `reopened` counts incidents with a reopen that took effect in the
- *   month (SPEC §3: only from resolved or closed; cancelled is final).
+ *   month (SPEC §3: only from resolved or closed; cancelled is final);
+ * - follow-ups (./report-follow-ups.ts) count the faults handled in the month.
  */
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
 import { milestoneSql } from './milestone-state';
+import { followUpSection } from './report-follow-ups';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
 
 const MILESTONE_ORDER = `array_position(
-  ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts'], milestone)`;
+  ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts', 'follow_up'],
+  milestone)`;
 
 /** [from, to) of `month` (YYYY-MM) in `zone`. */
 export function monthRange(month: string, zone: string): { from: Date; to: Date } {
@@ -39,7 +42,7 @@ export async function monthlyReport(
 ): Promise<MonthlyReport> {
   const { from, to } = monthRange(month, zone);
   const range = [from, to];
-  const [milestones, incidents, escalations, field] = await Promise.all([
+  const [milestones, incidents, escalations, field, followUps] = await Promise.all([
     pool.query<{
       all_severities: boolean;
       severity: MilestoneStats['severity'];
@@ -111,6 +114,7 @@ export async function monthlyReport(
          AND time >= $1 AND time < $2`,
       range,
     ),
+    followUpSection(pool, { from, to }, now),
   ]);
 
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<
@@ -163,6 +167,7 @@ export async function monthlyReport(
       dispatchedEngineers: f?.engineers ?? 0,
       onSiteVisits: f?.arrivals ?? 0,
     },
+    followUps,
   };
 }
 
@@ -179,6 +184,7 @@ const CSV_COLUMNS = [
   'compliance_pct',
   'median_seconds',
   'p90_seconds',
+  'value',
 ] as const;
 type CsvRow = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | null>>;
 
@@ -217,6 +223,17 @@ export function reportToCsv(r: MonthlyReport): string {
     { section: 'dispatches', count: r.field.dispatches },
     { section: 'dispatched_engineers', count: r.field.dispatchedEngineers },
     { section: 'on_site_visits', count: r.field.onSiteVisits },
+    { section: 'follow_ups_due', count: r.followUps.due },
+    { section: 'follow_ups_done', count: r.followUps.followedUp },
+    { section: 'follow_ups_on_time', count: r.followUps.onTime },
+    { section: 'follow_ups_missed', count: r.followUps.missed },
+    { section: 'follow_ups_pending', count: r.followUps.pending },
+    { section: 'follow_up_rate_pct', value: r.followUps.ratePct },
+    {
+      section: 'satisfaction_mean',
+      count: r.followUps.satisfaction.responses,
+      value: r.followUps.satisfaction.mean,
+    },
   ];
   const lines = [
     CSV_COLUMNS.join(','),

@@ -328,6 +328,35 @@ export const milestoneStats = z
   .meta({ id: 'MilestoneStats' });
 export type MilestoneStats = z.infer<typeof milestoneStats>;
 
+/**
+ * §4.5.7.6 回访: follow-ups of the faults handled in the month (the `follow_up` milestones whose
+ * clock started then: the incident was resolved or closed in the month), and the satisfaction
+ * scores given in the month.
+ */
+export const followUpStats = z
+  .object({
+    /** Follow-ups owed: followedUp + missed + pending (cancelled incidents and cycles ended by a reopen before the limit excluded). */
+    due: count,
+    /** Done, on time or late. */
+    followedUp: count,
+    /** Done within the policy's limit (default 72 h). */
+    onTime: count,
+    /** Not done and past the limit. */
+    missed: count,
+    /** Not done, limit still ahead. */
+    pending: count,
+    /** followedUp / (followedUp + missed) × 100, one decimal; the goal is 100; null when both are 0. */
+    ratePct: pct,
+    satisfaction: z.object({
+      /** `incident.followed_up` events in the month carrying a score. */
+      responses: count,
+      /** Their mean score (1–5), two decimals; null without responses. */
+      mean: z.number().nullable(),
+    }),
+  })
+  .meta({ id: 'FollowUpStats' });
+export type FollowUpStats = z.infer<typeof followUpStats>;
+
 export const monthlyReport = z
   .object({
     month: z.string(),
@@ -348,6 +377,7 @@ export const monthlyReport = z
     escalations: z.array(z.object({ tier, total: count, automatic: count, manual: count })),
     /** §4.5.3.6 售后派人 人次: dispatch events, engineers sent (人次), arrivals on site. */
     field: z.object({ dispatches: count, dispatchedEngineers: count, onSiteVisits: count }),
+    followUps: followUpStats,
   })
   .meta({ id: 'MonthlyReport' });
 export type MonthlyReport = z.infer<typeof monthlyReport>;

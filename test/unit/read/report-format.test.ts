@@ -61,22 +61,36 @@ describe('reportToCsv', () => {
     ],
     escalations: [{ tier: 2, total: 3, automatic: 2, manual: 1 }],
     field: { dispatches: 2, dispatchedEngineers: 5, onSiteVisits: 4 },
+    followUps: {
+      due: 4,
+      followedUp: 2,
+      onTime: 1,
+      missed: 1,
+      pending: 1,
+      ratePct: 66.7,
+      satisfaction: { responses: 3, mean: 4.33 },
+    },
   };
 
   it('is one rectangular table, CRLF, empty cells where a column does not apply', () => {
     const lines = reportToCsv(report).split('\r\n');
     expect(lines.at(-1)).toBe('');
     expect(lines[0]).toBe(
-      'section,severity,milestone,tier,count,met_on_time,breached,open,not_applicable,compliance_pct,median_seconds,p90_seconds',
+      'section,severity,milestone,tier,count,met_on_time,breached,open,not_applicable,compliance_pct,median_seconds,p90_seconds,value',
     );
-    expect(lines[1]).toBe('milestone,I,response,,4,3,1,0,0,75,120,290');
-    expect(lines[2]).toBe('milestone,all,spare_parts,,2,0,0,0,2,,,');
-    expect(lines).toContain('escalations,,,2,3,,,,,,,');
-    expect(lines).toContain('escalations_automatic,,,2,2,,,,,,,');
-    expect(lines).toContain('incidents_reported,II,,,2,,,,,,,');
-    expect(lines).toContain('dispatched_engineers,,,,5,,,,,,,');
-    expect(lines).toContain('on_site_visits,,,,4,,,,,,,');
-    expect(new Set(lines.slice(0, -1).map((l) => l.split(',').length))).toEqual(new Set([12]));
+    expect(lines[1]).toBe('milestone,I,response,,4,3,1,0,0,75,120,290,');
+    expect(lines[2]).toBe('milestone,all,spare_parts,,2,0,0,0,2,,,,');
+    expect(lines).toContain('escalations,,,2,3,,,,,,,,');
+    expect(lines).toContain('escalations_automatic,,,2,2,,,,,,,,');
+    expect(lines).toContain('incidents_reported,II,,,2,,,,,,,,');
+    expect(lines).toContain('dispatched_engineers,,,,5,,,,,,,,');
+    expect(lines).toContain('on_site_visits,,,,4,,,,,,,,');
+    expect(lines).toContain('follow_ups_due,,,,4,,,,,,,,');
+    expect(lines).toContain('follow_ups_done,,,,2,,,,,,,,');
+    expect(lines).toContain('follow_ups_missed,,,,1,,,,,,,,');
+    expect(lines).toContain('follow_up_rate_pct,,,,,,,,,,,,66.7');
+    expect(lines).toContain('satisfaction_mean,,,,3,,,,,,,,4.33');
+    expect(new Set(lines.slice(0, -1).map((l) => l.split(',').length))).toEqual(new Set([13]));
   });
 
   it('quotes cells with commas or quotes', () => {
