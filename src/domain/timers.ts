@@ -43,12 +43,20 @@ export interface MilestoneSnapshot {
   dueMatches: boolean;
   metAt: number | null;
   escalatesToTier: Tier | null;
+  /**
+   * When its clock stopped (met, settled, paused; evaluate.ts `stoppedAt`); null while it runs.
+   * After the incident leaves `open` only a milestone started by the resolution runs (follow_up).
+   */
+  stoppedAt: number | null;
 }
 
 export type SkipReason =
   /** No incident row (deleted, or a timer without its incident). */
   | 'incident_missing'
-  /** Resolved, closed or cancelled: every open milestone is settled (SPEC §2). */
+  /**
+   * Cancelled, or resolved or closed with this milestone settled (SPEC §2); a milestone started by
+   * the resolution (follow_up) runs on while the incident is resolved or closed.
+   */
   | 'incident_not_open'
   | 'milestone_missing'
   /** Met, paused or not applicable. */
@@ -71,7 +79,8 @@ const FIRING_STATES = new Set(['pending', 'warned', 'breached']);
 
 /**
  * Fire or skip a due timer, at `now` (the database clock). SPEC §4: nothing fires for a
- * milestone that is met, paused or settled at the moment of firing; a warning whose deadline has
+ * milestone that is met, paused or settled at the moment of firing (settled: the incident was
+ * cancelled, or left `open` and stopped this milestone's clock; follow_up runs after it); a warning whose deadline has
  * passed is skipped (only the breach is emitted); a timer whose deadline no longer matches the
  * milestone's was re-planned and is skipped (its successor fires).
  */
@@ -82,7 +91,12 @@ export function decideFiring(
   now: number,
 ): FireDecision {
   if (!incident) return { fire: false, reason: 'incident_missing' };
-  if (incident.status !== 'open') return { fire: false, reason: 'incident_not_open' };
+  if (
+    incident.status === 'cancelled' ||
+    (incident.status !== 'open' && (milestone === undefined || milestone.stoppedAt !== null))
+  ) {
+    return { fire: false, reason: 'incident_not_open' };
+  }
   if (!milestone) return { fire: false, reason: 'milestone_missing' };
   if (!FIRING_STATES.has(milestone.state) || milestone.metAt !== null) {
     return { fire: false, reason: 'milestone_closed' };

@@ -212,9 +212,10 @@ test('nothing fires for a milestone met, paused or settled, or a timer re-planne
       reason: 'milestone_closed',
     },
     {
+      // As the projector stores it: breached, its clock stopped at the resolution.
       name: 'resolved',
       incident: { status: 'resolved' as const },
-      milestone: {},
+      milestone: { state: 'breached', stoppedAt: past - 500 },
       reason: 'incident_not_open',
     },
     {
@@ -258,6 +259,41 @@ test('nothing fires for a milestone met, paused or settled, or a timer re-planne
     [ids],
   );
   expect(rows[0]).toEqual({ n: 0 });
+});
+
+test('a follow_up left undone breaches while the incident is resolved, and escalates nobody', async () => {
+  const incidentId = newIncidentId();
+  const dueAt = Date.now() - 1000;
+  await insertIncident(db.pool, { incidentId, status: 'resolved' });
+  // As the projector stores it: started by the resolution, running (no stopped_at), no tier.
+  await insertMilestone(db.pool, {
+    incidentId,
+    milestone: 'follow_up',
+    dueAt,
+    escalatesToTier: null,
+  });
+  await upsertTimer(db.pool, { incidentId, milestone: 'follow_up', kind: 'breach', dueAt });
+  const [fire] = await waitFor(
+    async () => {
+      const f = await firesOf(incidentId);
+      return f.length === 1 && f;
+    },
+    { what: 'the follow_up breach decided' },
+  );
+  expect(fire!.skipped_reason).toBeNull();
+  const [record] = await waitFor(() => recordsOf(incidentId).length >= 1 && recordsOf(incidentId), {
+    what: 'the follow_up breach on Kafka',
+  });
+  expect(record!.value).toMatchObject({
+    type: 'sla.breached',
+    data: { milestone: 'follow_up', incidentId },
+  });
+  // The breach and any escalation are written in one transaction: none was.
+  const { rows } = await db.pool.query(
+    'SELECT type FROM outbox WHERE message_key = $1 ORDER BY type',
+    [incidentId],
+  );
+  expect(rows).toEqual([{ type: 'sla.breached' }]);
 });
 
 test('discovered late: a warning whose deadline passed is skipped, only the breach is emitted', async () => {

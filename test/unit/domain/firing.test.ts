@@ -33,10 +33,21 @@ const milestone = (over: Partial<MilestoneSnapshot> = {}): MilestoneSnapshot => 
   dueMatches: true,
   metAt: null,
   escalatesToTier: 2,
+  stoppedAt: null,
   ...over,
 });
 
 describe('decideFiring', () => {
+  test.each(['resolved', 'closed'] as const)(
+    'fires for a milestone started by the resolution (follow_up) while the incident is %s',
+    (status) => {
+      const followUp = timer({ timerKey: 'INC-1/follow_up/0/breach', milestone: 'follow_up' });
+      expect(
+        decideFiring(followUp, incident({ status }), milestone({ escalatesToTier: null }), NOW),
+      ).toEqual({ fire: true });
+    },
+  );
+
   test.each(['pending', 'warned', 'breached'])(
     'fires while the milestone is open (%s)',
     (state) => {
@@ -46,8 +57,19 @@ describe('decideFiring', () => {
 
   test.each([
     ['no incident', undefined, milestone(), 'incident_missing'],
-    ['resolved', incident({ status: 'resolved' }), milestone(), 'incident_not_open'],
-    ['closed', incident({ status: 'closed' }), milestone(), 'incident_not_open'],
+    [
+      'resolved, milestone settled with it',
+      incident({ status: 'resolved' }),
+      milestone({ state: 'breached', stoppedAt: NOW - 1 }),
+      'incident_not_open',
+    ],
+    [
+      'closed, milestone settled with it',
+      incident({ status: 'closed' }),
+      milestone({ stoppedAt: NOW - 1 }),
+      'incident_not_open',
+    ],
+    ['resolved, no milestone', incident({ status: 'resolved' }), undefined, 'incident_not_open'],
     ['cancelled', incident({ status: 'cancelled' }), milestone(), 'incident_not_open'],
     ['no milestone', incident(), undefined, 'milestone_missing'],
     ['met', incident(), milestone({ state: 'met', metAt: NOW - 1 }), 'milestone_closed'],
