@@ -180,21 +180,27 @@ const warningSchema = z.union([
 
 const tierSchema = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 
-const milestoneSchema = z.strictObject({
-  metBy: z.enum(MEETING_EVENT_TYPES as [MeetingEventType, ...MeetingEventType[]]),
-  limits: z.record(z.enum(SEVERITIES), duration({ allowZero: false })),
-  /**
-   * What starts the clock: the report (and reopens), or the resolution (resolved or closed; such a
-   * milestone, e.g. follow_up, is met after the incident is handled). Default: the report.
-   */
-  startsOn: z.enum(['report', 'resolution']).default('report'),
-  /** The clock starts this long after its start event; default: at once. */
-  startAfter: duration({ allowZero: true }).optional(),
-  warnings: z.array(warningSchema),
-  pausable: z.boolean().default(false),
-  restartsOnReopen: z.boolean().default(false),
-  escalatesToTier: tierSchema.nullable(),
-});
+const milestoneSchema = z
+  .strictObject({
+    metBy: z.enum(MEETING_EVENT_TYPES as [MeetingEventType, ...MeetingEventType[]]),
+    limits: z.record(z.enum(SEVERITIES), duration({ allowZero: false })),
+    /**
+     * What starts the clock: the report (and reopens), or the resolution (resolved or closed; such a
+     * milestone, e.g. follow_up, is met after the incident is handled). Default: the report.
+     */
+    startsOn: z.enum(['report', 'resolution']).default('report'),
+    /** The clock starts this long after its start event; default: at once. */
+    startAfter: duration({ allowZero: true }).optional(),
+    warnings: z.array(warningSchema),
+    pausable: z.boolean().default(false),
+    restartsOnReopen: z.boolean().default(false),
+    escalatesToTier: tierSchema.nullable(),
+  })
+  .refine((m) => m.startsOn === 'report' || m.restartsOnReopen, {
+    message:
+      'a milestone started by the resolution owes a new cycle after every reopen: must be true',
+    path: ['restartsOnReopen'],
+  });
 
 export const PolicyDocumentSchema = z
   .strictObject({
