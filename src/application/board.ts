@@ -81,7 +81,8 @@ async function atRiskRows(pool: Pool, q: BoardQuery, now: number): Promise<Board
   const where = [
     `i.status = 'open'`,
     milestoneSql(at).openAhead,
-    `(m.start_at IS NULL OR m.start_at <= ${at})`,
+    // Whose clock runs: not a spare_parts still to start, nor a follow_up awaiting the resolution.
+    milestoneSql(at).clockStarted,
     ...filters(q, p),
   ];
   const { rows } = await pool.query<MilestoneRow & IncidentColumns>(

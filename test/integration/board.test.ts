@@ -108,6 +108,14 @@ beforeAll(async () => {
     dueAt: at(26 * 60 * MIN),
     warnAt: [at(25 * 60 * MIN)],
   });
+  // The follow-up waits for the resolution (no start, no deadline): not on the board.
+  await insertMilestone(pool, {
+    ...a,
+    milestone: 'follow_up',
+    state: 'pending',
+    startAt: null,
+    dueAt: null,
+  });
   // B: severity II at DC2; response breached 15 min ago and escalated to tier 2; diagnosis runs.
   await insertIncident(pool, { id: 'B', severity: 'II', site: 'DC2', reportedAt: at(-20 * MIN) });
   await insertMilestone(pool, {

@@ -68,6 +68,7 @@ beforeAll(async () => {
   const at = (ms: number) => new Date(ms);
   const { pool } = db;
 
+  // Every clock starts at its incident's report, as the projector stores it.
   // A: severity I, open. response met; dispatch met late today; arrival at risk (warned, due in
   // 10 min); diagnosis pending (warning still ahead); solution paused.
   await insertIncident(pool, {
@@ -78,6 +79,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-A',
+    startAt: at(thisMonth),
     milestone: 'response',
     state: 'met',
     dueAt: at(thisMonth + 5 * MIN),
@@ -85,6 +87,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-A',
+    startAt: at(thisMonth),
     milestone: 'dispatch',
     state: 'met_late',
     dueAt: at(today),
@@ -93,6 +96,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-A',
+    startAt: at(thisMonth),
     milestone: 'arrival',
     state: 'pending',
     dueAt: at(now + 10 * MIN),
@@ -100,6 +104,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-A',
+    startAt: at(thisMonth),
     milestone: 'diagnosis',
     state: 'pending',
     dueAt: at(now + 60 * MIN),
@@ -107,6 +112,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-A',
+    startAt: at(thisMonth),
     milestone: 'solution',
     state: 'paused',
     dueAt: null,
@@ -120,6 +126,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-B',
+    startAt: at(thisMonth),
     milestone: 'response',
     state: 'pending',
     dueAt: at(today),
@@ -127,6 +134,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-B',
+    startAt: at(thisMonth),
     milestone: 'dispatch',
     state: 'pending',
     dueAt: at(now + 20 * MIN),
@@ -141,6 +149,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-C',
+    startAt: at(lastMonth),
     milestone: 'response',
     state: 'pending',
     dueAt: at(dayStart - 60 * MIN),
@@ -155,6 +164,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-D',
+    startAt: at(thisMonth),
     milestone: 'response',
     state: 'met',
     dueAt: at(thisMonth + 5 * MIN),
@@ -162,6 +172,7 @@ beforeAll(async () => {
   });
   await insertMilestone(pool, {
     incidentId: 'DASH-D',
+    startAt: at(thisMonth),
     milestone: 'arrival',
     state: 'not_applicable',
     dueAt: at(thisMonth + 10 * MIN),
