@@ -8,6 +8,7 @@ import {
   evaluate,
   milestoneAt,
   standDownFor,
+  stoodDown,
   effectiveTime,
   forwardedEscalations,
   wholeSeconds,
@@ -171,5 +172,20 @@ describe('standDownFor (SPEC §4 "Stand-down")', () => {
     expect(
       standDownFor('open', 'closed', 1, { lastAutomaticAt: 200, lastStandDownAt: 150 }),
     ).toEqual({ cycle: 1, settledAs: 'closed', escalatedAt: 200 });
+  });
+});
+
+describe('stoodDown: nothing follows a stand-down for its cycle (SPEC §4)', () => {
+  const owed = { cycle: 0, settledAs: 'resolved', escalatedAt: 100 } as const;
+  test.each([
+    ['open, even with a stand-down owed', 'open', owed, 100, 150, false],
+    ['settled with a stand-down owed now', 'resolved', owed, 100, null, true],
+    ['settled, the last stand-down after the last page', 'closed', null, 100, 150, true],
+    ['settled, a stand-down at the very instant of the page', 'closed', null, 100, 100, true],
+    ['settled, paged again since the last stand-down', 'closed', null, 200, 150, false],
+    ['settled, never stood down', 'cancelled', null, 100, null, false],
+    ['settled, never paged automatically, a stand-down recorded', 'resolved', null, null, 50, true],
+  ] as const)('%s', (_name, status, standDown, lastAutomaticAt, lastStandDownAt, expected) => {
+    expect(stoodDown(status, standDown, { lastAutomaticAt, lastStandDownAt })).toBe(expected);
   });
 });
