@@ -33,7 +33,14 @@
  * - Pause and resume are a switch, not a counter: a second pause and a stray resume are ignored.
  * - The tier comes from events only: `incident.assigned` with a tier sets it (a person may hand
  *   back), `incident.escalated` never lowers it. Automatic escalation is `escalationFor`'s job.
- * - Events at the same millisecond: report, then facts, then resolved, closed/cancelled, reopen.
+ * - A milestone started by the resolution (`startsOn: 'resolution'`: follow_up, §4.5.7.6) waits
+ *   while the incident is open (`pending`, `startAt` null, no timers); its clock starts when the
+ *   incident is resolved, or closed from open (closing after the resolution keeps that start); it
+ *   runs and is met only while the incident is resolved or closed (a follow-up posted while open
+ *   meets nothing). A reopen settles it (breached if overdue, else not applicable) and, as it
+ *   restarts on reopen, the next resolution starts a new cycle; cancelled settles it unbreached.
+ * - Events at the same millisecond: report, then facts, then resolved, closed/cancelled, then a
+ *   follow-up, reopen last.
  *
  * Invariants (property-tested): warnings are never after their deadline; at a fixed severity a
  * pause never moves a deadline earlier (a later severity raise applies from the start, so with
@@ -89,8 +96,11 @@ export interface MilestoneView {
   /** 0 for the first cycle; n after the n-th reopen (for milestones that restart on reopen). */
   readonly cycle: number;
   readonly state: MilestoneState;
-  /** When the clock starts (may be in the future: spare_parts). */
-  readonly startAt: number;
+  /**
+   * When the clock starts (may be in the future: spare_parts); null while its start event has
+   * not happened (follow_up of an open incident).
+   */
+  readonly startAt: number | null;
   /** The deadline; null while paused, or while the clock has not started. */
   readonly dueAt: number | null;
   /** Warning instants, ascending (reached or projected); only reached ones while paused. */
@@ -241,20 +251,22 @@ function viewOf(
   incidentId: string,
 ): MilestoneView {
   if (run.metAt !== null) return metView(fold, run, run.metAt);
-  if (run.neverStarted || (!run.started && fold.status !== 'open')) {
+  const startAt = run.startAt;
+  if (startAt === null || run.neverStarted || (!run.started && !fold.inPhase(run))) {
+    // Waiting for its start event (pending while the incident is open), or it never applied.
     return finish(fold, run, {
-      state: 'not_applicable',
+      state: startAt === null && fold.status === 'open' ? 'pending' : 'not_applicable',
       dueAt: null,
       warnAt: [],
       breachedAt: null,
       remainingMs: null,
-      end: run.startAt,
+      end: startAt ?? now,
       stoppedAt: null,
       overduePausedMs: 0,
     });
   }
   if (run.settledAt !== null) return settledView(fold, run, run.settledAt);
-  return openView(fold, run, now, timers, incidentId);
+  return openView(fold, run, startAt, now, timers, incidentId);
 }
 
 /** What a situation decides of a view; `finish` adds what every view computes the same way. */
@@ -328,22 +340,23 @@ function settledView(fold: Fold, run: Run, settledAt: number): MilestoneView {
 }
 
 /**
- * Open and unmet (the incident is open, or this run would have been settled): not started yet,
- * paused, or running; the only situation that has timers.
+ * Open and unmet (the incident is in the run's phase, or this run would have been settled): not
+ * started yet, paused, or running; the only situation that has timers.
  */
 function openView(
   fold: Fold,
   run: Run,
+  startAt: number,
   now: number,
   timers: TimerPlan[] | null,
   incidentId: string,
 ): MilestoneView {
-  const end = now > run.startAt ? now : run.startAt;
+  const end = now > startAt ? now : startAt;
   const due = run.frozenDue ?? fold.reach(run, run.limit, Number.POSITIVE_INFINITY);
   const warnAt = run.frozenDue === null ? fold.warnings(run, Number.POSITIVE_INFINITY) : [];
   if (timers !== null && due !== null) planTimers(run, due, warnAt, now, timers, incidentId);
   const pausedSince = fold.pausedSince(run);
-  if (!run.started && run.startAt > now) {
+  if (!run.started && startAt > now) {
     // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
     return finish(fold, run, {
       state: 'pending',
@@ -365,7 +378,7 @@ function openView(
       breachedAt: null,
       remainingMs: null,
       end,
-      stoppedAt: pausedSince !== null && pausedSince > run.startAt ? pausedSince : run.startAt,
+      stoppedAt: pausedSince !== null && pausedSince > startAt ? pausedSince : startAt,
       overduePausedMs: 0,
     });
   }

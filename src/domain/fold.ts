@@ -14,10 +14,14 @@ export type IncidentStatus = 'open' | 'resolved' | 'closed' | 'cancelled';
 export interface Run {
   readonly rule: MilestoneRule;
   readonly cycle: number;
-  readonly startAt: number;
-  /** The clock started: `startAt` passed while the incident was open. */
+  /**
+   * When the clock starts; null until the start event has happened (a milestone started by the
+   * resolution, while the incident is open).
+   */
+  startAt: number | null;
+  /** The clock started: `startAt` passed while the incident was in the run's phase. */
   started: boolean;
-  /** `startAt` passed while the incident was not open: the milestone never applied. */
+  /** `startAt` passed while the incident was not in the run's phase: it never applied. */
   neverStarted: boolean;
   /** Working ms allowed, under the severity in force (frozen once met or breached). */
   limit: number;
@@ -53,11 +57,12 @@ export class Fold {
     for (const rule of policy.milestones) this.runs.push(this.newRun(rule, 0, reportedAt));
   }
 
+  /** A new cycle of `rule` at the report or a reopen (`from`); a resolution starts it later. */
   private newRun(rule: MilestoneRule, cycle: number, from: number): Run {
     return {
       rule,
       cycle,
-      startAt: this.cal.add(from, rule.startAfterMs),
+      startAt: rule.startsOn === 'report' ? this.cal.add(from, rule.startAfterMs) : null,
       started: false,
       neverStarted: false,
       limit: rule.limits[this.severity],
@@ -67,11 +72,21 @@ export class Fold {
     };
   }
 
+  /**
+   * Whether the incident is in the phase in which `run`'s clock runs and can be met: open for a
+   * milestone started by the report, resolved or closed for one started by the resolution.
+   */
+  inPhase(run: Run): boolean {
+    return run.rule.startsOn === 'report'
+      ? this.status === 'open'
+      : this.status === 'resolved' || this.status === 'closed';
+  }
+
   /** Starts (or rules out) clocks whose start has come; the status is the one since the last event. */
   startClocks(t: number): void {
     for (const run of this.runs) {
-      if (run.started || run.neverStarted || run.startAt > t) continue;
-      if (this.status === 'open') run.started = true;
+      if (run.started || run.neverStarted || run.startAt === null || run.startAt > t) continue;
+      if (this.inPhase(run)) run.started = true;
       else run.neverStarted = true;
     }
   }
@@ -80,7 +95,7 @@ export class Fold {
     // Facts stamped before the report (clock skew, sloppy imports) count as at the report.
     const t = e.at > this.reportedAt ? e.at : this.reportedAt;
     this.startClocks(t);
-    if (this.status === 'open') this.meet(e.type, t);
+    this.meet(e.type, t);
     switch (e.type) {
       case 'incident.assigned':
         this.assignee = e.data.assignee;
@@ -103,11 +118,17 @@ export class Fold {
           this.settle(t);
           this.status = 'resolved';
           this.resolvedAt = t;
+          this.armResolutionClocks(t);
         }
         break;
       case 'incident.closed':
-        if (this.status === 'open' || this.status === 'resolved') {
+        // Closing a resolved incident keeps the clocks the resolution started.
+        if (this.status === 'open') {
           this.settle(t);
+          this.status = 'closed';
+          this.closedAt = t;
+          this.armResolutionClocks(t);
+        } else if (this.status === 'resolved') {
           this.status = 'closed';
           this.closedAt = t;
         }
@@ -128,14 +149,19 @@ export class Fold {
     }
   }
 
-  /** While open, the first meeting event meets every run not yet met, settled or ruled out. */
+  /**
+   * The first meeting event meets every run in its phase (inPhase) not yet met, settled or ruled
+   * out; a run started by the resolution only once that start is known.
+   */
   private meet(type: IncidentEvent['type'], t: number): void {
     for (const run of this.runs) {
       if (
         run.rule.metBy === type &&
         run.metAt === null &&
         run.settledAt === null &&
-        !run.neverStarted
+        !run.neverStarted &&
+        run.startAt !== null &&
+        this.inPhase(run)
       ) {
         run.metAt = t;
       }
@@ -164,16 +190,31 @@ export class Fold {
     this.severity = severity;
   }
 
-  /** The incident leaves `open` at t: started, unmet clocks stop here. Pauses end too. */
+  /**
+   * The incident leaves its current status at t (resolve or close from open; cancel; reopen):
+   * started, unmet clocks of that phase stop here. Pauses end too.
+   */
   private settle(t: number): void {
     this.pauses.resume(t);
-    if (this.status !== 'open') return;
     for (const run of this.runs) {
-      if (run.started && run.metAt === null && run.settledAt === null) run.settledAt = t;
+      if (this.inPhase(run) && run.started && run.metAt === null && run.settledAt === null) {
+        run.settledAt = t;
+      }
+    }
+  }
+
+  /** The incident was handled at t: clocks started by the resolution start (after their delay). */
+  private armResolutionClocks(t: number): void {
+    for (const run of this.runs) {
+      if (run.rule.startsOn === 'resolution' && run.startAt === null) {
+        run.startAt = this.cal.add(t, run.rule.startAfterMs);
+      }
     }
   }
 
   private reopen(t: number): void {
+    // A follow-up still owed for the resolution being undone ends here (breached if overdue).
+    this.settle(t);
     this.status = 'open';
     this.reopenedAt.push(t);
     this.resolvedAt = null;
@@ -199,13 +240,16 @@ export class Fold {
    * before reaching it (the instant is not known yet).
    */
   reach(run: Run, target: number, until: number): number | null {
+    if (run.startAt === null) return null;
     if (!run.rule.pausable) return this.cal.add(run.startAt, target);
     return this.pauses.reach(this.cal, run.startAt, target, until);
   }
 
   /** Working time `run`'s clock stood still between its start and `end`. */
   pausedWork(run: Run, end: number): number {
-    return run.rule.pausable ? this.pauses.workBetween(this.cal, run.startAt, end) : 0;
+    return run.rule.pausable && run.startAt !== null
+      ? this.pauses.workBetween(this.cal, run.startAt, end)
+      : 0;
   }
 
   /** Wall ms `run`'s clock was paused in [due, end): after its deadline, so not overdue. */

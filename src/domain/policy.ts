@@ -11,7 +11,7 @@ import type { CalendarSpec } from './calendar';
 /** Milestone ids are policy data; these are the ones of the default policy (SPEC §2). */
 export type MilestoneId = string;
 export type DefaultMilestoneId =
-  'response' | 'dispatch' | 'arrival' | 'diagnosis' | 'solution' | 'spare_parts';
+  'response' | 'dispatch' | 'arrival' | 'diagnosis' | 'solution' | 'spare_parts' | 'follow_up';
 
 /**
  * A warning ("approaching") threshold. `fraction`: when that fraction of the limit has elapsed
@@ -76,14 +76,15 @@ function minutes(i: number, ii: number, iii: number, iv: number): Record<Severit
 /**
  * SPEC §2 exactly: the seed table (§4.5.5.4), one 80 % warning, only diagnosis and solution pause,
  * diagnosis and solution restart on reopen, spare parts within 2 h once 24 h passed unresolved
- * (§4.5.9), breaches of response/dispatch/arrival go to tier 2, the rest to tier 3; 7×24.
+ * (§4.5.9), breaches of response/dispatch/arrival go to tier 2, diagnosis/solution/spare_parts to
+ * tier 3; a follow-up (回访, §4.5.7.6) within 72 h of the resolution, escalating nobody; 7×24.
  * policies/default-policy.json is the same policy as a document (a test keeps them equal).
  */
 export const DEFAULT_POLICY: Policy = deepFreeze({
   id: DEFAULT_POLICY_ID,
   version: 1,
   effectiveFrom: 0,
-  name: 'Default SLA (tender §4.5.5.4, §4.5.9)',
+  name: 'Default SLA (tender §4.5.5.4, §4.5.9, §4.5.7.6)',
   calendar: { kind: '24x7' },
   milestones: [
     rule('response', 'incident.acknowledged', minutes(5, 5, 10, 15), 2),
@@ -103,6 +104,16 @@ export const DEFAULT_POLICY: Policy = deepFreeze({
       ...rule('spare_parts', 'incident.spare_parts_provided', minutes(120, 120, 120, 120), 3),
       startAfterMs: 24 * HOUR,
     },
+    {
+      ...rule(
+        'follow_up',
+        'incident.followed_up',
+        minutes(72 * 60, 72 * 60, 72 * 60, 72 * 60),
+        null,
+      ),
+      startsOn: 'resolution',
+      restartsOnReopen: true,
+    },
   ],
 });
 
@@ -110,7 +121,7 @@ function rule(
   id: DefaultMilestoneId,
   metBy: MeetingEventType,
   limits: Record<Severity, number>,
-  escalatesToTier: Tier,
+  escalatesToTier: Tier | null,
 ): MilestoneRule {
   return {
     id,

@@ -97,6 +97,18 @@ describe('policy document', () => {
     expect(m.arrival?.limits.IV).toBe(90 * MINUTE);
   });
 
+  test('startsOn: report is the default and is not written out; resolution is (follow_up)', () => {
+    const p = parsePolicyOrThrow(defaultDoc());
+    const starts = Object.fromEntries(p.milestones.map((m) => [m.id, m.startsOn]));
+    expect(starts).toMatchObject({ response: 'report', follow_up: 'resolution' });
+    const written = policyToDocument(p).milestones;
+    expect(written.response).not.toHaveProperty('startsOn');
+    expect(written.follow_up).toMatchObject({
+      startsOn: 'resolution',
+      metBy: 'incident.followed_up',
+    });
+  });
+
   test.each([
     [
       'a missing severity limit',
@@ -137,6 +149,16 @@ describe('policy document', () => {
       'an unknown field',
       (d: Doc) => (d.milestones.solution!.pausible = true),
       'milestones.solution',
+    ],
+    [
+      'an unknown clock start',
+      (d: Doc) => (d.milestones.follow_up!.startsOn = 'closure'),
+      'milestones.follow_up.startsOn',
+    ],
+    [
+      'a milestone started by the resolution that would not restart on reopen',
+      (d: Doc) => (d.milestones.follow_up!.restartsOnReopen = false),
+      'milestones.follow_up.restartsOnReopen',
     ],
     [
       'a bad milestone id',

@@ -236,8 +236,9 @@ describe('resolved, closed, cancelled', () => {
         diagnosis: 'not_applicable',
         solution: 'not_applicable',
         spare_parts: 'not_applicable',
+        follow_up: 'pending', // its clock starts here (follow-up.test.ts)
       });
-      expect(r.timers).toEqual([]);
+      expect(r.timers.filter((t) => t.milestone !== 'follow_up')).toEqual([]);
     },
   );
 
@@ -253,6 +254,7 @@ describe('resolved, closed, cancelled', () => {
       diagnosis: ['not_applicable', null],
       solution: ['not_applicable', null],
       spare_parts: ['not_applicable', null],
+      follow_up: ['not_applicable', null],
     });
     expect(r.timers).toEqual([]);
   });
@@ -300,6 +302,8 @@ describe('reopen', () => {
     expect(r.history.map((h) => [h.milestone, h.cycle, h.state, h.metAt])).toEqual([
       ['diagnosis', 0, 'met', min(20)],
       ['solution', 0, 'met', min(25)],
+      // The follow-up owed since the resolution ends unbreached (follow-up.test.ts).
+      ['follow_up', 0, 'not_applicable', null],
     ]);
     expect(timerKeys(r)).toContain('INC-1/diagnosis/1/breach');
     expect(timerKeys(r)).not.toContain('INC-1/diagnosis/0/breach');
@@ -341,7 +345,7 @@ describe('spare_parts', () => {
   test('not applicable if resolved before the 24 h; no timers', () => {
     const r = run([reported(T0, 'III'), resolved(hrs(23))], hrs(30));
     expect(byId(r).spare_parts).toMatchObject({ state: 'not_applicable', dueAt: null });
-    expect(r.timers).toEqual([]);
+    expect(r.timers.filter((t) => t.milestone === 'spare_parts')).toEqual([]);
   });
 
   test('resolved while running: not applicable before the deadline, breached after', () => {

@@ -68,7 +68,7 @@ describe('default policy: seed table', () => {
     },
   );
 
-  test('escalation tiers: response, dispatch, arrival → 2; diagnosis, solution, spare_parts → 3', () => {
+  test('escalation tiers: response, dispatch, arrival → 2; diagnosis, solution, spare_parts → 3; follow_up none', () => {
     const tiers = Object.fromEntries(
       DEFAULT_POLICY.milestones.map((m) => [m.id, m.escalatesToTier]),
     );
@@ -79,14 +79,15 @@ describe('default policy: seed table', () => {
       diagnosis: 3,
       solution: 3,
       spare_parts: 3,
+      follow_up: null,
     });
   });
 
-  test('only diagnosis and solution pause and restart on reopen', () => {
+  test('only diagnosis and solution pause; they and follow_up (owed per resolution) restart on reopen', () => {
     const pausable = DEFAULT_POLICY.milestones.filter((m) => m.pausable).map((m) => m.id);
     const restart = DEFAULT_POLICY.milestones.filter((m) => m.restartsOnReopen).map((m) => m.id);
     expect(pausable).toEqual(['diagnosis', 'solution']);
-    expect(restart).toEqual(['diagnosis', 'solution']);
+    expect(restart).toEqual(['diagnosis', 'solution', 'follow_up']);
   });
 
   test('the incident view carries the report and the policy version', () => {
