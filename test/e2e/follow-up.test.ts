@@ -154,9 +154,12 @@ it('a follow-up left undone warns and breaches after 72 h; done ones count in th
       breached: 1,
     }),
   );
-  const csv = await fetch(`${service.baseUrl}/v1/reports/monthly?month=${month}&tz=UTC&format=csv`, {
-    headers: service.auth.read,
-  });
+  const csv = await fetch(
+    `${service.baseUrl}/v1/reports/monthly?month=${month}&tz=UTC&format=csv`,
+    {
+      headers: service.auth.read,
+    },
+  );
   const lines = (await csv.text()).split('\r\n');
   expect(lines).toContain('follow_up_rate_pct,,,,,,,,,,,,66.7');
   expect(lines).toContain('satisfaction_mean,,,,2,,,,,,,,3');
