@@ -105,8 +105,11 @@ test('projects a lifecycle: incident row, one row per milestone, timeline, timer
 
   const ms = await milestones(id);
   expect(ms.map((m) => m.milestone).sort()).toEqual(
-    ['arrival', 'diagnosis', 'dispatch', 'response', 'solution', 'spare_parts'].sort(),
+    ['arrival', 'diagnosis', 'dispatch', 'response', 'solution', 'spare_parts', 'follow_up'].sort(),
   );
+  // The follow-up waits for the resolution: stored with no start and no deadline, not open.
+  const followUp = ms.find((m) => m.milestone === 'follow_up')!;
+  expect(followUp).toMatchObject({ state: 'pending', start_at: null, due_at: null });
   const response = ms.find((m) => m.milestone === 'response')!;
   expect(response.state).toBe('met');
   expect(response.met_at!.getTime()).toBe(t0 + 2 * MIN);
