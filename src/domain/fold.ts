@@ -122,15 +122,13 @@ export class Fold {
         }
         break;
       case 'incident.closed':
-        // Closing a resolved incident keeps the clocks the resolution started.
-        if (this.status === 'open') {
-          this.settle(t);
+        if (this.status === 'open' || this.status === 'resolved') {
+          // Closing a resolved incident keeps the clocks the resolution started (arming is then
+          // a no-op: they have their start).
+          if (this.status === 'open') this.settle(t);
           this.status = 'closed';
           this.closedAt = t;
           this.armResolutionClocks(t);
-        } else if (this.status === 'resolved') {
-          this.status = 'closed';
-          this.closedAt = t;
         }
         break;
       case 'incident.cancelled':
