@@ -40,8 +40,8 @@ export interface MilestoneRule {
   readonly startsOn: ClockStart;
   /**
    * The clock starts this long (working time) after its start event; 0 for most. A milestone
-   * whose start comes while the incident is not open is not applicable (spare_parts: "not solved
-   * in 24 h").
+   * whose start comes while the incident is not in its phase (open, for one started by the
+   * report) is not applicable (spare_parts: "not solved in 24 h").
    */
   readonly startAfterMs: number;
   readonly warnings: readonly WarningThreshold[];
