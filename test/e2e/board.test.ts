@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { waitFor } from '../helpers/infra';
 import { launchChromium, TcpProxy, type Browser } from './browser';
-import { startService, type RunningService } from './service';
+import { lifecycleEvent, startService, type RunningService } from './service';
 
 jest.setTimeout(300_000);
 
@@ -93,17 +93,8 @@ async function post(events: object[]): Promise<void> {
   if (res.status !== 202) throw new Error(`POST /v1/events: ${res.status} ${await res.text()}`);
 }
 
-function event(type: string, incident: string, at: number, data: object = {}) {
-  return {
-    specversion: '1.0',
-    id: randomUUID(),
-    source: '/e2e/board',
-    type,
-    subject: incident,
-    time: new Date(at).toISOString(),
-    data,
-  };
-}
+const event = (type: string, incident: string, at: number, data: object = {}) =>
+  lifecycleEvent(type, incident, at, data, '/e2e/board');
 
 interface Milestone {
   milestone: string;

@@ -15,7 +15,13 @@
  * then shows 3 follow-ups owed, 2 done, 1 missed: rate 66.7 %, mean satisfaction 3.
  */
 import { randomUUID } from 'node:crypto';
-import { consume, startService, type Received, type RunningService } from './service';
+import {
+  consume,
+  lifecycleEvent,
+  startService,
+  type Received,
+  type RunningService,
+} from './service';
 import { waitFor } from '../helpers/infra';
 
 jest.setTimeout(180_000);
@@ -47,18 +53,6 @@ async function post(events: object[]): Promise<Response> {
   });
 }
 
-function event(type: string, incident: string, at: number, data: object = {}) {
-  return {
-    specversion: '1.0',
-    id: randomUUID(),
-    source: '/e2e/servicedesk',
-    type,
-    subject: incident,
-    time: new Date(at).toISOString(),
-    data,
-  };
-}
-
 async function read<T>(url: string): Promise<T> {
   const res = await fetch(`${service.baseUrl}${url}`, { headers: service.auth.read });
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
@@ -81,7 +75,10 @@ const followUpEvents = (received: Received[]) =>
 
 it('rejects a follow-up with a bad channel or score, naming the fields', async () => {
   const res = await post([
-    event('incident.followed_up', id('X'), Date.now(), { channel: 'email', satisfaction: 6 }),
+    lifecycleEvent('incident.followed_up', id('X'), Date.now(), {
+      channel: 'email',
+      satisfaction: 6,
+    }),
   ]);
   expect(res.status).toBe(400);
   const body = JSON.stringify(await res.json());
@@ -92,16 +89,23 @@ it('rejects a follow-up with a bad channel or score, naming the fields', async (
 it('a follow-up left undone warns and breaches after 72 h; done ones count in the report', async () => {
   const R = Date.now() - 72 * HOUR + 20 * SEC;
   const reported = (name: string) =>
-    event('incident.reported', id(name), R, { severity: 'IV', title: `follow-up ${name}` });
+    lifecycleEvent('incident.reported', id(name), R, {
+      severity: 'IV',
+      title: `follow-up ${name}`,
+    });
   const res = await post([
     reported('A'),
-    event('incident.resolved', id('A'), R),
+    lifecycleEvent('incident.resolved', id('A'), R),
     reported('B'),
-    event('incident.resolved', id('B'), R),
-    event('incident.followed_up', id('B'), R, { channel: 'phone', satisfaction: 4 }),
+    lifecycleEvent('incident.resolved', id('B'), R),
+    lifecycleEvent('incident.followed_up', id('B'), R, { channel: 'phone', satisfaction: 4 }),
     reported('C'),
-    event('incident.closed', id('C'), R, { confirmedBy: 'customer' }),
-    event('incident.followed_up', id('C'), R, { channel: 'visit', satisfaction: 2, note: '一般' }),
+    lifecycleEvent('incident.closed', id('C'), R, { confirmedBy: 'customer' }),
+    lifecycleEvent('incident.followed_up', id('C'), R, {
+      channel: 'visit',
+      satisfaction: 2,
+      note: '一般',
+    }),
   ]);
   expect(res.status).toBe(202);
 

@@ -4,6 +4,7 @@
  * small clients for its HTTP API, its SSE stream and its Kafka topics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import type { Consumer, KafkaMessage } from 'kafkajs';
@@ -112,6 +113,25 @@ export async function startService(label: string): Promise<RunningService> {
     },
     output: () => output,
     stop,
+  };
+}
+
+/** A structured-mode lifecycle event (SPEC §3) about `incident` at `at` (epoch ms), fresh id. */
+export function lifecycleEvent(
+  type: string,
+  incident: string,
+  at: number,
+  data: object = {},
+  source = '/e2e/servicedesk',
+) {
+  return {
+    specversion: '1.0',
+    id: randomUUID(),
+    source,
+    type,
+    subject: incident,
+    time: new Date(at).toISOString(),
+    data,
   };
 }
 
