@@ -12,8 +12,9 @@ import { DateTime } from 'luxon';
 import type { Board, BoardAtRiskItem, BoardBreachedItem, BoardQuery } from '../contracts/board';
 import { SEVERITIES } from '../contracts/read';
 import type { Pool } from '../infra/db';
-import { milestoneSql, milestoneView, type MilestoneRow } from './milestone-state';
-import { SQL_EFFECTIVE_TIER } from './queries';
+import { SQL_EFFECTIVE_TIER } from '../tables/incidents';
+import { milestoneSql } from '../tables/milestones';
+import { milestoneView, type MilestoneRow } from './milestone-state';
 import { monthRange } from './reports';
 
 type IncidentColumns = {

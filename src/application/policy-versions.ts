@@ -7,7 +7,8 @@
 import { parsePolicy } from '../contracts/policy';
 import { AppError, ValidationError } from '../errors';
 import { withTransaction, type Pool } from '../infra/db';
-import { policyVersionView, type PolicyRow } from './queries';
+import type { PolicyRow } from '../tables/policies';
+import { policyVersionView } from './queries';
 import type { PolicyVersion } from '../contracts/read';
 
 /** The document names a version other than the next one (someone else created it meanwhile). */
