@@ -156,6 +156,16 @@ export function milestoneSql(now: string): {
   };
 }
 
+/**
+ * The domain's `onAtRiskList` as a predicate over milestones `m` (its SQL twin
+ * `sla_milestone_at_risk`, 0016): listed at `at` with a deadline by `until`; the three are SQL
+ * text (parameters, or `'infinity'`, `false`).
+ */
+export function onAtRiskListSql(at: string, until: string, includeBreached: string): string {
+  return `sla_milestone_at_risk(m.state, m.start_at, m.due_at, m.warn_at, m.stopped_at, ${at},
+    ${until}, ${includeBreached})`;
+}
+
 /** Default-policy milestones in the policy's order; others follow by deadline. */
 const MILESTONE_ORDER = `array_position(
   ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts'], m.milestone)`;
@@ -191,8 +201,7 @@ export function atRiskMilestones(q: AtRiskQuery, now: number, effectiveTier: str
   const where = [
     `m.stopped_at IS NULL AND m.state IN ('pending', 'warned', 'breached')`,
     `m.due_at <= ${until}`,
-    `sla_milestone_at_risk(m.state, m.start_at, m.due_at, m.warn_at, m.stopped_at, ${at},
-      ${until}, ${p.add(q.includeBreached)})`,
+    onAtRiskListSql(at, until, p.add(q.includeBreached)),
   ];
   if (!q.includeBreached) where.push(`m.due_at > ${at}`);
   const byIncident: string[] = [];
