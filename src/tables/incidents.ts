@@ -66,6 +66,12 @@ export function priorByIncident(tuples: PriorTuple[]): Map<string, PriorIncident
   );
 }
 
+/** How many incidents have events but no report yet (status pending), as `n`. */
+export const PENDING_INCIDENTS: Statement = {
+  text: `SELECT count(*) AS n FROM incidents WHERE status = 'pending'`,
+  values: [],
+};
+
 /** RETURNING the incident ids and whether each row was inserted (not updated). */
 export function incidentsUpsert(rows: IncidentRow[]): Statement {
   return {
