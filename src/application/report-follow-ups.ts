@@ -7,13 +7,14 @@
  *   i.e. faults handled (resolved or closed) in the month, of incidents not cancelled. A cycle
  *   ended by a reopen before its limit is not applicable (the fault was not handled; the next
  *   resolution owes a new one) and is left out. Outcomes as the milestone statistics count them
- *   (./milestone-state.ts): met or met late is followed up, breached and unmet is missed.
+ *   (../tables/milestones.ts `milestoneSql`): met or met late is followed up, breached and unmet
+ *   is missed.
  * - Satisfaction counts the scores of the `incident.followed_up` events that happened in the
  *   month (event time), as the field section counts dispatches.
  */
 import type { FollowUpStats } from '../contracts/read';
 import type { Pool } from '../infra/db';
-import { milestoneSql } from './milestone-state';
+import { milestoneSql } from '../tables/milestones';
 
 /** The milestone id SPEC §2 gives follow-ups (the default policy's; met by incident.followed_up). */
 export const FOLLOW_UP = 'follow_up';

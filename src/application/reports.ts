@@ -16,7 +16,7 @@
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
-import { milestoneSql } from './milestone-state';
+import { milestoneSql } from '../tables/milestones';
 import { followUpSection } from './report-follow-ups';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.

@@ -254,16 +254,8 @@ function viewOf(
   const startAt = run.startAt;
   if (startAt === null || run.neverStarted || (!run.started && !fold.inPhase(run))) {
     // Waiting for its start event (pending while the incident is open), or it never applied.
-    return finish(fold, run, {
-      state: startAt === null && fold.status === 'open' ? 'pending' : 'not_applicable',
-      dueAt: null,
-      warnAt: [],
-      breachedAt: null,
-      remainingMs: null,
-      end: startAt ?? now,
-      stoppedAt: null,
-      overduePausedMs: 0,
-    });
+    const waiting = startAt === null && fold.status === 'open';
+    return withoutDeadline(fold, run, waiting ? 'pending' : 'not_applicable', startAt ?? now);
   }
   if (run.settledAt !== null) return settledView(fold, run, run.settledAt);
   return openView(fold, run, startAt, now, timers, incidentId);
@@ -300,6 +292,25 @@ function finish(fold: Fold, run: Run, r: Reading): MilestoneView {
     stoppedAt: r.stoppedAt,
     overduePausedMs: r.overduePausedMs,
   };
+}
+
+/** A clock that never started, or has not started yet: no deadline, no warnings, nothing ages. */
+function withoutDeadline(
+  fold: Fold,
+  run: Run,
+  state: 'not_applicable' | 'pending',
+  end: number,
+): MilestoneView {
+  return finish(fold, run, {
+    state,
+    dueAt: null,
+    warnAt: [],
+    breachedAt: null,
+    remainingMs: null,
+    end,
+    stoppedAt: null,
+    overduePausedMs: 0,
+  });
 }
 
 /** Met at `metAt`: on time, late (a breach at the deadline), or not applicable once cancelled. */
@@ -358,16 +369,7 @@ function openView(
   const pausedSince = fold.pausedSince(run);
   if (!run.started && startAt > now) {
     // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
-    return finish(fold, run, {
-      state: 'pending',
-      dueAt: null,
-      warnAt: [],
-      breachedAt: null,
-      remainingMs: null,
-      end,
-      stoppedAt: null,
-      overduePausedMs: 0,
-    });
+    return withoutDeadline(fold, run, 'pending', end);
   }
   if (due === null) {
     // Paused before reaching the deadline: only thresholds reached before the pause are known.
