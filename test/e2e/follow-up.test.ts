@@ -22,6 +22,7 @@ import {
   type Received,
   type RunningService,
 } from './service';
+import { csvSection } from '../helpers/csv';
 import { waitFor } from '../helpers/infra';
 
 jest.setTimeout(180_000);
@@ -164,7 +165,10 @@ it('a follow-up left undone warns and breaches after 72 h; done ones count in th
       headers: service.auth.read,
     },
   );
-  const lines = (await csv.text()).split('\r\n');
-  expect(lines).toContain('follow_up_rate_pct,,,,,,,,,,,,66.7');
-  expect(lines).toContain('satisfaction_mean,,,,2,,,,,,,,3');
+  const text = await csv.text();
+  expect(csvSection(text, 'follow_up_rate_pct', ['value'])).toEqual({ value: '66.7' });
+  expect(csvSection(text, 'satisfaction_mean', ['count', 'value'])).toEqual({
+    count: '2',
+    value: '3',
+  });
 });

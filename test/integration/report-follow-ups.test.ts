@@ -19,6 +19,7 @@
  * October: due 7 = done 5 (on time 4) + missed 1 + pending 1; rate 5 / 6 = 83.3 %; satisfaction
  * from F1, F2, F6 (F4's score is November's, F7 is cancelled, F9 gave none): 3 responses, mean 4.
  */
+import { csvSection } from '../helpers/csv';
 import { createTopics, waitFor } from '../helpers/infra';
 import {
   RawProducer,
@@ -169,16 +170,13 @@ test('pending turns missed once its 72 h passed (F8), without any new event', as
 });
 
 test('CSV: the same figures, the rate and the mean in the value column', async () => {
-  const lines = (await report('2026-10', '2026-11-01T00:00:00Z', 'csv')).body.split('\r\n');
-  expect(lines).toEqual(
-    expect.arrayContaining([
-      'follow_ups_due,,,,7,,,,,,,,',
-      'follow_ups_done,,,,5,,,,,,,,',
-      'follow_ups_on_time,,,,4,,,,,,,,',
-      'follow_ups_missed,,,,1,,,,,,,,',
-      'follow_ups_pending,,,,1,,,,,,,,',
-      'follow_up_rate_pct,,,,,,,,,,,,83.3',
-      'satisfaction_mean,,,,3,,,,,,,,4',
-    ]),
-  );
+  const csv = (await report('2026-10', '2026-11-01T00:00:00Z', 'csv')).body;
+  const cells = (section: string) => csvSection(csv, section, ['count', 'value']);
+  expect(cells('follow_ups_due')).toEqual({ count: '7', value: '' });
+  expect(cells('follow_ups_done')).toEqual({ count: '5', value: '' });
+  expect(cells('follow_ups_on_time')).toEqual({ count: '4', value: '' });
+  expect(cells('follow_ups_missed')).toEqual({ count: '1', value: '' });
+  expect(cells('follow_ups_pending')).toEqual({ count: '1', value: '' });
+  expect(cells('follow_up_rate_pct')).toEqual({ count: '', value: '83.3' });
+  expect(cells('satisfaction_mean')).toEqual({ count: '3', value: '4' });
 });

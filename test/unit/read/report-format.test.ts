@@ -1,5 +1,6 @@
 import { monthRange, reportToCsv } from '../../../src/application/reports';
 import type { MonthlyReport } from '../../../src/contracts/read';
+import { csvSection } from '../../helpers/csv';
 
 describe('monthRange', () => {
   it('is the month in the given zone, as instants', () => {
@@ -85,12 +86,19 @@ describe('reportToCsv', () => {
     expect(lines).toContain('incidents_reported,II,,,2,,,,,,,,');
     expect(lines).toContain('dispatched_engineers,,,,5,,,,,,,,');
     expect(lines).toContain('on_site_visits,,,,4,,,,,,,,');
-    expect(lines).toContain('follow_ups_due,,,,4,,,,,,,,');
-    expect(lines).toContain('follow_ups_done,,,,2,,,,,,,,');
-    expect(lines).toContain('follow_ups_missed,,,,1,,,,,,,,');
-    expect(lines).toContain('follow_up_rate_pct,,,,,,,,,,,,66.7');
-    expect(lines).toContain('satisfaction_mean,,,,3,,,,,,,,4.33');
     expect(new Set(lines.slice(0, -1).map((l) => l.split(',').length))).toEqual(new Set([13]));
+  });
+
+  it('has the follow-up rows: counts in count, the rate and the mean in value', () => {
+    const csv = reportToCsv(report);
+    const cells = (section: string) => csvSection(csv, section, ['count', 'value']);
+    expect(cells('follow_ups_due')).toEqual({ count: '4', value: '' });
+    expect(cells('follow_ups_done')).toEqual({ count: '2', value: '' });
+    expect(cells('follow_ups_on_time')).toEqual({ count: '1', value: '' });
+    expect(cells('follow_ups_missed')).toEqual({ count: '1', value: '' });
+    expect(cells('follow_ups_pending')).toEqual({ count: '1', value: '' });
+    expect(cells('follow_up_rate_pct')).toEqual({ count: '', value: '66.7' });
+    expect(cells('satisfaction_mean')).toEqual({ count: '3', value: '4.33' });
   });
 
   it('quotes cells with commas or quotes', () => {
