@@ -335,7 +335,10 @@ export type MilestoneStats = z.infer<typeof milestoneStats>;
  */
 export const followUpStats = z
   .object({
-    /** Follow-ups owed: followedUp + missed + pending (cancelled incidents and cycles ended by a reopen before the limit excluded). */
+    /**
+     * Follow-ups owed: followedUp + missed + pending (cancelled incidents, and cycles a reopen
+     * ended before their limit, are left out).
+     */
     due: count,
     /** Done, on time or late. */
     followedUp: count,
@@ -345,7 +348,7 @@ export const followUpStats = z
     missed: count,
     /** Not done, limit still ahead. */
     pending: count,
-    /** followedUp / (followedUp + missed) × 100, one decimal; the goal is 100; null when both are 0. */
+    /** followedUp / (followedUp + missed) × 100, one decimal (goal 100); null when both are 0. */
     ratePct: pct,
     satisfaction: z.object({
       /** `incident.followed_up` events in the month carrying a score. */

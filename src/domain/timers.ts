@@ -94,9 +94,9 @@ function openFor(timer: ClaimedTimer, milestone: MilestoneSnapshot): boolean {
  * Fire or skip a due timer, at `now` (the database clock). SPEC §4: nothing fires for a
  * milestone that is met, paused (before its deadline) or settled at the moment of firing
  * (settled: the incident was cancelled, or left `open` and stopped this milestone's clock; a
- * milestone started by the resolution, follow_up, runs after that); a
- * warning whose deadline has passed is skipped (only the breach is emitted); a timer whose
- * deadline no longer matches the milestone's was re-planned and is skipped (its successor fires).
+ * milestone started by the resolution, follow_up, runs after that); a warning whose deadline has
+ * passed is skipped (only the breach is emitted); a timer whose deadline no longer matches the
+ * milestone's was re-planned and is skipped (its successor fires).
  */
 export function decideFiring(
   timer: ClaimedTimer,
