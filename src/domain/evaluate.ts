@@ -41,6 +41,7 @@
  * events, not their arrival order; a duplicate changes nothing; a milestone met on time has no
  * breach and no timers.
  */
+import { DEFAULT_SERVICE_KIND, type ServiceKind } from './costs';
 import { calendarFor, type Calendar } from './calendar';
 import type { IncidentEvent, Severity, Tier } from './events';
 import { reportOf, type IncidentState } from './incident';
@@ -68,6 +69,8 @@ export interface IncidentView {
   readonly category: string | null;
   readonly customer: string | null;
   readonly reporter: string | null;
+  /** From the report (seed §4.5.3.6: installation work is counted apart). */
+  readonly serviceKind: ServiceKind;
   /** Current handler (receives warnings); from the latest `incident.assigned`. */
   readonly assignee: string | null;
   /** 1 until `incident.assigned` (with a tier) or `incident.escalated` says otherwise. */
@@ -185,6 +188,7 @@ export function evaluate(
       category: d.category ?? null,
       customer: d.customer ?? null,
       reporter: d.reporter ?? null,
+      serviceKind: d.serviceKind ?? DEFAULT_SERVICE_KIND,
       assignee: fold.assignee,
       tier: fold.tier,
       policyId: policy.id,

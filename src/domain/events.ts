@@ -1,3 +1,5 @@
+import type { CostKind, Money, ServiceKind } from './costs';
+
 /**
  * Incident lifecycle events (SPEC §3) as the domain sees them: the CloudEvent envelope reduced to
  * what the SLA logic needs, with `time` already parsed to epoch ms. A discriminated union on `type`.
@@ -18,13 +20,21 @@ export interface EventDataByType {
     site?: string;
     reporter?: string;
     policyId?: string;
+    /** Installation work is counted apart in the monthly statistics (default after-sales). */
+    serviceKind?: ServiceKind;
   };
   'incident.acknowledged': { by?: string };
-  'incident.dispatched': { engineers?: string[] };
-  'incident.arrived': { engineer?: string };
+  /** Effort and cost: see costLineOf (./costs.ts). */
+  'incident.dispatched': {
+    engineers?: string[];
+    persons?: number;
+    days?: number;
+    labourCost?: Money;
+  };
+  'incident.arrived': { engineer?: string; travelCost?: Money };
   'incident.diagnosed': { cause?: string };
   'incident.solution_provided': { kind: 'solution' | 'workaround'; detail?: string };
-  'incident.spare_parts_provided': { parts?: string[] };
+  'incident.spare_parts_provided': { parts?: string[]; materialCost?: Money };
   'incident.assigned': { assignee: string; tier?: Tier };
   /** `fromTier`/`automatic` are set when the service's own escalations are fed back into the log. */
   'incident.escalated': { toTier: Tier; reason: string; fromTier?: Tier; automatic?: boolean };
@@ -35,6 +45,8 @@ export interface EventDataByType {
   'incident.closed': { confirmedBy?: string };
   'incident.reopened': { reason: string };
   'incident.cancelled': { reason: string };
+  /** A cost outside the events above (seed §4.5.3.6); no effect on the SLA. */
+  'incident.cost_recorded': { kind: CostKind; amount: number; currency: string; note?: string };
 }
 
 export type IncidentEventType = keyof EventDataByType;
@@ -56,6 +68,7 @@ export const INCIDENT_EVENT_TYPES: readonly IncidentEventType[] = [
   'incident.closed',
   'incident.reopened',
   'incident.cancelled',
+  'incident.cost_recorded',
 ];
 
 /** Event types a policy may name as "meets this milestone". */

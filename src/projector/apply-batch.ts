@@ -29,9 +29,11 @@ import {
 } from '../contracts/sla-events';
 import {
   asTier,
+  costLineOf,
   eventKey,
   forwardedEscalations,
   standDownFor,
+  type CostLine,
   type IncidentEvent,
   type Policy,
   type StandDown,
@@ -45,6 +47,7 @@ import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
 import type {
   AppliedRow,
+  CostRow,
   EscalationRow,
   IncidentRow,
   MilestoneRow,
@@ -206,6 +209,7 @@ async function applyEvents(
 
   // -- 4. evaluate --------------------------------------------------------------------------------
   const timeline: TimelineRow[] = [];
+  const costs: CostRow[] = [];
   const applied: AppliedRow[] = [];
   const incidents: IncidentRow[] = [];
   const milestones: MilestoneRow[] = [];
@@ -236,6 +240,8 @@ async function applyEvents(
         offset: d.offset,
       });
       applied.push({ source: d.event.source, eventId: d.event.id, incidentId, digest: d.digest });
+      const cost = costLineOf(d.event);
+      if (cost) costs.push(costRow(incidentId, d, cost));
     }
     let out: IncidentOutput;
     try {
@@ -331,6 +337,7 @@ async function applyEvents(
     rows.filter((r) => evaluated.has(r.incidentId));
   const written = await writeBatch(client, {
     timeline,
+    costs,
     applied,
     incidents,
     milestones: diffMilestones(mine(context.milestones), milestones),
@@ -425,6 +432,20 @@ function standDownReason(out: IncidentOutput, s: StandDown): string {
     else if (e.type === 'incident.resolved') detail = e.data.resolution;
   }
   return detail ? `incident ${s.settledAs}: ${detail}` : `incident ${s.settledAs}`;
+}
+
+function costRow(incidentId: string, d: DecodedEvent, line: CostLine): CostRow {
+  return {
+    incidentId,
+    source: d.event.source,
+    eventId: d.event.id,
+    kind: line.kind,
+    time: d.time,
+    persons: line.persons,
+    personDays: line.personDays,
+    amount: line.cost?.amount ?? null,
+    currency: line.cost?.currency ?? null,
+  };
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

@@ -2,7 +2,7 @@
  * The rows the projector writes, in the shape of migrations/0001_core.sql. Instants are epoch ms
  * here and become timestamptz in store.ts.
  */
-import type { MilestoneState, TimerKind } from '../domain';
+import type { CostKind, MilestoneState, ServiceKind, TimerKind } from '../domain';
 
 export type IncidentRowStatus = 'pending' | 'open' | 'resolved' | 'closed' | 'cancelled';
 
@@ -15,6 +15,8 @@ export interface IncidentRow {
   customer: string | null;
   site: string | null;
   reporter: string | null;
+  /** after_sales until a report says otherwise. */
+  serviceKind: ServiceKind;
   assignee: string | null;
   tier: number;
   policyId: string | null;
@@ -72,6 +74,20 @@ export interface TimelineRow {
   data: Record<string, unknown>;
   partition: number;
   offset: bigint;
+}
+
+/** An incident_costs row: the effort or cost one event carries (src/domain/costs.ts). */
+export interface CostRow {
+  incidentId: string;
+  source: string;
+  eventId: string;
+  kind: CostKind;
+  /** The event's own `time`. */
+  time: number;
+  persons: number;
+  personDays: number;
+  amount: number | null;
+  currency: string | null;
 }
 
 export interface AppliedRow {

@@ -13,6 +13,7 @@ import { effectiveTime, type IncidentEvent, type PagingRecord } from '../domain'
 import type { PoolClient } from '../infra/db';
 import type {
   AppliedRow,
+  CostRow,
   EscalationRow,
   FiredTimer,
   IncidentRow,
@@ -276,15 +277,15 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
   return {
     text: `INSERT INTO incidents AS i (incident_id, status, severity, title, category, customer, site,
          reporter, assignee, tier, policy_id, policy_version, reported_at, resolved_at, closed_at,
-         cancelled_at, reopen_count, event_count, last_event_at, reopened_at)
+         cancelled_at, reopen_count, event_count, last_event_at, reopened_at, service_kind)
        SELECT u.i, u.st, u.sev, u.ti, u.cat, u.cu, u.si, u.rep, u.asg, u.tier, u.pid, u.pv, u.ra,
-              u.rsa, u.cla, u.caa, u.rc, u.ec, u.lea, u.roa::timestamptz[]
+              u.rsa, u.cla, u.caa, u.rc, u.ec, u.lea, u.roa::timestamptz[], u.sk
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
          $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::int[],
          $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int[],
-         $18::int[], $19::timestamptz[], $20::text[])
+         $18::int[], $19::timestamptz[], $20::text[], $21::text[])
          AS u(i, st, sev, ti, cat, cu, si, rep, asg, tier, pid, pv, ra, rsa, cla, caa, rc, ec, lea,
-              roa)
+              roa, sk)
        ON CONFLICT (incident_id) DO UPDATE SET
          status = EXCLUDED.status, severity = EXCLUDED.severity, title = EXCLUDED.title,
          category = EXCLUDED.category, customer = EXCLUDED.customer, site = EXCLUDED.site,
@@ -294,7 +295,7 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
          closed_at = EXCLUDED.closed_at, cancelled_at = EXCLUDED.cancelled_at,
          reopen_count = EXCLUDED.reopen_count, event_count = EXCLUDED.event_count,
          last_event_at = EXCLUDED.last_event_at, reopened_at = EXCLUDED.reopened_at,
-         updated_at = now()
+         service_kind = EXCLUDED.service_kind, updated_at = now()
        RETURNING incident_id, (xmax = 0) AS inserted`,
     values: [
       rows.map((r) => r.incidentId),
@@ -317,6 +318,29 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
       rows.map((r) => r.eventCount),
       rows.map((r) => ts(r.lastEventAt)),
       rows.map((r) => `{${r.reopenedAt.map(iso).join(',')}}`),
+      rows.map((r) => r.serviceKind),
+    ],
+  };
+}
+
+/** Effort and cost lines of new events (insert-only, like the timeline). */
+export function costsInsert(rows: CostRow[]): Statement {
+  return {
+    text: `INSERT INTO incident_costs
+         (incident_id, source, event_id, kind, time, persons, person_days, amount, currency)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                            $6::int[], $7::int[], $8::bigint[], $9::text[])
+       ON CONFLICT DO NOTHING`,
+    values: [
+      rows.map((r) => r.incidentId),
+      rows.map((r) => r.source),
+      rows.map((r) => r.eventId),
+      rows.map((r) => r.kind),
+      rows.map((r) => iso(r.time)),
+      rows.map((r) => r.persons),
+      rows.map((r) => r.personDays),
+      rows.map((r) => r.amount),
+      rows.map((r) => r.currency),
     ],
   };
 }
@@ -425,6 +449,7 @@ export function timersDelete(rows: { key: string; generation: number }[]): State
 
 export interface BatchWrites {
   timeline: TimelineRow[];
+  costs: CostRow[];
   applied: AppliedRow[];
   incidents: IncidentRow[];
   milestones: { upsert: MilestoneRow[]; remove: MilestoneRow[] };
@@ -444,6 +469,7 @@ export async function writeBatch(
 ): Promise<{ applied: number; inserted: Set<string> }> {
   const parts: [string, Statement | null][] = [
     ['w_timeline', w.timeline.length ? timelineInsert(w.timeline) : null],
+    ['w_costs', w.costs.length ? costsInsert(w.costs) : null],
     ['w_applied', w.applied.length ? appliedInsert(w.applied) : null],
     ['w_incidents', w.incidents.length ? incidentsUpsert(w.incidents) : null],
     ['w_milestones_up', w.milestones.upsert.length ? milestonesUpsert(w.milestones.upsert) : null],

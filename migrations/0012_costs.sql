@@ -1,0 +1,30 @@
+-- Effort and costs for the monthly statistics of seed §4.5.3.6 (issue 15 items 1–2). Both are
+-- projector-owned: a rebuild from incident.events gives them again (src/projector/rebuild.ts).
+
+-- incident.reported `serviceKind`: installation work is counted apart (src/domain/costs.ts).
+ALTER TABLE incidents ADD COLUMN service_kind text NOT NULL DEFAULT 'after_sales'
+  CHECK (service_kind IN ('after_sales', 'installation'));
+
+-- One row per lifecycle event that carries effort or a cost (src/domain/costs.ts costLineOf): a
+-- dispatch (people sent, person-days, labour cost), an arrival's travel cost, the material cost of
+-- spare parts, an incident.cost_recorded. Stored as the event says; which §4.5.3.6 row it counts
+-- in depends on the incident's service kind and is decided when the report reads it, so a report
+-- arriving after the costs changes nothing here. Insert-only, like incident_events.
+CREATE TABLE incident_costs (
+  incident_id  text        NOT NULL,
+  source       text        NOT NULL,
+  event_id     text        NOT NULL,
+  kind         text        NOT NULL
+    CHECK (kind IN ('installation', 'dispatch', 'material', 'transport', 'other')),
+  -- the event's own `time`: the month it counts in
+  time         timestamptz NOT NULL,
+  persons      integer     NOT NULL DEFAULT 0 CHECK (persons >= 0),
+  person_days  integer     NOT NULL DEFAULT 0 CHECK (person_days >= 0),
+  -- integer minor units of an ISO 4217 currency; both null for effort without a cost
+  amount       bigint,
+  currency     char(3),
+  CHECK ((amount IS NULL) = (currency IS NULL)),
+  PRIMARY KEY (incident_id, source, event_id)
+);
+-- The monthly report reads one month of lines.
+CREATE INDEX incident_costs_time_idx ON incident_costs (time);
