@@ -28,3 +28,13 @@ CREATE TABLE incident_costs (
 );
 -- The monthly report reads one month of lines.
 CREATE INDEX incident_costs_time_idx ON incident_costs (time);
+
+-- Dispatches projected before this migration: their people, as the monthly report counted them
+-- (a dispatch naming nobody still sent one person). Older events cannot carry costs or days.
+INSERT INTO incident_costs (incident_id, source, event_id, kind, time, persons, person_days)
+SELECT incident_id, source, event_id, 'dispatch', time, n, n
+FROM (SELECT incident_id, source, event_id, time,
+             greatest(1, CASE WHEN jsonb_typeof(data->'engineers') = 'array'
+                              THEN jsonb_array_length(data->'engineers') ELSE 0 END) AS n
+      FROM incident_events WHERE type = 'incident.dispatched') d
+ON CONFLICT DO NOTHING;

@@ -90,18 +90,18 @@ export interface EffortStatistics {
   /** 人天: people × working days of each dispatch. */
   readonly personDays: number;
   /** Per currency, ascending by currency code. */
-  readonly cost: readonly Money[];
+  readonly cost: Money[];
 }
 
 /** The §4.5.3.6 rows for one scope (the month overall, one customer, one project). */
 export interface CostStatistics {
   readonly installation: EffortStatistics;
   readonly dispatch: EffortStatistics;
-  readonly material: readonly Money[];
-  readonly transport: readonly Money[];
-  readonly other: readonly Money[];
+  readonly material: Money[];
+  readonly transport: Money[];
+  readonly other: Money[];
   /** dispatch + material + transport + other, per currency: installation excluded (row 5). */
-  readonly totalAfterSales: readonly Money[];
+  readonly totalAfterSales: Money[];
 }
 
 /** A stored line with the service kind of its incident (null: not reported yet → default). */
