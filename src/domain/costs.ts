@@ -9,22 +9,15 @@
  * incident's service kind (`reportCategory`) when it sums a month (`costStatistics`). Amounts are
  * integer minor units of an ISO 4217 currency (fen for CNY), never floats; sums are per currency.
  */
-import type { IncidentEvent } from './events';
+import {
+  COST_KINDS,
+  type CostKind,
+  type IncidentEvent,
+  type Money,
+  type ServiceKind,
+} from './events';
 
-/** `incident.reported` `serviceKind`: installation work is counted apart (§4.5.3.6 row 1). */
-export const SERVICE_KINDS = ['after_sales', 'installation'] as const;
-export type ServiceKind = (typeof SERVICE_KINDS)[number];
 export const DEFAULT_SERVICE_KIND: ServiceKind = 'after_sales';
-
-/** `incident.cost_recorded` `kind`, and the kind of every stored line. */
-export const COST_KINDS = ['installation', 'dispatch', 'material', 'transport', 'other'] as const;
-export type CostKind = (typeof COST_KINDS)[number];
-
-/** An amount in integer minor units of `currency` (ISO 4217, e.g. 12050 CNY = ¥120.50). */
-export interface Money {
-  readonly amount: number;
-  readonly currency: string;
-}
 
 /** The effort or cost one event carries. */
 export interface CostLine {

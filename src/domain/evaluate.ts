@@ -41,9 +41,9 @@
  * events, not their arrival order; a duplicate changes nothing; a milestone met on time has no
  * breach and no timers.
  */
-import { DEFAULT_SERVICE_KIND, type ServiceKind } from './costs';
+import { DEFAULT_SERVICE_KIND } from './costs';
 import { calendarFor, type Calendar } from './calendar';
-import type { IncidentEvent, Severity, Tier } from './events';
+import type { IncidentEvent, ServiceKind, Severity, Tier } from './events';
 import { reportOf, type IncidentState } from './incident';
 import {
   DEFAULT_POLICY,

@@ -1,5 +1,3 @@
-import type { CostKind, Money, ServiceKind } from './costs';
-
 /**
  * Incident lifecycle events (SPEC §3) as the domain sees them: the CloudEvent envelope reduced to
  * what the SLA logic needs, with `time` already parsed to epoch ms. A discriminated union on `type`.
@@ -10,6 +8,20 @@ export type Severity = (typeof SEVERITIES)[number];
 
 /** Escalation tier: 1 first line, 2 second line, 3 third line and vendor support (SPEC §2). */
 export type Tier = 1 | 2 | 3;
+
+/** `incident.reported` `serviceKind`: installation work is counted apart (seed §4.5.3.6, ./costs.ts). */
+export const SERVICE_KINDS = ['after_sales', 'installation'] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
+
+/** `incident.cost_recorded` `kind`, and the kind of every stored line. */
+export const COST_KINDS = ['installation', 'dispatch', 'material', 'transport', 'other'] as const;
+export type CostKind = (typeof COST_KINDS)[number];
+
+/** An amount in integer minor units of `currency` (ISO 4217, e.g. 12050 CNY = ¥120.50). */
+export interface Money {
+  readonly amount: number;
+  readonly currency: string;
+}
 
 export interface EventDataByType {
   'incident.reported': {
