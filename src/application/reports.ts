@@ -19,12 +19,7 @@ import {
   type MilestoneStats,
   type MonthlyReport,
 } from '../contracts/read';
-import {
-  costStatistics,
-  type ClassifiedLine,
-  type CostKind,
-  type ServiceKind,
-} from '../domain';
+import { costStatistics, type ClassifiedLine, type CostKind, type ServiceKind } from '../domain';
 import type { Pool } from '../infra/db';
 import { milestoneSql } from './milestone-state';
 
@@ -279,8 +274,8 @@ const statisticsSection: Section<'statistics'> = async (pool, period) => {
       [...range(period), new Date(period.now)],
     ),
   ]);
-  const all: (ClassifiedLine & { customer: string | null; site: string | null })[] =
-    lines.rows.map((r) => ({
+  const all: (ClassifiedLine & { customer: string | null; site: string | null })[] = lines.rows.map(
+    (r) => ({
       kind: r.kind,
       persons: r.persons,
       personDays: r.person_days,
@@ -288,7 +283,8 @@ const statisticsSection: Section<'statistics'> = async (pool, period) => {
       serviceKind: r.service_kind,
       customer: r.customer,
       site: r.site,
-    }));
+    }),
+  );
 
   type Counts = { incidents: number; met: number; breached: number };
   const none: Counts = { incidents: 0, met: 0, breached: 0 };

@@ -96,7 +96,10 @@ const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency
 
 export const currencySchema = z
   .string()
-  .regex(/^[A-Z]{3}$/, { error: 'must be an ISO 4217 code of three capital letters, e.g. CNY', abort: true })
+  .regex(/^[A-Z]{3}$/, {
+    error: 'must be an ISO 4217 code of three capital letters, e.g. CNY',
+    abort: true,
+  })
   .refine((c) => CURRENCIES.has(c), 'must be an ISO 4217 currency code in use, e.g. CNY')
   .describe('ISO 4217 currency code');
 
@@ -117,7 +120,11 @@ export const moneySchema = z
   .meta({ id: 'Money' });
 
 const count = (max: number) =>
-  z.number().int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`);
+  z
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`);
 
 /** data of each event type, SPEC §3 ("required → optional"). */
 export const eventDataSchemas = {
@@ -132,7 +139,9 @@ export const eventDataSchemas = {
     serviceKind: z
       .enum(SERVICE_KINDS)
       .optional()
-      .describe('after_sales (the default) or installation: counted apart in the monthly statistics'),
+      .describe(
+        'after_sales (the default) or installation: counted apart in the monthly statistics',
+      ),
   }),
   'incident.acknowledged': z.strictObject({ by: line(LIMITS.nameLength).optional() }),
   'incident.dispatched': z

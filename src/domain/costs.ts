@@ -110,9 +110,10 @@ export function costStatistics(
   lines: readonly ClassifiedLine[],
   daysInMonth: number,
 ): CostStatistics {
-  const sums = new Map<CostKind, { persons: number; personDays: number; cost: Map<string, number> }>(
-    COST_KINDS.map((k) => [k, { persons: 0, personDays: 0, cost: new Map() }]),
-  );
+  const sums = new Map<
+    CostKind,
+    { persons: number; personDays: number; cost: Map<string, number> }
+  >(COST_KINDS.map((k) => [k, { persons: 0, personDays: 0, cost: new Map() }]));
   const total = new Map<string, number>();
   for (const line of lines) {
     const category = reportCategory(line.kind, line.serviceKind ?? DEFAULT_SERVICE_KIND);

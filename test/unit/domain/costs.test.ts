@@ -17,13 +17,7 @@ const e = (type: IncidentEvent['type'], data: Record<string, unknown>): Incident
 describe('costLineOf', () => {
   it.each([
     ['a dispatch naming nobody sent one person', e('incident.dispatched', {}), 1, 1, null],
-    [
-      'the engineers named',
-      e('incident.dispatched', { engineers: ['Wang', 'Zhao'] }),
-      2,
-      2,
-      null,
-    ],
+    ['the engineers named', e('incident.dispatched', { engineers: ['Wang', 'Zhao'] }), 2, 2, null],
     [
       'persons over the names, times days, with the labour cost',
       e('incident.dispatched', {
@@ -58,7 +52,12 @@ describe('costLineOf', () => {
       costLineOf(
         e('incident.cost_recorded', { kind: 'other', amount: -500, currency: 'EUR', note: 'x' }),
       ),
-    ).toEqual({ kind: 'other', persons: 0, personDays: 0, cost: { amount: -500, currency: 'EUR' } });
+    ).toEqual({
+      kind: 'other',
+      persons: 0,
+      personDays: 0,
+      cost: { amount: -500, currency: 'EUR' },
+    });
   });
 
   it('is null for events without effort or cost', () => {
