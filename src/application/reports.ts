@@ -153,8 +153,10 @@ const milestonesSection: Section<'milestones'> = async (pool, period) => {
                    WHEN ${BREACHED} THEN 'breached'
                    WHEN m.state = 'not_applicable' THEN 'na'
                    ELSE 'open' END AS outcome,
+              -- met before its clock started (spare parts there before the 24 h): 0 s
               CASE WHEN m.state IN ('met', 'met_late')
-                   THEN extract(epoch FROM m.met_at - m.start_at) END AS seconds
+                   THEN extract(epoch FROM greatest(m.met_at, m.start_at) - m.start_at)
+              END AS seconds
        FROM incidents i JOIN milestones m ON m.incident_id = i.incident_id
        WHERE i.reported_at >= $1 AND i.reported_at < $2 AND i.status <> 'cancelled'
          AND ${CLOCK_STARTED}

@@ -489,8 +489,17 @@ class Fold {
     let end: number;
     let stoppedAt: number | null = null;
     let overduePausedMs = 0;
+    let metAt = run.metAt;
 
-    if (run.metAt !== null) {
+    if (run.neverStarted || (!run.started && this.status !== 'open')) {
+      // Never applied, even if its meeting event came early (spare parts within 24 h of an
+      // incident resolved within 24 h): counted nowhere (SPEC §2).
+      end = run.startAt;
+      metAt = null;
+      state = 'not_applicable';
+      dueAt = null;
+      warnAt = [];
+    } else if (run.metAt !== null) {
       end = run.metAt;
       stoppedAt = end;
       dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
@@ -502,11 +511,6 @@ class Fold {
         overduePausedMs = this.pausedWallAfter(run, dueAt, end);
       }
       warnAt = this.warnings(run, end);
-    } else if (run.neverStarted || (!run.started && this.status !== 'open')) {
-      end = run.startAt;
-      state = 'not_applicable';
-      dueAt = null;
-      warnAt = [];
     } else if (run.settledAt !== null) {
       end = run.settledAt;
       stoppedAt = end;
@@ -563,7 +567,7 @@ class Fold {
       startAt: run.startAt,
       dueAt,
       warnAt,
-      metAt: run.metAt,
+      metAt,
       breachedAt,
       remainingMs,
       // Pauses after the deadline moved nothing (SPEC §2): count only those before it.

@@ -33,7 +33,6 @@ import {
   eventKey,
   forwardedEscalations,
   standDownFor,
-  type CostLine,
   type IncidentEvent,
   type Policy,
   type StandDown,
@@ -45,14 +44,15 @@ import type { DecodedEvent } from './decode';
 import { CpuSlice } from './cpu-slice';
 import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
-import type {
-  AppliedRow,
-  CostRow,
-  EscalationRow,
-  IncidentRow,
-  MilestoneRow,
-  TimelineRow,
-  TimerRow,
+import {
+  costRow,
+  type AppliedRow,
+  type CostRow,
+  type EscalationRow,
+  type IncidentRow,
+  type MilestoneRow,
+  type TimelineRow,
+  type TimerRow,
 } from './rows';
 import { insertEscalations, loadBatchContext, writeBatch } from './store';
 import { diffMilestones, diffTimers } from './diff';
@@ -241,7 +241,11 @@ async function applyEvents(
       });
       applied.push({ source: d.event.source, eventId: d.event.id, incidentId, digest: d.digest });
       const cost = costLineOf(d.event);
-      if (cost) costs.push(costRow(incidentId, d, cost));
+      if (cost) {
+        costs.push(
+          costRow({ incidentId, source: d.event.source, eventId: d.event.id, time: d.time }, cost),
+        );
+      }
     }
     let out: IncidentOutput;
     try {
@@ -432,20 +436,6 @@ function standDownReason(out: IncidentOutput, s: StandDown): string {
     else if (e.type === 'incident.resolved') detail = e.data.resolution;
   }
   return detail ? `incident ${s.settledAs}: ${detail}` : `incident ${s.settledAs}`;
-}
-
-function costRow(incidentId: string, d: DecodedEvent, line: CostLine): CostRow {
-  return {
-    incidentId,
-    source: d.event.source,
-    eventId: d.event.id,
-    kind: line.kind,
-    time: d.time,
-    persons: line.persons,
-    personDays: line.personDays,
-    amount: line.cost?.amount ?? null,
-    currency: line.cost?.currency ?? null,
-  };
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

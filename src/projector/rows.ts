@@ -2,7 +2,7 @@
  * The rows the projector writes, in the shape of migrations/0001_core.sql. Instants are epoch ms
  * here and become timestamptz in store.ts.
  */
-import type { CostKind, MilestoneState, ServiceKind, TimerKind } from '../domain';
+import type { CostKind, CostLine, MilestoneState, ServiceKind, TimerKind } from '../domain';
 
 export type IncidentRowStatus = 'pending' | 'open' | 'resolved' | 'closed' | 'cancelled';
 
@@ -88,6 +88,21 @@ export interface CostRow {
   personDays: number;
   amount: number | null;
   currency: string | null;
+}
+
+/** The row of the line (src/domain/costs.ts costLineOf) an event carries; `time`: its own. */
+export function costRow(
+  e: { incidentId: string; source: string; eventId: string; time: number },
+  line: CostLine,
+): CostRow {
+  return {
+    ...e,
+    kind: line.kind,
+    persons: line.persons,
+    personDays: line.personDays,
+    amount: line.cost?.amount ?? null,
+    currency: line.cost?.currency ?? null,
+  };
 }
 
 export interface AppliedRow {
