@@ -356,3 +356,40 @@ test('a projected line per event that carries effort or cost, as the event said'
     'after_sales',
   ]);
 });
+
+test('the timeline shows the costs as they were posted', async () => {
+  const res = await fetch(`http://${app.address}/v1/incidents/INC-C/timeline`, {
+    headers: { authorization },
+  });
+  const body = (await res.json()) as { entries: { type: string; data: object }[] };
+  expect(body.entries.filter((e) => e.type === 'incident.cost_recorded')).toEqual([
+    expect.objectContaining({ data: { kind: 'other', amount: 4500, currency: 'EUR' } }),
+    expect.objectContaining({ data: { kind: 'installation', amount: 8000, currency: 'CNY' } }),
+  ]);
+});
+
+test('a bad amount or currency is a 400 naming the field, and nothing is recorded', async () => {
+  const bad = {
+    specversion: '1.0',
+    id: 'stats-bad',
+    source: '/itest',
+    type: 'incident.cost_recorded',
+    subject: 'INC-A',
+    time: new Date().toISOString(),
+    data: { kind: 'material', amount: 12.5, currency: 'RMB' },
+  };
+  const res = await fetch(`http://${app.address}/v1/events`, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/cloudevents+json' },
+    body: JSON.stringify(bad),
+  });
+  expect(res.status).toBe(400);
+  const body = (await res.json()) as { details: { path: string; message: string }[] };
+  expect(body.details).toEqual([
+    {
+      path: 'data.amount',
+      message: 'must be an integer number of minor units (e.g. fen), not a decimal',
+    },
+    { path: 'data.currency', message: 'must be an ISO 4217 currency code in use, e.g. CNY' },
+  ]);
+});
