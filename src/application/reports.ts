@@ -288,53 +288,56 @@ const statisticsSection: Section<'statistics'> = async (pool, period) => {
     }),
   );
 
-  type Counts = { incidents: number; met: number; breached: number };
-  const none: Counts = { incidents: 0, met: 0, breached: 0 };
-  const scopeLine = (counts: Counts, scoped: ClassifiedLine[]) => ({
-    incidents: counts.incidents,
-    metOnTime: counts.met,
-    breached: counts.breached,
-    compliancePct: compliance(counts.met, counts.breached),
-    statistics: costStatistics(scoped, period.days),
-  });
-
-  const customers = new Map<string | null, Counts>();
-  const projects = new Map<string, Counts & { customer: string | null; site: string | null }>();
+  // One pass: every line to its customer and its project; the counts from SQL beside them.
+  const customers = new Map<string, Scope>();
+  const projects = new Map<string, Scope>();
   for (const r of scopes.rows) {
-    if (r.whole_customer) customers.set(r.customer, r);
-    else projects.set(projectKey(r), r);
+    if (r.whole_customer) scopeIn(customers, r.customer, null).counts = r;
+    else scopeIn(projects, r.customer, r.site).counts = r;
   }
   for (const l of all) {
-    if (!customers.has(l.customer)) customers.set(l.customer, none);
-    if (!projects.has(projectKey(l))) projects.set(projectKey(l), { ...none, ...l });
+    scopeIn(customers, l.customer, null).lines.push(l);
+    scopeIn(projects, l.customer, l.site).lines.push(l);
   }
+  const line = (s: Scope) => ({
+    customer: s.customer,
+    incidents: s.counts.incidents,
+    metOnTime: s.counts.met,
+    breached: s.counts.breached,
+    compliancePct: compliance(s.counts.met, s.counts.breached),
+    statistics: costStatistics(s.lines, period.days),
+  });
   return {
     days: period.days,
     overall: costStatistics(all, period.days),
-    byCustomer: [...customers]
-      .sort(([a], [b]) => compareNullsLast(a, b))
-      .map(([customer, counts]) => ({
-        customer,
-        ...scopeLine(
-          counts,
-          all.filter((l) => l.customer === customer),
-        ),
-      })),
-    byProject: [...projects.values()]
-      .sort((a, b) => compareNullsLast(a.customer, b.customer) || compareNullsLast(a.site, b.site))
-      .map((p) => ({
-        customer: p.customer,
-        site: p.site,
-        ...scopeLine(
-          p,
-          all.filter((l) => l.customer === p.customer && l.site === p.site),
-        ),
-      })),
+    byCustomer: sorted(customers).map(line),
+    byProject: sorted(projects).map((s) => ({ ...line(s), site: s.site })),
   };
 };
 
-function projectKey(p: { customer: string | null; site: string | null }): string {
-  return JSON.stringify([p.customer, p.site]);
+/** A customer (site null) or a project (customer and site) of the statistics. */
+interface Scope {
+  customer: string | null;
+  site: string | null;
+  counts: { incidents: number; met: number; breached: number };
+  lines: ClassifiedLine[];
+}
+
+function scopeIn(scopes: Map<string, Scope>, customer: string | null, site: string | null): Scope {
+  const key = JSON.stringify([customer, site]);
+  let scope = scopes.get(key);
+  if (!scope) {
+    scope = { customer, site, counts: { incidents: 0, met: 0, breached: 0 }, lines: [] };
+    scopes.set(key, scope);
+  }
+  return scope;
+}
+
+/** By customer, then site; unnamed ones last. */
+function sorted(scopes: Map<string, Scope>): Scope[] {
+  return [...scopes.values()].sort(
+    (a, b) => compareNullsLast(a.customer, b.customer) || compareNullsLast(a.site, b.site),
+  );
 }
 
 function compareNullsLast(a: string | null, b: string | null): number {
