@@ -26,6 +26,12 @@ import { milestoneSql } from './milestone-state';
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
 
+/** A milestone row's outcome in the report: met (on time), breached (late or overdue), na, open. */
+const OUTCOME = `CASE WHEN m.state = 'met' THEN 'met'
+                      WHEN ${BREACHED} THEN 'breached'
+                      WHEN m.state = 'not_applicable' THEN 'na'
+                      ELSE 'open' END`;
+
 const MILESTONE_ORDER = `array_position(
   ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts'], milestone)`;
 
@@ -149,10 +155,7 @@ const milestonesSection: Section<'milestones'> = async (pool, period) => {
   }>(
     `WITH ms AS (
        SELECT i.severity, m.milestone,
-              CASE WHEN m.state = 'met' THEN 'met'
-                   WHEN ${BREACHED} THEN 'breached'
-                   WHEN m.state = 'not_applicable' THEN 'na'
-                   ELSE 'open' END AS outcome,
+              ${OUTCOME} AS outcome,
               -- met before its clock started (spare parts there before the 24 h): 0 s
               CASE WHEN m.state IN ('met', 'met_late')
                    THEN extract(epoch FROM greatest(m.met_at, m.start_at) - m.start_at)
@@ -267,8 +270,8 @@ const statisticsSection: Section<'statistics'> = async (pool, period) => {
     }>(
       `SELECT GROUPING(i.site) = 1 AS whole_customer, i.customer, i.site,
               count(DISTINCT i.incident_id)::int AS incidents,
-              count(*) FILTER (WHERE m.state = 'met')::int AS met,
-              count(*) FILTER (WHERE m.state <> 'met' AND ${BREACHED})::int AS breached
+              count(*) FILTER (WHERE ${OUTCOME} = 'met')::int AS met,
+              count(*) FILTER (WHERE ${OUTCOME} = 'breached')::int AS breached
        FROM incidents i
          LEFT JOIN milestones m ON m.incident_id = i.incident_id AND ${CLOCK_STARTED}
        WHERE i.reported_at >= $1 AND i.reported_at < $2 AND i.status <> 'cancelled'
@@ -281,7 +284,7 @@ const statisticsSection: Section<'statistics'> = async (pool, period) => {
       kind: r.kind,
       persons: r.persons,
       personDays: r.person_days,
-      cost: r.amount === null ? null : { amount: Number(r.amount), currency: r.currency!.trim() },
+      cost: r.amount === null ? null : { amount: Number(r.amount), currency: r.currency! },
       serviceKind: r.service_kind,
       customer: r.customer,
       site: r.site,
