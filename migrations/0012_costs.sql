@@ -5,9 +5,10 @@
 ALTER TABLE incidents ADD COLUMN service_kind text NOT NULL DEFAULT 'after_sales'
   CHECK (service_kind IN ('after_sales', 'installation'));
 
--- One row per lifecycle event that carries effort or a cost (src/domain/costs.ts costLineOf): a
--- dispatch (people sent, person-days, labour cost), an arrival's travel cost, the material cost of
--- spare parts, an incident.cost_recorded. Stored as the event says; which §4.5.3.6 row it counts
+-- One row per line of effort or cost a lifecycle event carries, at most one per kind
+-- (src/domain/costs.ts costLinesOf): a dispatch (people sent, person-days, travel cost), an
+-- arrival's travel cost, the material and shipping cost of spare parts, an incident.cost_recorded.
+-- Stored as the event says; which §4.5.3.6 row it counts
 -- in depends on the incident's service kind and is decided when the report reads it, so a report
 -- arriving after the costs changes nothing here. Insert-only, like incident_events.
 CREATE TABLE incident_costs (
@@ -24,7 +25,7 @@ CREATE TABLE incident_costs (
   amount       bigint,
   currency     char(3),
   CHECK ((amount IS NULL) = (currency IS NULL)),
-  PRIMARY KEY (incident_id, source, event_id)
+  PRIMARY KEY (incident_id, source, event_id, kind)
 );
 -- The monthly report reads one month of lines.
 CREATE INDEX incident_costs_time_idx ON incident_costs (time);

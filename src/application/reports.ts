@@ -214,7 +214,7 @@ const escalationsSection: Section<'escalations'> = async (pool, period) => {
 
 /**
  * Dispatches and arrivals in the month; the engineers sent are the people of the dispatch lines
- * (src/domain/costs.ts costLineOf: `persons`, else the engineers named, else one).
+ * (src/domain/costs.ts costLinesOf: `persons`, else the engineers named, else one).
  */
 const fieldSection: Section<'field'> = async (pool, period) => {
   const { rows } = await pool.query<{ dispatches: number; engineers: number; arrivals: number }>(

@@ -151,7 +151,9 @@ export const eventDataSchemas = {
         .optional()
         .describe('People sent (人次); default: the engineers named, else 1'),
       days: count(LIMITS.days).optional().describe('Working days of this dispatch (default 1)'),
-      labourCost: moneySchema.optional().describe('Cost of the people sent'),
+      travelCost: moneySchema
+        .optional()
+        .describe('Cost of sending the people (travel, allowances): the dispatch cost'),
     })
     .refine((d) => d.persons === undefined || d.persons >= (d.engineers?.length ?? 0), {
       path: ['persons'],
@@ -159,7 +161,9 @@ export const eventDataSchemas = {
     }),
   'incident.arrived': z.strictObject({
     engineer: line(LIMITS.nameLength).optional(),
-    travelCost: moneySchema.optional().describe('Transport cost of the journey'),
+    travelCost: moneySchema
+      .optional()
+      .describe('Cost of the journey, when known on arrival (not also on the dispatch)'),
   }),
   'incident.diagnosed': z.strictObject({ cause: text(LIMITS.textLength).optional() }),
   'incident.solution_provided': z.strictObject({
@@ -169,6 +173,7 @@ export const eventDataSchemas = {
   'incident.spare_parts_provided': z.strictObject({
     parts: names().optional(),
     materialCost: moneySchema.optional().describe('Cost of the parts'),
+    transportCost: moneySchema.optional().describe('Cost of shipping the parts (运输)'),
   }),
   'incident.assigned': z.strictObject({
     assignee: line(LIMITS.nameLength),

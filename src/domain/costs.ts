@@ -4,8 +4,8 @@
  * dispatches (售后派人, person-times per day, and cost), material cost, transport cost, and the
  * total after-sales cost with contractual installation guidance excluded.
  *
- * Each lifecycle event carries at most one line of effort or cost (`costLineOf`); the projector
- * stores it as it comes (table `incident_costs`), and the report classifies it with the
+ * A lifecycle event carries lines of effort or cost (`costLinesOf`, one per kind); the projector
+ * stores them as they come (table `incident_costs`), and the report classifies each with the
  * incident's service kind (`reportCategory`) when it sums a month (`costStatistics`). Amounts are
  * integer minor units of an ISO 4217 currency (fen for CNY), never floats; sums are per currency.
  */
@@ -31,37 +31,42 @@ export interface CostLine {
 }
 
 /**
- * The line an event carries, or null:
+ * The lines an event carries (at most one per kind):
  * - `incident.dispatched`: the people sent (`persons`, else the engineers named, else one: a
- *   dispatch naming nobody still sent someone), × `days` (default 1), and `labourCost`;
- * - `incident.arrived`: `travelCost`, a transport cost (the journey is over on arrival);
- * - `incident.spare_parts_provided`: `materialCost`, a material cost;
+ *   dispatch naming nobody still sent someone), × `days` (default 1), and `travelCost`, the cost
+ *   of sending them: the dispatch row;
+ * - `incident.arrived`: `travelCost`, the same kind of cost when it is known on arrival;
+ * - `incident.spare_parts_provided`: `materialCost` (material) and `transportCost` (shipping);
  * - `incident.cost_recorded`: its kind and amount (a cost outside those events).
  */
-export function costLineOf(e: IncidentEvent): CostLine | null {
+export function costLinesOf(e: IncidentEvent): CostLine[] {
   switch (e.type) {
     case 'incident.dispatched': {
       const persons = e.data.persons ?? Math.max(1, e.data.engineers?.length ?? 0);
-      return {
-        kind: 'dispatch',
-        persons,
-        personDays: persons * (e.data.days ?? 1),
-        cost: e.data.labourCost ?? null,
-      };
+      const personDays = persons * (e.data.days ?? 1);
+      return [{ kind: 'dispatch', persons, personDays, cost: e.data.travelCost ?? null }];
     }
     case 'incident.arrived':
-      return e.data.travelCost ? pureCost('transport', e.data.travelCost) : null;
+      return costs([['dispatch', e.data.travelCost]]);
     case 'incident.spare_parts_provided':
-      return e.data.materialCost ? pureCost('material', e.data.materialCost) : null;
+      return costs([
+        ['material', e.data.materialCost],
+        ['transport', e.data.transportCost],
+      ]);
     case 'incident.cost_recorded':
-      return pureCost(e.data.kind, { amount: e.data.amount, currency: e.data.currency });
+      return costs([[e.data.kind, { amount: e.data.amount, currency: e.data.currency }]]);
     default:
-      return null;
+      return [];
   }
 }
 
-function pureCost(kind: CostKind, cost: Money): CostLine {
-  return { kind, persons: 0, personDays: 0, cost };
+/** Lines of cost alone (no people) for the amounts given. */
+function costs(items: [CostKind, Money | undefined][]): CostLine[] {
+  const lines: CostLine[] = [];
+  for (const [kind, cost] of items) {
+    if (cost) lines.push({ kind, persons: 0, personDays: 0, cost });
+  }
+  return lines;
 }
 
 /**

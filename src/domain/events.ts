@@ -36,17 +36,21 @@ export interface EventDataByType {
     serviceKind?: ServiceKind;
   };
   'incident.acknowledged': { by?: string };
-  /** Effort and cost: see costLineOf (./costs.ts). */
+  /** Effort and cost: see costLinesOf (./costs.ts). */
   'incident.dispatched': {
     engineers?: string[];
     persons?: number;
     days?: number;
-    labourCost?: Money;
+    travelCost?: Money;
   };
   'incident.arrived': { engineer?: string; travelCost?: Money };
   'incident.diagnosed': { cause?: string };
   'incident.solution_provided': { kind: 'solution' | 'workaround'; detail?: string };
-  'incident.spare_parts_provided': { parts?: string[]; materialCost?: Money };
+  'incident.spare_parts_provided': {
+    parts?: string[];
+    materialCost?: Money;
+    transportCost?: Money;
+  };
   'incident.assigned': { assignee: string; tier?: Tier };
   /** `fromTier`/`automatic` are set when the service's own escalations are fed back into the log. */
   'incident.escalated': { toTier: Tier; reason: string; fromTier?: Tier; automatic?: boolean };

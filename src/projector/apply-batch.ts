@@ -29,7 +29,7 @@ import {
 } from '../contracts/sla-events';
 import {
   asTier,
-  costLineOf,
+  costLinesOf,
   eventKey,
   forwardedEscalations,
   standDownFor,
@@ -383,8 +383,7 @@ function recordEvents(
       incidentId,
       digest: d.digest,
     });
-    const line = costLineOf(d.event);
-    if (line) {
+    for (const line of costLinesOf(d.event)) {
       batch.costs.push(
         costRow({ incidentId, source: d.event.source, eventId: d.event.id, time: d.time }, line),
       );

@@ -90,7 +90,7 @@ export interface CostRow {
   currency: string | null;
 }
 
-/** The row of the line (src/domain/costs.ts costLineOf) an event carries; `time`: its own. */
+/** The row of the line (src/domain/costs.ts costLinesOf) an event carries; `time`: its own. */
 export function costRow(
   e: { incidentId: string; source: string; eventId: string; time: number },
   line: CostLine,

@@ -31,7 +31,7 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
     engineers: ['Wang', 'Zhao'],
     persons: 3,
     days: 2,
-    labourCost: { amount: 120000, currency: 'CNY' },
+    travelCost: { amount: 120000, currency: 'CNY' },
   },
   'incident.arrived': { engineer: 'Wang', travelCost: { amount: 35050, currency: 'CNY' } },
   'incident.diagnosed': { cause: 'PSU failure\nsecond line' },
@@ -39,6 +39,7 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
   'incident.spare_parts_provided': {
     parts: ['PSU-750W'],
     materialCost: { amount: 89900, currency: 'CNY' },
+    transportCost: { amount: 1500, currency: 'CNY' },
   },
   'incident.assigned': { assignee: 'Chen', tier: 2 },
   'incident.escalated': { toTier: 3, reason: 'vendor needed' },

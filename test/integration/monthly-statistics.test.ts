@@ -99,7 +99,7 @@ at('INC-A', A, 3, 'incident.acknowledged');
 at('INC-A', A, 8, 'incident.dispatched', {
   engineers: ['Wang', 'Zhao'],
   days: 2,
-  labourCost: cny(120000),
+  travelCost: cny(120000),
 });
 at('INC-A', A, 15, 'incident.arrived', { engineer: 'Wang', travelCost: cny(35050) });
 at('INC-A', A, 30, 'incident.diagnosed', { cause: 'PSU' });
@@ -107,6 +107,7 @@ at('INC-A', A, 60, 'incident.solution_provided', { kind: 'solution' });
 at('INC-A', A, 90, 'incident.spare_parts_provided', {
   parts: ['PSU-750W'],
   materialCost: cny(89900),
+  transportCost: cny(1500),
 });
 at('INC-A', A, 120, 'incident.resolved');
 // 23:50 on 31 October in Shanghai: October. 00:10 on 1 November: November (UTC: still October).
@@ -131,7 +132,7 @@ at('INC-B', B, 0, 'incident.reported', {
   serviceKind: 'installation',
 });
 at('INC-B', B, 2, 'incident.acknowledged');
-at('INC-B', B, 10, 'incident.dispatched', { persons: 3, days: 5, labourCost: cny(300000) });
+at('INC-B', B, 10, 'incident.dispatched', { persons: 3, days: 5, travelCost: cny(300000) });
 at('INC-B', B, 60, 'incident.arrived', { travelCost: cny(10000) });
 at('INC-B', B, 70, 'incident.cost_recorded', { kind: 'material', ...cny(70000) });
 at('INC-B', B, 180, 'incident.resolved');
@@ -187,25 +188,28 @@ test('October overall: the §4.5.3.6 rows, installation apart and out of the tot
   expect(r.from).toBe('2026-09-30T16:00:00.000Z');
   expect(r.statistics.days).toBe(31);
   expect(r.statistics.overall).toEqual({
-    // B's 3 people for 5 days; B's labour, travel and material, and C's recorded installation
+    // B's 3 people for 5 days; B's travel (sent and arrived) and material, and C's recorded
+    // installation
     installation: {
       personTimes: 3,
       personTimesPerDay: 0.1, // 3 / 31
       personDays: 15,
       cost: [{ currency: 'CNY', amount: 300000 + 10000 + 70000 + 8000 }],
     },
-    // A's 2 engineers for 2 days and C's one person (D's dispatch was in September)
+    // A's 2 engineers for 2 days and C's one person (D's dispatch was in September); A's travel
+    // when sent and on arrival
     dispatch: {
       personTimes: 3,
       personTimesPerDay: 0.1,
       personDays: 5,
-      cost: [{ currency: 'CNY', amount: 120000 }],
+      cost: [{ currency: 'CNY', amount: 120000 + 35050 }],
     },
     material: [{ currency: 'CNY', amount: 89900 }],
-    transport: [{ currency: 'CNY', amount: 35050 + 2000 + 3000 }],
+    // A's parts shipped, A's on 31 October, D's on 1 October
+    transport: [{ currency: 'CNY', amount: 1500 + 2000 + 3000 }],
     other: [{ currency: 'EUR', amount: 4500 }],
     totalAfterSales: [
-      { currency: 'CNY', amount: 120000 + 89900 + 40050 },
+      { currency: 'CNY', amount: 155050 + 89900 + 6500 },
       { currency: 'EUR', amount: 4500 },
     ],
   });
@@ -226,12 +230,12 @@ test('October per customer and per project (customer and site)', async () => {
       personTimes: 2,
       personTimesPerDay: 0.06, // 2 / 31
       personDays: 4,
-      cost: [{ currency: 'CNY', amount: 120000 }],
+      cost: [{ currency: 'CNY', amount: 155050 }],
     },
     material: [{ currency: 'CNY', amount: 89900 }],
-    transport: [{ currency: 'CNY', amount: 40050 }],
+    transport: [{ currency: 'CNY', amount: 6500 }],
     other: [],
-    totalAfterSales: [{ currency: 'CNY', amount: 249950 }],
+    totalAfterSales: [{ currency: 'CNY', amount: 251450 }],
   };
   const betaStats = {
     installation: { ...zero, cost: [{ currency: 'CNY', amount: 8000 }] },
@@ -322,13 +326,13 @@ test('CSV: the same figures, one row per scope, row and currency', async () => {
       'installation_person_times,,,,3,,,,,,,,overall,,,0.1,,',
       'installation_cost,,,,,,,,,,,,overall,,,,CNY,388000',
       'dispatch_person_days,,,,5,,,,,,,,overall,,,,,',
-      'transport_cost,,,,,,,,,,,,overall,,,,CNY,40050',
-      'total_after_sales_cost,,,,,,,,,,,,overall,,,,CNY,249950',
+      'transport_cost,,,,,,,,,,,,overall,,,,CNY,6500',
+      'total_after_sales_cost,,,,,,,,,,,,overall,,,,CNY,251450',
       'total_after_sales_cost,,,,,,,,,,,,overall,,,,EUR,4500',
       'summary,,,,2,7,3,,,70,,,customer,Acme,,,,',
       'summary,,,,0,0,0,,,,,,customer,Beta,,,,',
       'installation_person_days,,,,15,,,,,,,,project,Acme,许昌 office,,,',
-      'total_after_sales_cost,,,,,,,,,,,,project,Acme,长葛 DC,,CNY,249950',
+      'total_after_sales_cost,,,,,,,,,,,,project,Acme,长葛 DC,,CNY,251450',
     ]),
   );
 });
@@ -338,10 +342,10 @@ test('a projected line per event that carries effort or cost, as the event said'
     `SELECT incident_id, count(*)::int AS n FROM incident_costs GROUP BY incident_id
      ORDER BY incident_id`,
   );
-  // A: dispatch, arrival, spare parts, 2 recorded; B: dispatch, arrival, 1 recorded;
-  // C: dispatch, 2 recorded; D: dispatch, 1 recorded.
+  // A: dispatch, arrival, spare parts (material and transport), 2 recorded; B: dispatch, arrival,
+  // 1 recorded; C: dispatch, 2 recorded; D: dispatch, 1 recorded.
   expect(rows).toEqual([
-    { incident_id: 'INC-A', n: 5 },
+    { incident_id: 'INC-A', n: 6 },
     { incident_id: 'INC-B', n: 3 },
     { incident_id: 'INC-C', n: 3 },
     { incident_id: 'INC-D', n: 2 },

@@ -68,11 +68,17 @@ describe('parseEvent', () => {
         engineers: ['a'],
         persons: 2,
         days: 3,
-        labourCost: { amount: 60000, currency: 'CNY' },
+        travelCost: { amount: 60000, currency: 'CNY' },
       },
     ],
     ['incident.arrived', { travelCost: { amount: 0, currency: 'EUR' } }],
-    ['incident.spare_parts_provided', { materialCost: { amount: 89900, currency: 'CNY' } }],
+    [
+      'incident.spare_parts_provided',
+      {
+        materialCost: { amount: 89900, currency: 'CNY' },
+        transportCost: { amount: 0, currency: 'CNY' },
+      },
+    ],
   ])('accepts %s %j', (type, data) => {
     expect(valid({ ...reported, type, data }).data).toEqual(data);
   });

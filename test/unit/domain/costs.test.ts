@@ -3,7 +3,7 @@
  * and the sums of a month (hand-computed below).
  */
 import {
-  costLineOf,
+  costLinesOf,
   costStatistics,
   reportCategory,
   type ClassifiedLine,
@@ -14,56 +14,49 @@ const at = Date.parse('2026-11-10T02:00:00Z');
 const e = (type: IncidentEvent['type'], data: Record<string, unknown>): IncidentEvent =>
   ({ id: `${type}-1`, source: '/t', type, incidentId: 'INC-1', at, data }) as IncidentEvent;
 
-describe('costLineOf', () => {
+describe('costLinesOf', () => {
+  const cny = (amount: number) => ({ amount, currency: 'CNY' });
+  const cost = (kind: string, money: object) => ({ kind, persons: 0, personDays: 0, cost: money });
+
   it.each([
     ['a dispatch naming nobody sent one person', e('incident.dispatched', {}), 1, 1, null],
     ['the engineers named', e('incident.dispatched', { engineers: ['Wang', 'Zhao'] }), 2, 2, null],
     [
-      'persons over the names, times days, with the labour cost',
+      'persons over the names, times days, with the travel cost',
       e('incident.dispatched', {
         engineers: ['Wang'],
         persons: 3,
         days: 2,
-        labourCost: { amount: 90000, currency: 'CNY' },
+        travelCost: cny(90000),
       }),
       3,
       6,
-      { amount: 90000, currency: 'CNY' },
+      cny(90000),
     ],
-  ])('dispatch: %s', (_, event, persons, personDays, cost) => {
-    expect(costLineOf(event)).toEqual({ kind: 'dispatch', persons, personDays, cost });
+  ])('dispatch: %s', (_, event, persons, personDays, money) => {
+    expect(costLinesOf(event)).toEqual([{ kind: 'dispatch', persons, personDays, cost: money }]);
   });
 
-  it('reads the travel cost of an arrival, the material of spare parts, a recorded cost', () => {
-    const cny = (amount: number) => ({ amount, currency: 'CNY' });
-    expect(costLineOf(e('incident.arrived', { travelCost: cny(3550) }))).toEqual({
-      kind: 'transport',
-      persons: 0,
-      personDays: 0,
-      cost: cny(3550),
-    });
-    expect(costLineOf(e('incident.spare_parts_provided', { materialCost: cny(89900) }))).toEqual({
-      kind: 'material',
-      persons: 0,
-      personDays: 0,
-      cost: cny(89900),
-    });
+  it("reads an arrival's travel cost as dispatch cost, parts as material and transport", () => {
+    expect(costLinesOf(e('incident.arrived', { travelCost: cny(3550) }))).toEqual([
+      cost('dispatch', cny(3550)),
+    ]);
     expect(
-      costLineOf(
+      costLinesOf(
+        e('incident.spare_parts_provided', { materialCost: cny(89900), transportCost: cny(1500) }),
+      ),
+    ).toEqual([cost('material', cny(89900)), cost('transport', cny(1500))]);
+    expect(
+      costLinesOf(
         e('incident.cost_recorded', { kind: 'other', amount: -500, currency: 'EUR', note: 'x' }),
       ),
-    ).toEqual({
-      kind: 'other',
-      persons: 0,
-      personDays: 0,
-      cost: { amount: -500, currency: 'EUR' },
-    });
+    ).toEqual([cost('other', { amount: -500, currency: 'EUR' })]);
   });
 
-  it('is null for events without effort or cost', () => {
-    expect(costLineOf(e('incident.arrived', { engineer: 'Wang' }))).toBeNull();
-    expect(costLineOf(e('incident.spare_parts_provided', { parts: ['PSU'] }))).toBeNull();
-    expect(costLineOf(e('incident.acknowledged', {}))).toBeNull();
+  it('is empty for events without effort or cost', () => {
+    expect(costLinesOf(e('incident.arrived', { engineer: 'Wang' }))).toEqual([]);
+    expect(costLinesOf(e('incident.spare_parts_provided', { parts: ['PSU'] }))).toEqual([]);
+    expect(costLinesOf(e('incident.acknowledged', {}))).toEqual([]);
   });
 });
 
@@ -95,7 +88,7 @@ describe('costStatistics', () => {
 
   it('sums a month by row and currency, installation apart and out of the total', () => {
     const lines = [
-      // after-sales: 2 + 3 people sent (3 of them for 2 days), ¥1,200.00 labour
+      // after-sales: 2 + 3 people sent (3 of them for 2 days), ¥1,200.00 travel
       line({ kind: 'dispatch', persons: 2, personDays: 2 }),
       line({ kind: 'dispatch', persons: 3, personDays: 6 }, 120000),
       line({ kind: 'transport' }, 35050),
