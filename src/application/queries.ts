@@ -100,6 +100,7 @@ interface IncidentRow {
   category: string | null;
   customer: string | null;
   site: string | null;
+  service_kind: IncidentSummary['serviceKind'];
   reporter: string | null;
   assignee: string | null;
   effective_tier: number;
@@ -117,7 +118,7 @@ interface IncidentRow {
 }
 
 const INCIDENT_COLUMNS = `i.incident_id, i.status, i.severity, i.title, i.category, i.customer,
-  i.site, i.reporter, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier, i.policy_id,
+  i.site, i.service_kind, i.reporter, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier, i.policy_id,
   i.policy_version, i.reported_at, i.resolved_at, i.closed_at, i.cancelled_at, i.reopen_count,
   i.event_count, i.last_event_at, i.updated_at,
   (extract(epoch FROM i.reported_at) * 1000000)::bigint::text AS reported_us`;
@@ -134,6 +135,7 @@ function summary(
     category: r.category,
     customer: r.customer,
     site: r.site,
+    serviceKind: r.service_kind,
     assignee: r.assignee,
     tier: r.effective_tier,
     policy:

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
 
-import { SEVERITIES } from '../domain';
+import { SERVICE_KINDS, SEVERITIES } from '../domain';
 
 export { SEVERITIES };
 export const INCIDENT_STATUSES = ['pending', 'open', 'resolved', 'closed', 'cancelled'] as const;
@@ -200,6 +200,8 @@ export const incidentSummary = z
     category: z.string().nullable(),
     customer: z.string().nullable(),
     site: z.string().nullable(),
+    /** From the report (`after_sales` unless it said `installation`): seed §4.5.3.6. */
+    serviceKind: z.enum(SERVICE_KINDS),
     assignee: z.string().nullable(),
     /** Effective tier: the greater of the lifecycle tier and every escalation reached. */
     tier,

@@ -397,3 +397,14 @@ test('a bad amount or currency is a 400 naming the field, and nothing is recorde
     { path: 'data.currency', message: 'must be an ISO 4217 currency code in use, e.g. CNY' },
   ]);
 });
+
+test('the incident shows its service kind', async () => {
+  const kinds: Record<string, unknown> = {};
+  for (const id of ['INC-A', 'INC-B']) {
+    const res = await fetch(`http://${app.address}/v1/incidents/${id}`, {
+      headers: { authorization },
+    });
+    kinds[id] = ((await res.json()) as { serviceKind: unknown }).serviceKind;
+  }
+  expect(kinds).toEqual({ 'INC-A': 'after_sales', 'INC-B': 'installation' });
+});
