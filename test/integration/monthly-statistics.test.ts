@@ -7,49 +7,26 @@
  * Three events sit next to its boundaries and land in the month their Shanghai date says (a UTC
  * month would place each of them the other way).
  */
-import { loadConfig } from '../../src/config';
-import { createContext, startApp, type RunningApp } from '../../src/composition';
 import type { MonthlyReport } from '../../src/contracts/read';
-import { createApiKey } from '../../src/http/api-keys';
-import { createLogger } from '../../src/infra/logger';
-import { createTopics, testConfig, uniqueTopic, waitFor } from '../helpers/infra';
-import { ownDatabase, type OwnDatabase } from './fixtures/projector-data';
+import type { RunningApp } from '../../src/composition';
+import { waitFor } from '../helpers/infra';
+import type { OwnDatabase } from './fixtures/projector-data';
+import { startTestService, type TestService } from './fixtures/service';
 
 jest.setTimeout(90_000);
 
+let service: TestService;
 let db: OwnDatabase;
 let app: RunningApp;
 let authorization: string;
 
 beforeAll(async () => {
-  db = await ownDatabase('i15_report_stats');
-  const topics = {
-    KAFKA_TOPIC_EVENTS: uniqueTopic('stats.events'),
-    KAFKA_TOPIC_DLQ: uniqueTopic('stats.dlq'),
-    KAFKA_TOPIC_WARNINGS: uniqueTopic('stats.warnings'),
-    KAFKA_TOPIC_ESCALATIONS: uniqueTopic('stats.escalations'),
-  };
-  await createTopics([
-    { name: topics.KAFKA_TOPIC_EVENTS, partitions: 3 },
-    topics.KAFKA_TOPIC_DLQ,
-    topics.KAFKA_TOPIC_WARNINGS,
-    topics.KAFKA_TOPIC_ESCALATIONS,
-  ]);
-  const key = createApiKey(['events:write', 'incidents:read'], 'stats');
-  authorization = `Bearer ${key.token}`;
-  const config = loadConfig({
-    ...topics,
-    ROLES: 'api,projector',
-    HTTP_PORT: '0',
-    DATABASE_URL: db.url,
-    KAFKA_BROKERS: testConfig().brokers.join(','),
-    PROJECTOR_GROUP_ID: uniqueTopic('stats.group'),
-    API_KEYS: key.configEntry,
+  service = await startTestService('i15_report_stats', {
     REPORT_TIME_ZONE: 'Asia/Shanghai',
     // The history below is a few months old.
     INGEST_MAX_EVENT_AGE_MS: String(400 * 24 * 3600 * 1000),
   });
-  app = await startApp(createContext(config, createLogger('silent')));
+  ({ db, app, authorization } = service);
   await postAll(EVENTS);
   await waitFor(
     async () => {
@@ -63,8 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  await service?.stop();
 });
 
 // ---------------------------------------------------------------------------------------------
