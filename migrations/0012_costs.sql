@@ -8,9 +8,9 @@ ALTER TABLE incidents ADD COLUMN service_kind text NOT NULL DEFAULT 'after_sales
 -- One row per line of effort or cost a lifecycle event carries, at most one per kind
 -- (src/domain/costs.ts costLinesOf): a dispatch (people sent, person-days, travel cost), an
 -- arrival's travel cost, the material and shipping cost of spare parts, an incident.cost_recorded.
--- Stored as the event says; which §4.5.3.6 row it counts
--- in depends on the incident's service kind and is decided when the report reads it, so a report
--- arriving after the costs changes nothing here. Insert-only, like incident_events.
+-- Stored as the event says; which §4.5.3.6 row a line counts in depends on the incident's service
+-- kind and is decided when the report reads it, so a report arriving after the costs changes
+-- nothing here. Insert-only, like incident_events.
 CREATE TABLE incident_costs (
   incident_id  text        NOT NULL,
   source       text        NOT NULL,
