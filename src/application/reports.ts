@@ -218,14 +218,12 @@ const escalationsSection: Section<'escalations'> = async (pool, period) => {
  */
 const fieldSection: Section<'field'> = async (pool, period) => {
   const { rows } = await pool.query<{ dispatches: number; engineers: number; arrivals: number }>(
-    `SELECT (SELECT count(*) FILTER (WHERE type = 'incident.dispatched')::int
-             FROM incident_events
-             WHERE type IN ('incident.dispatched', 'incident.arrived')
-               AND time >= $1 AND time < $2) AS dispatches,
+    `SELECT count(*) FILTER (WHERE type = 'incident.dispatched')::int AS dispatches,
+            count(*) FILTER (WHERE type = 'incident.arrived')::int AS arrivals,
             (SELECT coalesce(sum(persons), 0)::int FROM incident_costs
-             WHERE time >= $1 AND time < $2) AS engineers,
-            (SELECT count(*)::int FROM incident_events
-             WHERE type = 'incident.arrived' AND time >= $1 AND time < $2) AS arrivals`,
+             WHERE time >= $1 AND time < $2) AS engineers
+     FROM incident_events
+     WHERE type IN ('incident.dispatched', 'incident.arrived') AND time >= $1 AND time < $2`,
     range(period),
   );
   const f = rows[0];
