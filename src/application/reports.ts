@@ -10,7 +10,10 @@
  *   of an incident solved within 24 h);
  * - escalations, dispatches, arrivals and reopens count what *happened* in the month
  *   (escalated_at, event time); `reopened` counts incidents with a reopen that took effect in the
- *   month (SPEC §3: only from resolved or closed; cancelled is final).
+ *   month (SPEC §3: only from resolved or closed; cancelled is final);
+ * - the §4.5.3.6 statistics (people sent, costs) count the effort and cost lines whose event time
+ *   is in the month, whatever became of the incident; per customer and project they stand next to
+ *   the incidents reported in the month and their compliance.
  */
 import { DateTime } from 'luxon';
 import {
