@@ -442,13 +442,15 @@ function fieldRows(field: MonthlyReport['field']): CsvRow[] {
 }
 
 /**
- * §4.5.3.6 rows per scope: `installation_person_times` and `dispatch_person_times` (count and
- * per_day), `…_person_days`, and one row per currency of `installation_cost`, `dispatch_cost`,
- * `material_cost`, `transport_cost`, `other_cost`, `total_after_sales_cost`; for a customer or a
- * project also a `summary` row (incidents reported, met on time, breached, compliance).
+ * §4.5.3.6 rows: `days_in_month` (the divisor of `per_day`), then per scope
+ * `installation_person_times` and `dispatch_person_times` (count and per_day), `…_person_days`,
+ * and one row per currency of `installation_cost`, `dispatch_cost`, `material_cost`,
+ * `transport_cost`, `other_cost`, `total_after_sales_cost`; for a customer or a project also a
+ * `summary` row (incidents reported, met on time, breached, compliance).
  */
 function statisticsRows(st: MonthlyReport['statistics']): CsvRow[] {
   return [
+    { section: 'days_in_month', count: st.days },
     ...costRows({ scope: 'overall' }, st.overall),
     ...[
       ...st.byCustomer.map((c) => ({ scope: { scope: 'customer', customer: c.customer }, s: c })),

@@ -152,6 +152,7 @@ describe('reportToCsv', () => {
     expect(lines).toContain('summary,,,,2,7,1,,,87.5,,,customer,"Acme, Inc.",,,,');
     expect(lines).toContain('transport_cost,,,,,,,,,,,,customer,"Acme, Inc.",,,EUR,900');
     expect(lines).toContain('summary,,,,1,0,0,,,,,,project,,HQ,,,');
+    expect(lines).toContain('days_in_month,,,,30,,,,,,,,,,,,,');
     // No material anywhere: no material_cost row (a sum needs a currency).
     expect(lines.filter((l) => l.startsWith('material_cost,'))).toEqual([]);
   });
