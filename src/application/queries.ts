@@ -118,8 +118,8 @@ interface IncidentRow {
 }
 
 const INCIDENT_COLUMNS = `i.incident_id, i.status, i.severity, i.title, i.category, i.customer,
-  i.site, i.service_kind, i.reporter, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier, i.policy_id,
-  i.policy_version, i.reported_at, i.resolved_at, i.closed_at, i.cancelled_at, i.reopen_count,
+  i.site, i.service_kind, i.reporter, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier,
+  i.policy_id, i.policy_version, i.reported_at, i.resolved_at, i.closed_at, i.cancelled_at, i.reopen_count,
   i.event_count, i.last_event_at, i.updated_at,
   (extract(epoch FROM i.reported_at) * 1000000)::bigint::text AS reported_us`;
 
