@@ -22,9 +22,10 @@ import {
   type MilestoneStats,
   type MonthlyReport,
 } from '../contracts/read';
-import { costStatistics, type ClassifiedLine, type CostKind, type ServiceKind } from '../domain';
+import { costStatistics, type ClassifiedLine } from '../domain';
 import type { Pool } from '../infra/db';
-import { milestoneSql } from './milestone-state';
+import { MONTH_LINES, PERSONS_SENT, type MonthLineRecord } from '../tables/incident-costs';
+import { milestoneSql } from '../tables/milestones';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
@@ -223,8 +224,7 @@ const fieldSection: Section<'field'> = async (pool, period) => {
   const { rows } = await pool.query<{ dispatches: number; engineers: number; arrivals: number }>(
     `SELECT count(*) FILTER (WHERE type = 'incident.dispatched')::int AS dispatches,
             count(*) FILTER (WHERE type = 'incident.arrived')::int AS arrivals,
-            (SELECT coalesce(sum(persons), 0)::int FROM incident_costs
-             WHERE time >= $1 AND time < $2) AS engineers
+            ${PERSONS_SENT} AS engineers
      FROM incident_events
      WHERE type IN ('incident.dispatched', 'incident.arrived') AND time >= $1 AND time < $2`,
     range(period),
@@ -245,22 +245,7 @@ const fieldSection: Section<'field'> = async (pool, period) => {
  */
 const statisticsSection: Section<'statistics'> = async (pool, period) => {
   const [lines, scopes] = await Promise.all([
-    pool.query<{
-      kind: CostKind;
-      persons: number;
-      person_days: number;
-      amount: string | null;
-      currency: string | null;
-      service_kind: ServiceKind | null;
-      customer: string | null;
-      site: string | null;
-    }>(
-      `SELECT c.kind, c.persons, c.person_days, c.amount, c.currency, i.service_kind,
-              i.customer, i.site
-       FROM incident_costs c LEFT JOIN incidents i ON i.incident_id = c.incident_id
-       WHERE c.time >= $1 AND c.time < $2`,
-      range(period),
-    ),
+    pool.query<MonthLineRecord>(MONTH_LINES, range(period)),
     pool.query<{
       whole_customer: boolean;
       customer: string | null;

@@ -47,18 +47,14 @@ import type { DecodedEvent } from './decode';
 import { CpuSlice } from './cpu-slice';
 import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
-import {
-  costRow,
-  type AppliedRow,
-  type CostRow,
-  type EscalationRow,
-  type IncidentRow,
-  type MilestoneRow,
-  type PriorIncident,
-  type TimelineRow,
-  type TimerRow,
-} from './rows';
-import { insertEscalations, loadBatchContext, writeBatch, type BatchContext } from './store';
+import type { AppliedRow } from '../tables/applied-events';
+import { insertEscalations, type EscalationRow } from '../tables/escalations';
+import { costRow, type CostRow } from '../tables/incident-costs';
+import type { TimelineRow } from '../tables/incident-events';
+import type { IncidentRow, PriorIncident } from '../tables/incidents';
+import type { MilestoneRow } from '../tables/milestones';
+import type { TimerRow } from '../tables/timers';
+import { loadBatchContext, writeBatch, type BatchContext } from './store';
 import { diffMilestones, diffTimers } from './diff';
 
 export interface ProjectionSettings {
@@ -356,7 +352,7 @@ async function evaluateIncidents(
 }
 
 /**
- * The timeline row, the applied id and the effort or cost line of each new event (recorded even
+ * The timeline row, the applied id and the effort or cost lines of each new event (recorded even
  * if evaluation fails).
  */
 function recordEvents(
