@@ -134,6 +134,11 @@ const schema = z.object({
   SCHEDULER_ASYNC_COMMIT: flag(true),
   /** Outbox rows published per Kafka request. */
   OUTBOX_BATCH_SIZE: int(1, 10_000).default(500),
+  /**
+   * Relay rounds in flight at once: the next claim overlaps the produce of the one before
+   * (src/outbox/relay.ts). Each holds a pool connection until its commit; 1 is the unpipelined relay.
+   */
+  OUTBOX_MAX_IN_FLIGHT: int(1, 16).default(3),
   /** Safety-net poll of the outbox relay (NOTIFY wakes it at once). */
   OUTBOX_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
   /** Back-off after a failed publish: starts here, doubles up to OUTBOX_RETRY_MAX_MS. */
