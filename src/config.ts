@@ -125,7 +125,10 @@ const schema = z.object({
   SCHEDULER_WHEEL_MAX_ENTRIES: int(100, 10_000_000).default(200_000),
   /** How often the database-vs-process clock skew is measured (and logged when it changes). */
   SCHEDULER_SKEW_INTERVAL_MS: int(1000, 3_600_000).default(60_000),
-  /** Parallel claim loops while draining a burst of due timers. */
+  /**
+   * Firing rounds in flight at once: a round starts when timers come due even while another is
+   * still in flight, and a burst is drained by all of them (SKIP LOCKED keeps them apart).
+   */
   SCHEDULER_CONCURRENCY: int(1, 16).default(2),
   /**
    * Commit firings without waiting for the WAL flush: a firing lost in a Postgres crash is redone
