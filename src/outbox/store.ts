@@ -30,14 +30,24 @@ export async function insertOutboxRows(
   const result = await client.query({
     // Named: prepared once per connection (planning dominated this statement's cost).
     name: 'sla_outbox_insert',
-    text: `INSERT INTO outbox (id, topic, message_key, type, payload)
-           SELECT r->>'id', r->>'topic', r->>'messageKey', r->>'type', r->'payload'
-           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(r, n)
-           ORDER BY n
-           ON CONFLICT (id) DO NOTHING`,
+    text: outboxInsertSql('$1'),
     values: [JSON.stringify(rows)],
   });
   return result.rowCount ?? 0;
+}
+
+/**
+ * insertOutboxRows' statement over the OutboxRow[] JSON in parameter `param`, keeping the rows
+ * `where` admits (a condition on `r`, the row's jsonb), for a statement that writes the outbox
+ * among other things (src/scheduler/fire.ts).
+ */
+export function outboxInsertSql(param: string, where = 'true'): string {
+  return `INSERT INTO outbox (id, topic, message_key, type, payload)
+          SELECT r->>'id', r->>'topic', r->>'messageKey', r->>'type', r->'payload'
+          FROM jsonb_array_elements(${param}::jsonb) WITH ORDINALITY AS x(r, n)
+          WHERE ${where}
+          ORDER BY n
+          ON CONFLICT (id) DO NOTHING`;
 }
 
 export interface UnsentRow {
