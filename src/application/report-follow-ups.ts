@@ -21,11 +21,10 @@ export const FOLLOW_UP = 'follow_up';
 
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
 
-/** The section for [from, to) as it stands at `now` (epoch ms). */
+/** The section for the month [from, to) as it stands at `now` (epoch ms; ./reports.ts period). */
 export async function followUpSection(
   pool: Pool,
-  range: { from: Date; to: Date },
-  now: number,
+  { from, to, now }: { from: Date; to: Date; now: number },
 ): Promise<FollowUpStats> {
   const [owed, scores] = await Promise.all([
     pool.query<{ done: number; on_time: number; missed: number; pending: number }>(
@@ -44,7 +43,7 @@ export async function followUpSection(
               count(*) FILTER (WHERE outcome = 'missed')::int AS missed,
               count(*) FILTER (WHERE outcome = 'pending')::int AS pending
        FROM f`,
-      [range.from, range.to, new Date(now), FOLLOW_UP],
+      [from, to, new Date(now), FOLLOW_UP],
     ),
     pool.query<{ responses: number; mean: string | null }>(
       `SELECT count(e.data->'satisfaction')::int AS responses,
@@ -53,7 +52,7 @@ export async function followUpSection(
        WHERE e.type = 'incident.followed_up' AND e.time >= $1 AND e.time < $2
          AND NOT EXISTS (SELECT 1 FROM incidents i
                          WHERE i.incident_id = e.incident_id AND i.status = 'cancelled')`,
-      [range.from, range.to],
+      [from, to],
     ),
   ]);
   const r = owed.rows[0] ?? { done: 0, on_time: 0, missed: 0, pending: 0 };

@@ -50,6 +50,7 @@ const RANK: Readonly<Record<IncidentEventType, number>> = {
   'incident.cancelled': 3,
   'incident.followed_up': 4,
   'incident.reopened': 5,
+  'incident.cost_recorded': 1,
 };
 
 /** Total order of events used by the fold: (at, rank, source, id). */
