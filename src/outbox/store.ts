@@ -1,4 +1,16 @@
-import type { OutboxRow } from '../contracts/sla-events';
+/**
+ * A row of the `outbox` table: an SLA event (`OutboxRow` of src/contracts/sla-events.ts) or the
+ * other event the service emits, `report.monthly_issued` (src/application/report-issue.ts).
+ */
+export interface OutboxRecord {
+  id: string;
+  topic: string;
+  /** The Kafka key. */
+  messageKey: string;
+  type: string;
+  /** The whole CloudEvent, published as the record value. */
+  payload: unknown;
+}
 
 /** The part of a pg client (or pool) the outbox writer needs. */
 export interface Queryable {
@@ -19,7 +31,7 @@ export interface Queryable {
  */
 export async function insertOutboxRows(
   client: Queryable,
-  rows: readonly OutboxRow[],
+  rows: readonly OutboxRecord[],
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const result = await client.query({

@@ -1,0 +1,80 @@
+/**
+ * The report issuer (part of the scheduler role): checks at start, then sleeps until the next
+ * month's issue time (at most an hour at a time, so a clock jump or a lost race is caught within
+ * the hour), and issues what is due (src/application/report-issue.ts). Postgres holds what was
+ * issued; this timer is only when to look again. The relay publishes the event from the outbox.
+ */
+import { issueDueReports, type ReportIssueSettings } from '../application/report-issue';
+import type { Service } from '../application/roles';
+import type { IssuedMonthlyReport } from '../contracts/report-issue';
+import { nextIssueTime } from '../domain/report-issue';
+import type { Clock } from '../infra/clock';
+import type { Pool } from '../infra/db';
+import type { Logger } from '../infra/logger';
+
+/** Longest sleep between checks. */
+const MAX_SLEEP_MS = 3_600_000;
+/** After a failure, or while another instance holds the issuer lock. */
+const RETRY_MS = 60_000;
+
+export class ReportIssuer implements Service {
+  readonly name = 'reportIssuer';
+  private stopped = true;
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: { pool: Pool; clock: Clock; log: Logger },
+    private readonly settings: ReportIssueSettings,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.round;
+  }
+
+  /** Resolves when the check in progress (if any) has finished (tests, start-up ordering). */
+  settled(): Promise<void> {
+    return this.round;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.round = this.check().then((next) => this.schedule(next));
+    }, delayMs);
+  }
+
+  /** One check; resolves with the delay until the next one. */
+  private async check(): Promise<number> {
+    const { pool, clock, log } = this.deps;
+    try {
+      const issued = await issueDueReports(pool, clock.now(), this.settings);
+      if (issued === null) return RETRY_MS;
+      for (const r of issued) logIssued(log, r);
+      const now = clock.now();
+      return Math.min(MAX_SLEEP_MS, Math.max(0, nextIssueTime(now, this.settings) - now));
+    } catch (err) {
+      log.error({ err, component: 'reportIssuer' }, 'issuing the monthly report failed; retrying');
+      return RETRY_MS;
+    }
+  }
+}
+
+function logIssued(log: Logger, r: IssuedMonthlyReport): void {
+  log.info(
+    {
+      component: 'reportIssuer',
+      month: r.month,
+      digest: r.digest,
+      corrections: r.corrections.map((c) => c.month),
+    },
+    'monthly report issued',
+  );
+}
