@@ -42,7 +42,7 @@ export interface ReportIssueSettings extends IssueSchedule {
 }
 
 /** pg_try_advisory_xact_lock key of the issuer ("sla-rprt" as ASCII bytes). */
-const ISSUER_LOCK = '0x736c612d72707274';
+const ISSUER_LOCK = '8317129459667858036';
 
 /**
  * Issues every month due at `now` (epoch ms), oldest first. Resolves with the snapshots it

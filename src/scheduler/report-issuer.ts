@@ -28,9 +28,10 @@ export class ReportIssuer implements Service {
     private readonly settings: ReportIssueSettings,
   ) {}
 
+  /** Starts the first check at once (not awaited: a start never waits for a report). */
   async start(): Promise<void> {
     this.stopped = false;
-    this.schedule(0);
+    this.run();
   }
 
   async stop(): Promise<void> {
@@ -44,11 +45,10 @@ export class ReportIssuer implements Service {
     return this.round;
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.round = this.check().then((next) => this.schedule(next));
-    }, delayMs);
+  private run(): void {
+    this.round = this.check().then((nextMs) => {
+      if (!this.stopped) this.timer = setTimeout(() => this.run(), nextMs);
+    });
   }
 
   /** One check; resolves with the delay until the next one. */
