@@ -79,7 +79,7 @@ export function createSchedulerServices(
   };
   const issuer = config.REPORT_ISSUE_ENABLED
     ? new ReportIssuer(
-        { pool, clock, log },
+        { pool, clock, log, metrics: context.metrics },
         {
           zone: config.REPORT_TIME_ZONE,
           day: config.REPORT_ISSUE_DAY,

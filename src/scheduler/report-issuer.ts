@@ -4,6 +4,7 @@
  * the hour), and issues what is due (src/application/report-issue.ts). Postgres holds what was
  * issued; this timer is only when to look again. The relay publishes the event from the outbox.
  */
+import { Counter, type Registry } from 'prom-client';
 import { issueDueReports, type ReportIssueSettings } from '../application/report-issue';
 import type { Service } from '../application/roles';
 import type { IssuedMonthlyReport } from '../contracts/report-issue';
@@ -23,10 +24,25 @@ export class ReportIssuer implements Service {
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> = Promise.resolve();
 
+  private readonly issuedTotal: Counter;
+  private readonly failuresTotal: Counter;
+
   constructor(
-    private readonly deps: { pool: Pool; clock: Clock; log: Logger },
+    private readonly deps: { pool: Pool; clock: Clock; log: Logger; metrics: Registry },
     private readonly settings: ReportIssueSettings,
-  ) {}
+  ) {
+    const registers = [deps.metrics];
+    this.issuedTotal = new Counter({
+      name: 'sla_reports_issued_total',
+      help: 'Monthly reports issued (snapshot and report.monthly_issued written) by this process',
+      registers,
+    });
+    this.failuresTotal = new Counter({
+      name: 'sla_report_issue_failures_total',
+      help: 'Checks of the report issuer that failed (retried a minute later)',
+      registers,
+    });
+  }
 
   /** Starts the first check at once (not awaited: a start never waits for a report). */
   async start(): Promise<void> {
@@ -58,9 +74,11 @@ export class ReportIssuer implements Service {
       const issued = await issueDueReports(pool, clock.now(), this.settings);
       if (issued === null) return RETRY_MS;
       for (const r of issued) logIssued(log, r);
+      this.issuedTotal.inc(issued.length);
       const now = clock.now();
       return Math.min(MAX_SLEEP_MS, Math.max(0, nextIssueTime(now, this.settings) - now));
     } catch (err) {
+      this.failuresTotal.inc();
       log.error({ err, component: 'reportIssuer' }, 'issuing the monthly report failed; retrying');
       return RETRY_MS;
     }
