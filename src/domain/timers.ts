@@ -204,6 +204,21 @@ export function standDownFor(
   return { cycle: reopenCount, settledAs: statusAfter, escalatedAt: lastAutomaticAt };
 }
 
+/**
+ * SPEC §4 "Stand-down": nothing else follows a stand-down for that cycle. True while the incident
+ * is settled and a stand-down is owed now (`owed`, from `standDownFor`) or was sent after the
+ * latest automatic page: then no manual escalation is forwarded and no breach retracted.
+ */
+export function stoodDown(
+  statusAfter: IncidentStatus,
+  owed: StandDown | null,
+  paging: PagingRecord,
+): boolean {
+  if (statusAfter === 'open') return false;
+  if (owed !== null) return true;
+  return paging.lastStandDownAt !== null && paging.lastStandDownAt >= (paging.lastAutomaticAt ?? 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Retractions (SPEC §4 "Retraction")
 
