@@ -15,7 +15,7 @@
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
-import { milestoneSql } from './milestone-state';
+import { milestoneSql } from '../tables/milestones';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
