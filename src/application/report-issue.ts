@@ -25,11 +25,19 @@ import {
   type IssuedMonthlyReport,
   type ReportCorrection,
 } from '../contracts/report-issue';
-import type { MonthlyReport } from '../contracts/read';
 import { monthsToIssue, monthsToRecheck, type IssueSchedule } from '../domain/report-issue';
+import { NotFoundError } from '../errors';
 import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import { insertOutboxRows } from '../outbox/store';
-import { NotFoundError } from '../errors';
+import { incidentReportedBefore } from '../tables/incidents';
+import {
+  insertIssuedReport,
+  issuedMonths,
+  issuedReport,
+  lastIssued,
+  lastIssuedFigures,
+  tryLockIssuer,
+} from '../tables/issued-reports';
 import { monthlyReport, monthRange } from './reports';
 
 export interface ReportIssueSettings extends IssueSchedule {
@@ -41,9 +49,6 @@ export interface ReportIssueSettings extends IssueSchedule {
   baseUrl?: string;
 }
 
-/** pg_try_advisory_xact_lock key of the issuer ("sla-rprt" as ASCII bytes). */
-const ISSUER_LOCK = '8317129459667858036';
-
 /**
  * Issues every month due at `now` (epoch ms), oldest first. Resolves with the snapshots it
  * issued, or null when another issuer holds the lock (try again later).
@@ -54,16 +59,11 @@ export async function issueDueReports(
   s: ReportIssueSettings,
 ): Promise<IssuedMonthlyReport[] | null> {
   return withTransaction(pool, async (client) => {
-    const lock = await client.query<{ locked: boolean }>(
-      `SELECT pg_try_advisory_xact_lock(${ISSUER_LOCK}::bigint) AS locked`,
-    );
-    if (!lock.rows[0]?.locked) return null;
-    const last = await client.query<{ month: string; issued_at: Date }>(
-      'SELECT month, issued_at FROM issued_reports ORDER BY month DESC LIMIT 1',
-    );
-    let previousIssuedAt = last.rows[0]?.issued_at.getTime() ?? null;
-    let months = monthsToIssue(last.rows[0]?.month ?? null, now, s);
-    if (previousIssuedAt === null && !(await hasRecordsBefore(client, months, s.zone))) months = [];
+    if (!(await tryLockIssuer(client))) return null;
+    const last = await lastIssued(client);
+    let previousIssuedAt = last?.issuedAt.getTime() ?? null;
+    let months = monthsToIssue(last?.month ?? null, now, s);
+    if (last === null && !(await hasRecordsBefore(client, months, s.zone))) months = [];
 
     const issued: IssuedMonthlyReport[] = [];
     for (const month of months) {
@@ -80,19 +80,7 @@ export async function issueDueReports(
         report,
         corrections,
       };
-      const inserted = await client.query(
-        `INSERT INTO issued_reports (month, time_zone, issued_at, digest, report, corrections)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (month) DO NOTHING`,
-        [
-          month,
-          s.zone,
-          new Date(now),
-          snapshot.digest,
-          JSON.stringify(report),
-          JSON.stringify(corrections),
-        ],
-      );
-      if (inserted.rowCount === 0) continue;
+      if (!(await insertIssuedReport(client, { ...snapshot, issuedAt: new Date(now) }))) continue;
       const event = buildReportIssued(snapshot, s.baseUrl);
       await insertOutboxRows(client, [
         { id: event.id, topic: s.topic, messageKey: month, type: event.type, payload: event },
@@ -116,10 +104,7 @@ async function hasRecordsBefore(
 ): Promise<boolean> {
   const month = months[months.length - 1];
   if (month === undefined) return false;
-  const { rowCount } = await client.query(
-    'SELECT 1 FROM incidents WHERE reported_at < $1 LIMIT 1',
-    [monthRange(month, zone).to],
-  );
+  const { rowCount } = await client.query(incidentReportedBefore(monthRange(month, zone).to));
   return (rowCount ?? 0) > 0;
 }
 
@@ -130,12 +115,10 @@ async function findCorrections(
   now: number,
   maxEventAgeMs: number,
 ): Promise<ReportCorrection[]> {
-  const { rows } = await client.query<{ month: string; time_zone: string }>(
-    'SELECT month, time_zone FROM issued_reports ORDER BY month',
-  );
-  const zones = new Map(rows.map((r) => [r.month, r.time_zone]));
+  const months = await issuedMonths(client);
+  const zones = new Map(months.map((r) => [r.month, r.timeZone]));
   const candidates = monthsToRecheck(
-    rows.map((r) => ({ month: r.month, to: monthRange(r.month, r.time_zone).to.getTime() })),
+    months.map((r) => ({ month: r.month, to: monthRange(r.month, r.timeZone).to.getTime() })),
     previousIssuedAt,
     maxEventAgeMs,
   );
@@ -154,38 +137,9 @@ async function findCorrections(
   return corrections;
 }
 
-/** The figures last issued for `month`: its latest correction, or else its snapshot. */
-async function lastIssuedFigures(client: PoolClient, month: string): Promise<MonthlyReport | null> {
-  const { rows } = await client.query<{ report: MonthlyReport | null }>(
-    `SELECT coalesce(
-       (SELECT c->'report' FROM issued_reports r, jsonb_array_elements(r.corrections) c
-        WHERE c->>'month' = $1 ORDER BY r.month DESC LIMIT 1),
-       (SELECT report FROM issued_reports WHERE month = $1)) AS report`,
-    [month],
-  );
-  return rows[0]?.report ?? null;
-}
-
 /** The snapshot issued for `month` (YYYY-MM); NotFoundError when it was not issued (yet). */
 export async function getIssuedReport(pool: Pool, month: string): Promise<IssuedMonthlyReport> {
-  const { rows } = await pool.query<{
-    time_zone: string;
-    issued_at: Date;
-    digest: string;
-    report: MonthlyReport;
-    corrections: ReportCorrection[];
-  }>(
-    'SELECT time_zone, issued_at, digest, report, corrections FROM issued_reports WHERE month = $1',
-    [month],
-  );
-  const row = rows[0];
+  const row = await issuedReport(pool, month);
   if (!row) throw new NotFoundError(`the report for ${month} has not been issued`);
-  return {
-    month,
-    timeZone: row.time_zone,
-    issuedAt: row.issued_at.toISOString(),
-    digest: row.digest,
-    report: row.report,
-    corrections: row.corrections,
-  };
+  return { ...row, issuedAt: row.issuedAt.toISOString() };
 }
