@@ -9,8 +9,10 @@ CREATE TABLE issued_reports (
   issued_at    timestamptz NOT NULL,
   -- 'sha256:' + hex of the report as RFC 8785 canonical JSON (src/contracts/report-issue.ts)
   digest       text        NOT NULL,
-  -- the report as GET /v1/reports/monthly computed it at issued_at
-  report       jsonb       NOT NULL,
+  -- the report as GET /v1/reports/monthly computed it at issued_at. `json`, not `jsonb`: the text
+  -- is kept as written, so the snapshot is served with its keys in their order (the CSV's rows
+  -- follow it) rather than in jsonb's
+  report       json        NOT NULL,
   -- [{month, supersedes, digest, report}]: earlier months whose figures changed since last issued
-  corrections  jsonb       NOT NULL DEFAULT '[]'
+  corrections  json        NOT NULL DEFAULT '[]'
 );

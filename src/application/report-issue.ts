@@ -24,7 +24,9 @@ import {
   sameFigures,
   type IssuedMonthlyReport,
   type ReportCorrection,
+  type ReportSummary,
 } from '../contracts/report-issue';
+import type { MonthlyReport } from '../contracts/read';
 import { monthsToIssue, monthsToRecheck, type IssueSchedule } from '../domain/report-issue';
 import { NotFoundError } from '../errors';
 import { withTransaction, type Pool, type PoolClient } from '../infra/db';
@@ -38,7 +40,7 @@ import {
   lastIssuedFigures,
   tryLockIssuer,
 } from '../tables/issued-reports';
-import { monthlyReport, monthRange } from './reports';
+import { compliance, monthlyReport, monthRange } from './reports';
 
 export interface ReportIssueSettings extends IssueSchedule {
   /** INGEST_MAX_EVENT_AGE_MS: how late an event about a closed month may still arrive. */
@@ -81,7 +83,7 @@ export async function issueDueReports(
         corrections,
       };
       if (!(await insertIssuedReport(client, { ...snapshot, issuedAt: new Date(now) }))) continue;
-      const event = buildReportIssued(snapshot, s.baseUrl);
+      const event = buildReportIssued(snapshot, summarize(report, corrections), s.baseUrl);
       await insertOutboxRows(client, [
         { id: event.id, topic: s.topic, messageKey: month, type: event.type, payload: event },
       ]);
@@ -90,6 +92,34 @@ export async function issueDueReports(
     }
     return issued;
   });
+}
+
+/** The headline figures the event carries (the whole report is at its `href`). */
+export function summarize(
+  r: MonthlyReport,
+  corrections: readonly ReportCorrection[],
+): ReportSummary {
+  // The `all` rows: every severity once (the per-severity rows would count each milestone twice).
+  const all = r.milestones.filter((m) => m.severity === 'all');
+  const sum = (f: (m: (typeof all)[number]) => number) => all.reduce((n, m) => n + f(m), 0);
+  const metOnTime = sum((m) => m.metOnTime);
+  const breached = sum((m) => m.breached);
+  return {
+    incidentsReported: r.incidents.reported,
+    milestones: {
+      count: sum((m) => m.count),
+      metOnTime,
+      breached,
+      compliancePct: compliance(metOnTime, breached),
+    },
+    escalations: r.escalations.reduce((n, e) => n + e.total, 0),
+    totalAfterSalesCost: r.statistics.overall.totalAfterSales,
+    corrections: corrections.map(({ month, digest, supersedes }) => ({
+      month,
+      digest,
+      supersedes,
+    })),
+  };
 }
 
 /**

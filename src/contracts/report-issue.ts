@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { monthlyReport, type MonthlyReport } from './read';
+import { moneyOut, monthlyReport, type MonthlyReport } from './read';
 import { deterministicId, SLA_EVENT_SOURCE } from './sla-events';
 
 export const REPORT_ISSUED_TYPE = 'report.monthly_issued' as const;
@@ -71,6 +71,8 @@ export const reportSummary = z.object({
     compliancePct: z.number().nullable(),
   }),
   escalations: z.number().int(),
+  /** §4.5.3.6 row 5: total after-sales cost (installation excluded), per currency. */
+  totalAfterSalesCost: z.array(moneyOut),
   /** The months corrected by this issue, with the digest of their new figures. */
   corrections: z.array(z.object({ month: monthString, digest, supersedes: digest })),
 });
@@ -122,36 +124,9 @@ export function issuedReportPath(month: string): string {
   return `/v1/reports/monthly/${month}/issued`;
 }
 
-export function summarize(
-  r: MonthlyReport,
-  corrections: readonly ReportCorrection[],
-): ReportSummary {
-  const all = r.milestones.filter((m) => m.severity === 'all');
-  const sum = (f: (m: (typeof all)[number]) => number) => all.reduce((n, m) => n + f(m), 0);
-  const metOnTime = sum((m) => m.metOnTime);
-  const breached = sum((m) => m.breached);
-  return {
-    incidentsReported: r.incidents.reported,
-    milestones: {
-      count: sum((m) => m.count),
-      metOnTime,
-      breached,
-      compliancePct:
-        metOnTime + breached === 0
-          ? null
-          : Math.round((1000 * metOnTime) / (metOnTime + breached)) / 10,
-    },
-    escalations: r.escalations.reduce((n, e) => n + e.total, 0),
-    corrections: corrections.map((c) => ({
-      month: c.month,
-      digest: c.digest,
-      supersedes: c.supersedes,
-    })),
-  };
-}
-
 export function buildReportIssued(
   issued: IssuedMonthlyReport,
+  summary: ReportSummary,
   baseUrl: string | undefined,
 ): ReportMonthlyIssued {
   return {
@@ -167,7 +142,7 @@ export function buildReportIssued(
       timeZone: issued.timeZone,
       issuedAt: issued.issuedAt,
       digest: issued.digest,
-      summary: summarize(issued.report, issued.corrections),
+      summary,
       href: `${baseUrl?.replace(/\/+$/, '') ?? ''}${issuedReportPath(issued.month)}`,
     },
   };

@@ -10,7 +10,11 @@ import { createPolicyVersion, VersionConflictError } from '../application/policy
 import { ReadQueries } from '../application/queries';
 import { StreamFeed } from '../application/stream-feed';
 import type { AppContext, Service } from '../application/roles';
-import { monthlyReport as buildMonthlyReport, reportToCsv } from '../application/reports';
+import {
+  monthlyReport as buildMonthlyReport,
+  reportsToCsv,
+  reportToCsv,
+} from '../application/reports';
 import { getIssuedReport } from '../application/report-issue';
 import {
   issuedMonthlyReport,
@@ -136,7 +140,11 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
       description:
         'Per severity and milestone: count, met on time, breached, compliance %, median and p90 ' +
         'time to milestone (incidents reported in the month); escalations per tier; dispatches ' +
-        'and on-site visits; reopened incidents. JSON, or CSV for `Accept: text/csv` / `format=csv`.',
+        "and on-site visits; reopened incidents; `statistics`, the seed's table (installation and " +
+        'dispatch person-times, per day and person-days, material, transport, other and total ' +
+        'after-sales cost per currency, installation excluded from the total) overall, per ' +
+        'customer and per project (customer and site). JSON, or CSV for `Accept: text/csv` / ' +
+        '`format=csv`.',
       tags: ['reports'],
       querystring: monthlyReportQuery,
       responses: {
@@ -177,9 +185,9 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
         'REPORT_ISSUE_HOUR in REPORT_TIME_ZONE), with `issuedAt` and `digest` (also announced by ' +
         '`report.monthly_issued` on the reports topic). Late events never change it: they appear ' +
         'in the next issue as `corrections` of their month. CSV (`Accept: text/csv` / ' +
-        '`format=csv`): the issued figures as one table like the live report, with the digest, ' +
-        'issue time and corrected months in the `report-digest`, `report-issued-at` and ' +
-        '`report-corrections` headers.',
+        "`format=csv`): the live report's table with a leading `month` column, the issued " +
+        "month's rows first, then each corrected month's; the digest, issue time and corrected " +
+        'months also in the `report-digest`, `report-issued-at` and `report-corrections` headers.',
       tags: ['reports'],
       params: issuedMonthParams,
       querystring: issuedReportQuery,
@@ -188,7 +196,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
           description: 'The issued report',
           content: {
             'application/json': issuedMonthlyReport,
-            'text/csv': z.string().describe('One table; the `section` column says what a row is'),
+            'text/csv': z.string().describe('One table; `month` and `section` say what a row is'),
           },
         },
         404: notFound('Not issued (yet): the month has not closed, or closed before the service'),
@@ -205,7 +213,7 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
           .header('report-digest', issued.digest)
           .header('report-issued-at', issued.issuedAt)
           .header('report-corrections', issued.corrections.map((c) => c.month).join(','))
-          .send(reportToCsv(issued.report));
+          .send(reportsToCsv([issued.report, ...issued.corrections.map((c) => c.report)]));
       }
       return reply.send(issued);
     },

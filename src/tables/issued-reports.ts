@@ -68,7 +68,7 @@ export async function insertIssuedReport(client: Db, r: IssuedReportRow): Promis
 export async function lastIssuedFigures(client: Db, month: string): Promise<MonthlyReport | null> {
   const { rows } = await client.query<{ report: MonthlyReport | null }>(
     `SELECT coalesce(
-       (SELECT c->'report' FROM issued_reports r, jsonb_array_elements(r.corrections) c
+       (SELECT c->'report' FROM issued_reports r, json_array_elements(r.corrections) c
         WHERE c->>'month' = $1 ORDER BY r.month DESC LIMIT 1),
        (SELECT report FROM issued_reports WHERE month = $1)) AS report`,
     [month],

@@ -181,8 +181,9 @@ describe('issuing with the clock driven by the test', () => {
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     expect(csv.headers['report-digest']).toBe(january.digest);
     expect(csv.headers['report-issued-at']).toBe('2026-01-31T17:00:00.000Z');
-    expect(csv.body).toContain('\r\nincidents_reported,I,,,1,');
-    expect(csv.body).toContain('\r\nincidents_reported,II,,,1,');
+    expect(csv.body.startsWith('month,section,severity,')).toBe(true);
+    expect(csv.body).toContain('\r\n2026-01,incidents_reported,I,,,1,');
+    expect(csv.body).toContain('\r\n2026-01,incidents_reported,II,,,1,');
 
     const missing = await server.app.inject({
       method: 'GET',
@@ -224,6 +225,27 @@ describe('issuing with the clock driven by the test', () => {
       bySeverity: { I: 1, II: 1, III: 1 },
     });
     expect(correction.digest).toBe(reportDigest(correction.report));
+    // CSV: February's rows, then January's corrected ones, told apart by the month column.
+    const csv = await server.app.inject({
+      method: 'GET',
+      url: '/v1/reports/monthly/2026-02/issued',
+      headers: { ...server.auth.read, accept: 'text/csv' },
+    });
+    expect(csv.headers['report-corrections']).toBe('2026-01');
+    const reported = csv.body
+      .split('\r\n')
+      .filter((line) => /^2026-0[12],incidents_reported,/.test(line))
+      .map((line) => line.split(',').filter((cell, i) => [0, 2, 5].includes(i) && cell));
+    expect(reported).toEqual([
+      ['2026-02', 'I', '1'],
+      ['2026-02', 'II', '0'],
+      ['2026-02', 'III', '0'],
+      ['2026-02', 'IV', '0'],
+      ['2026-01', 'I', '1'],
+      ['2026-01', 'II', '1'],
+      ['2026-01', 'III', '1'],
+      ['2026-01', 'IV', '0'],
+    ]);
 
     // March's issue re-checks January and February again (events may be 30 days old): January is
     // unchanged since its correction, so only the new late event (February) is corrected.

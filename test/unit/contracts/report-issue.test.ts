@@ -3,7 +3,8 @@
  * JSON, figures compared without their generation time, and the `report.monthly_issued` event.
  */
 import { createHash } from 'node:crypto';
-import type { MonthlyReport } from '../../../src/contracts/read';
+import { summarize } from '../../../src/application/report-issue';
+import type { CostStats, MonthlyReport } from '../../../src/contracts/read';
 import {
   buildReportIssued,
   canonicalJson,
@@ -11,6 +12,19 @@ import {
   reportMonthlyIssuedSchema,
   sameFigures,
 } from '../../../src/contracts/report-issue';
+
+const effort = { personTimes: 0, personTimesPerDay: 0, personDays: 0, cost: [] };
+const costs: CostStats = {
+  installation: { ...effort, cost: [{ currency: 'CNY', amount: 99_900 }] },
+  dispatch: effort,
+  material: [],
+  transport: [],
+  other: [],
+  totalAfterSales: [
+    { currency: 'CNY', amount: 12_050 },
+    { currency: 'USD', amount: 700 },
+  ],
+};
 
 const report: MonthlyReport = {
   month: '2026-01',
@@ -47,6 +61,7 @@ const report: MonthlyReport = {
   ],
   escalations: [{ tier: 2, total: 1, automatic: 1, manual: 0 }],
   field: { dispatches: 1, dispatchedEngineers: 2, onSiteVisits: 1 },
+  statistics: { days: 31, overall: costs, byCustomer: [], byProject: [] },
 };
 
 test('canonical JSON sorts keys at every depth and keeps array order (RFC 8785)', () => {
@@ -80,11 +95,12 @@ test('report.monthly_issued: id from the month, summary over every milestone, hr
     report,
     corrections: [],
   };
-  const event = buildReportIssued(issued, 'https://sla.example.com/');
+  const summary = summarize(report, []);
+  const event = buildReportIssued(issued, summary, 'https://sla.example.com/');
   expect(reportMonthlyIssuedSchema.parse(event)).toEqual(event);
-  expect(buildReportIssued({ ...issued, issuedAt: '2026-02-01T00:00:00.000Z' }, undefined).id).toBe(
-    event.id,
-  );
+  expect(
+    buildReportIssued({ ...issued, issuedAt: '2026-02-01T00:00:00.000Z' }, summary, undefined).id,
+  ).toBe(event.id);
   expect(event.data).toEqual({
     month: '2026-01',
     timeZone: 'Asia/Shanghai',
@@ -95,9 +111,16 @@ test('report.monthly_issued: id from the month, summary over every milestone, hr
       incidentsReported: 3,
       milestones: { count: 5, metOnTime: 2, breached: 1, compliancePct: 66.7 },
       escalations: 1,
+      // Row 5 of §4.5.3.6, per currency; installation (row 1) is not in it.
+      totalAfterSalesCost: [
+        { currency: 'CNY', amount: 12_050 },
+        { currency: 'USD', amount: 700 },
+      ],
       corrections: [],
     },
     href: 'https://sla.example.com/v1/reports/monthly/2026-01/issued',
   });
-  expect(buildReportIssued(issued, undefined).data.href).toBe('/v1/reports/monthly/2026-01/issued');
+  expect(buildReportIssued(issued, summary, undefined).data.href).toBe(
+    '/v1/reports/monthly/2026-01/issued',
+  );
 });
