@@ -54,6 +54,8 @@ const schema = z.object({
   KAFKA_TOPIC_WARNINGS: topicName.default('sla.warnings'),
   KAFKA_TOPIC_ESCALATIONS: topicName.default('sla.escalations'),
   KAFKA_TOPIC_DLQ: topicName.default('incident.events.dlq'),
+  /** `report.monthly_issued`, once per closed month (issue 15). */
+  KAFKA_TOPIC_REPORTS: topicName.default('sla.reports'),
   /** Create missing topics at start (off where the service may not create topics). */
   KAFKA_CREATE_TOPICS: flag(true),
   KAFKA_EVENTS_PARTITIONS: int(1, 1000).default(6),
@@ -82,6 +84,14 @@ const schema = z.object({
     .string()
     .default('Asia/Shanghai')
     .refine((tz) => isTimeZone(tz), 'an IANA time zone, e.g. Asia/Shanghai'),
+  /** The scheduler issues each closed month's report (issue 15); `false` leaves it to another deployment. */
+  REPORT_ISSUE_ENABLED: flag(true),
+  /** Day of the next month the report is issued on (seed §4.5.3.6: before the 4th). */
+  REPORT_ISSUE_DAY: int(1, 28).default(1),
+  /** Local hour (REPORT_TIME_ZONE) of that day: time for stragglers before the figures freeze. */
+  REPORT_ISSUE_HOUR: int(0, 23).default(1),
+  /** Prefix of the `href` in `report.monthly_issued`, e.g. https://sla.example.com (none: a path). */
+  REPORT_BASE_URL: z.string().url().optional(),
   /** Optional JSON file with the default policy; SPEC §2 is built in. */
   POLICY_FILE: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),

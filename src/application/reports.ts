@@ -201,7 +201,7 @@ const milestonesSection: Section<'milestones'> = async (pool, period) => {
 };
 
 /** metOnTime / (metOnTime + breached) × 100, one decimal; null when both are 0. */
-function compliance(met: number, breached: number): number | null {
+export function compliance(met: number, breached: number): number | null {
   return met + breached === 0 ? null : Math.round((1000 * met) / (met + breached)) / 10;
 }
 
@@ -372,7 +372,22 @@ type CsvRow = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | nul
  * section of the report contributes its rows through a function of its own.
  */
 export function reportToCsv(r: MonthlyReport): string {
-  const rows: CsvRow[] = [
+  return csvTable(CSV_COLUMNS, reportRows(r));
+}
+
+/**
+ * Several reports as one table (an issued report and the corrections it carries): a leading
+ * `month` column says whose figures a row holds; the rest is `reportToCsv`'s table.
+ */
+export function reportsToCsv(reports: readonly MonthlyReport[]): string {
+  return csvTable(
+    ['month', ...CSV_COLUMNS],
+    reports.flatMap((r) => reportRows(r).map((row) => ({ month: r.month, ...row }))),
+  );
+}
+
+function reportRows(r: MonthlyReport): CsvRow[] {
+  return [
     ...milestoneRows(r.milestones),
     ...escalationRows(r.escalations),
     ...incidentRows(r.incidents),
@@ -380,9 +395,15 @@ export function reportToCsv(r: MonthlyReport): string {
     ...statisticsRows(r.statistics),
     ...followUpRows(r.followUps),
   ];
+}
+
+function csvTable<C extends string>(
+  columns: readonly C[],
+  rows: readonly Partial<Record<C, string | number | null>>[],
+): string {
   const lines = [
-    CSV_COLUMNS.join(','),
-    ...rows.map((row) => CSV_COLUMNS.map((c) => csvCell(row[c])).join(',')),
+    columns.join(','),
+    ...rows.map((row) => columns.map((c) => csvCell(row[c])).join(',')),
   ];
   return `${lines.join('\r\n')}\r\n`;
 }

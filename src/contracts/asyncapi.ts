@@ -9,6 +9,7 @@ import {
   slaStandDownSchema,
   slaWarningSchema,
 } from './sla-events';
+import { reportMonthlyIssuedSchema } from './report-issue';
 
 /**
  * asyncapi.yaml: the Kafka topics and their messages (SPEC §4), from the same zod schemas that
@@ -24,6 +25,7 @@ export interface TopicNames {
   warnings: string;
   escalations: string;
   dlq: string;
+  reports: string;
 }
 
 export const DEFAULT_TOPICS: TopicNames = {
@@ -31,6 +33,7 @@ export const DEFAULT_TOPICS: TopicNames = {
   warnings: 'sla.warnings',
   escalations: 'sla.escalations',
   dlq: 'incident.events.dlq',
+  reports: 'sla.reports',
 };
 
 const KAFKA_BINDING_VERSION = '0.5.0';
@@ -114,6 +117,23 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
         'for that cycle.',
       slaStandDownSchema,
     ),
+    ReportMonthlyIssued: {
+      ...cloudEvent(
+        'ReportMonthlyIssued',
+        'report.monthly_issued',
+        'The monthly report (§4.5.3.6) of a closed month was issued: a frozen snapshot at ' +
+          '`data.href` (GET /v1/reports/monthly/{month}/issued) with `data.digest`. Once per ' +
+          'month (the id is derived from the month); `data.summary.corrections` names earlier ' +
+          'months whose figures this issue corrects.',
+        reportMonthlyIssuedSchema,
+      ),
+      bindings: {
+        kafka: {
+          key: { type: 'string', description: 'The month, YYYY-MM (the event `subject`)' },
+          bindingVersion: KAFKA_BINDING_VERSION,
+        },
+      },
+    },
     DeadLetter: {
       name: 'DeadLetter',
       title: 'Unprocessable incident.events record',
@@ -167,7 +187,8 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
         '**consumers dedupe by event id** (`id`; on incident.events by `source` + `id`). The ids of ' +
         'SLA events are deterministic (the same timer firing always has the same id), so a ' +
         're-publish after a crash carries the id of the first. Topic names are the defaults ' +
-        '(KAFKA_TOPIC_EVENTS, KAFKA_TOPIC_WARNINGS, KAFKA_TOPIC_ESCALATIONS, KAFKA_TOPIC_DLQ).',
+        '(KAFKA_TOPIC_EVENTS, KAFKA_TOPIC_WARNINGS, KAFKA_TOPIC_ESCALATIONS, KAFKA_TOPIC_DLQ, ' +
+        'KAFKA_TOPIC_REPORTS); `sla.reports` is keyed by month.',
     },
     servers: {
       local: {
@@ -197,6 +218,11 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
           'pagers. Every escalation reaches this topic.',
         ['SlaBreached', 'IncidentEscalated', 'SlaBreachRetracted', 'SlaStandDown'],
       ),
+      slaReports: channel(
+        topics.reports,
+        'The monthly report issued once per closed month, for the management office and finance.',
+        ['ReportMonthlyIssued'],
+      ),
       deadLetters: channel(
         topics.dlq,
         'incident.events records that could not be processed, for operators.',
@@ -219,6 +245,11 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
         'send',
         'slaEscalations',
         'The outbox relay publishes breaches, escalations and retractions.',
+      ),
+      publishSlaReports: operation(
+        'send',
+        'slaReports',
+        'The scheduler issues the report and the outbox relay publishes its event.',
       ),
       publishDeadLetters: operation(
         'send',

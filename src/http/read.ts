@@ -10,7 +10,17 @@ import { createPolicyVersion, VersionConflictError } from '../application/policy
 import { ReadQueries } from '../application/queries';
 import { StreamFeed } from '../application/stream-feed';
 import type { AppContext, Service } from '../application/roles';
-import { monthlyReport as buildMonthlyReport, reportToCsv } from '../application/reports';
+import {
+  monthlyReport as buildMonthlyReport,
+  reportsToCsv,
+  reportToCsv,
+} from '../application/reports';
+import { getIssuedReport } from '../application/report-issue';
+import {
+  issuedMonthlyReport,
+  issuedMonthParams,
+  issuedReportQuery,
+} from '../contracts/report-issue';
 import { problemSchema } from '../contracts/http-common';
 import {
   atRiskList,
@@ -164,6 +174,49 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
           .send(reportToCsv(report));
       }
       return reply.send(report);
+    },
+  );
+
+  app.get(
+    '/v1/reports/monthly/:month/issued',
+    read({
+      summary: 'The monthly report as issued after the month closed',
+      description:
+        'The frozen snapshot the scheduler issued once the month closed (REPORT_ISSUE_DAY, ' +
+        'REPORT_ISSUE_HOUR in REPORT_TIME_ZONE), with `issuedAt` and `digest` (also announced by ' +
+        '`report.monthly_issued` on the reports topic). Late events never change it: they appear ' +
+        'in the next issue as `corrections` of their month. CSV (`Accept: text/csv` / ' +
+        "`format=csv`): the live report's table with a leading `month` column, the issued " +
+        "month's rows first, then each corrected month's; the digest, issue time and corrected " +
+        'months also in the `report-digest`, `report-issued-at` and `report-corrections` headers.',
+      tags: ['reports'],
+      params: issuedMonthParams,
+      querystring: issuedReportQuery,
+      responses: {
+        200: {
+          description: 'The issued report',
+          content: {
+            'application/json': issuedMonthlyReport,
+            'text/csv': z.string().describe('One table; `month` and `section` say what a row is'),
+          },
+        },
+        404: notFound('Not issued (yet): the month has not closed, or closed before the service'),
+      },
+    }),
+    async (req, reply) => {
+      const { month } = parseInput(issuedMonthParams, req.params, 'path parameter');
+      const q = parseInput(issuedReportQuery, req.query, 'query parameter');
+      const issued = await getIssuedReport(deps.pool, month);
+      if (wantsCsv(q.format, req.headers.accept)) {
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="sla-report-${month}-issued.csv"`)
+          .header('report-digest', issued.digest)
+          .header('report-issued-at', issued.issuedAt)
+          .header('report-corrections', issued.corrections.map((c) => c.month).join(','))
+          .send(reportsToCsv([issued.report, ...issued.corrections.map((c) => c.report)]));
+      }
+      return reply.send(issued);
     },
   );
 

@@ -19,6 +19,7 @@ export type TopicConfig = Pick<
   | 'KAFKA_TOPIC_WARNINGS'
   | 'KAFKA_TOPIC_ESCALATIONS'
   | 'KAFKA_TOPIC_DLQ'
+  | 'KAFKA_TOPIC_REPORTS'
   | 'KAFKA_EVENTS_PARTITIONS'
   | 'KAFKA_OTHER_PARTITIONS'
   | 'KAFKA_EVENTS_RETENTION_MS'
@@ -41,6 +42,7 @@ export function serviceTopics(c: TopicConfig): TopicSpec[] {
     other(c.KAFKA_TOPIC_WARNINGS),
     other(c.KAFKA_TOPIC_ESCALATIONS),
     other(c.KAFKA_TOPIC_DLQ),
+    other(c.KAFKA_TOPIC_REPORTS),
   ];
 }
 

@@ -2,8 +2,21 @@
  * The outbox tables' SQL (migrations/0011): `outbox` (insert-only, the record of every SLA event),
  * `outbox_unsent` (the queue the relay empties) and `outbox_sent` (when each row was published).
  */
-import type { OutboxRow } from '../contracts/sla-events';
 import type { PoolClient } from '../infra/db';
+
+/**
+ * A row of the `outbox` table: an SLA event (`OutboxRow`, src/contracts/sla-events.ts) or the
+ * other event the service emits, `report.monthly_issued` (src/application/report-issue.ts).
+ */
+export interface OutboxRecord {
+  id: string;
+  topic: string;
+  /** The Kafka key. */
+  messageKey: string;
+  type: string;
+  /** The whole CloudEvent, published as the record value. */
+  payload: unknown;
+}
 
 /** The part of a pg client (or pool) the outbox writer needs. */
 export interface Queryable {
@@ -24,7 +37,7 @@ export interface Queryable {
  */
 export async function insertOutboxRows(
   client: Queryable,
-  rows: readonly OutboxRow[],
+  rows: readonly OutboxRecord[],
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const result = await client.query({

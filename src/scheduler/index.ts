@@ -6,10 +6,12 @@ import type { AppContext, Service } from '../application/roles';
 import { createSchedulerMetrics } from './metrics';
 import { OutboxRelay, type OutboxRelayDeps } from '../outbox/relay';
 import type { PgListener } from '../infra/pg-listener';
+import { ReportIssuer } from './report-issuer';
 import { TimerRunner, type TimerRunnerDeps } from './timer-runner';
 
 export { OutboxRelay, OUTBOX_CHANNEL, type PublishedRow } from '../outbox/relay';
 export { TimerRunner, TIMERS_CHANNEL } from './timer-runner';
+export { ReportIssuer } from './report-issuer';
 export { fireDueTimers, type FireRoundResult } from './fire';
 export { insertOutboxRows } from '../outbox/store';
 
@@ -22,7 +24,12 @@ export interface SchedulerServices {
   listener: PgListener;
   runner: TimerRunner;
   relay: OutboxRelay;
-  /** In start order: the listener first (it LISTENs for both), then the runner, then the relay. */
+  /** Null when REPORT_ISSUE_ENABLED=false. */
+  issuer: ReportIssuer | null;
+  /**
+   * In start order: the listener first (it LISTENs for both), then the runner, then the relay,
+   * then the report issuer.
+   */
   services: Service[];
 }
 
@@ -71,5 +78,24 @@ export function createSchedulerServices(
     start: () => listener.start(),
     stop: () => listener.stop(),
   };
-  return { listener, runner, relay, services: [listenerService, runner, relay] };
+  const issuer = config.REPORT_ISSUE_ENABLED
+    ? new ReportIssuer(
+        { pool, clock, log, metrics: context.metrics },
+        {
+          zone: config.REPORT_TIME_ZONE,
+          day: config.REPORT_ISSUE_DAY,
+          hour: config.REPORT_ISSUE_HOUR,
+          maxEventAgeMs: config.INGEST_MAX_EVENT_AGE_MS,
+          topic: config.KAFKA_TOPIC_REPORTS,
+          baseUrl: config.REPORT_BASE_URL,
+        },
+      )
+    : null;
+  return {
+    listener,
+    runner,
+    relay,
+    issuer,
+    services: [listenerService, runner, relay, ...(issuer ? [issuer] : [])],
+  };
 }

@@ -268,3 +268,8 @@ function keyset(c: ListPosition, p: Params): string {
     }
   }
 }
+
+/** One row when some incident was reported before `to` (the report issuer's no-back-fill rule). */
+export function incidentReportedBefore(to: Date): Statement {
+  return { text: 'SELECT 1 FROM incidents WHERE reported_at < $1 LIMIT 1', values: [to] };
+}

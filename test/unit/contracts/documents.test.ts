@@ -101,13 +101,19 @@ describe('asyncapi.yaml', () => {
       };
     };
 
-  it('describes the four topics and says that consumers dedupe by event id', () => {
+  it('describes the five topics and says that consumers dedupe by event id', () => {
     const d = doc();
     expect(
       Object.values(d.channels)
         .map((c) => c.address)
         .sort(),
-    ).toEqual(['incident.events', 'incident.events.dlq', 'sla.escalations', 'sla.warnings']);
+    ).toEqual([
+      'incident.events',
+      'incident.events.dlq',
+      'sla.escalations',
+      'sla.reports',
+      'sla.warnings',
+    ]);
     expect(d.info.description).toContain('consumers dedupe by event id');
     expect(Object.keys(d.channels.slaEscalations!.messages).sort()).toEqual([
       'IncidentEscalated',
