@@ -14,9 +14,9 @@ import type { Board, BoardAtRiskItem, BoardBreachedItem, BoardQuery } from '../c
 import { SEVERITIES } from '../contracts/read';
 import type { Pool } from '../infra/db';
 import { SQL_EFFECTIVE_TIER } from '../tables/incidents';
-import { milestoneSql, onAtRiskListSql } from '../tables/milestones';
+import { milestoneSql, onAtRiskListSql, type MilestoneRecord } from '../tables/milestones';
 import { Params } from '../tables/sql';
-import { milestoneView, type MilestoneRow } from './milestone-state';
+import { milestoneView } from './milestone-state';
 import { monthRange } from './reports';
 
 type IncidentColumns = {
@@ -80,7 +80,7 @@ async function atRiskRows(pool: Pool, q: BoardQuery, now: number): Promise<Board
     onAtRiskListSql(at, `'infinity'::timestamptz`, 'false'),
     ...filters(q, p),
   ];
-  const { rows } = await pool.query<MilestoneRow & IncidentColumns>(
+  const { rows } = await pool.query<MilestoneRecord & IncidentColumns>(
     `SELECT ${COLUMNS}
      FROM milestones m JOIN incidents i ON i.incident_id = m.incident_id
      WHERE ${where.join(' AND ')}
@@ -116,7 +116,9 @@ async function breachedRows(pool: Pool, q: BoardQuery, now: number): Promise<Boa
     ...filters(q, p),
   ];
   // Rows are milestones; a few per incident at most (six in the default policy, per cycle).
-  const { rows } = await pool.query<MilestoneRow & IncidentColumns & { escalated_at: Date | null }>(
+  const { rows } = await pool.query<
+    MilestoneRecord & IncidentColumns & { escalated_at: Date | null }
+  >(
     `SELECT ${COLUMNS},
             (SELECT max(e.escalated_at) FROM escalations e
              WHERE e.incident_id = i.incident_id) AS escalated_at

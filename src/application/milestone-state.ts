@@ -9,27 +9,12 @@
  * rewrites a row when a warning threshold or a deadline passes, so "warned" and "breached" are
  * derived from the stored times and `now` (the Clock's, passed in).
  */
-import type { MilestoneState, MilestoneView } from '../contracts/read';
+import type { MilestoneView } from '../contracts/read';
 import { milestoneAt, wholeSeconds, type StoredMilestone } from '../domain';
-
-export interface MilestoneRow {
-  incident_id: string;
-  milestone: string;
-  cycle: number;
-  state: MilestoneState;
-  start_at: Date | null;
-  due_at: Date | null;
-  warn_at: Date[];
-  met_at: Date | null;
-  breached_at: Date | null;
-  paused_ms: string | number;
-  escalates_to_tier: number | null;
-  stopped_at: Date | null;
-  overdue_paused_ms: string | number;
-}
+import type { MilestoneRecord } from '../tables/milestones';
 
 /** The row in the domain's terms (epoch ms). */
-export function storedMilestone(row: MilestoneRow): StoredMilestone {
+export function storedMilestone(row: MilestoneRecord): StoredMilestone {
   return {
     state: row.state,
     startAt: ms(row.start_at),
@@ -43,7 +28,7 @@ export function storedMilestone(row: MilestoneRow): StoredMilestone {
 }
 
 /** The milestone as a dashboard sees it at `now` (GET /v1/incidents/{id}, the stream). */
-export function milestoneView(row: MilestoneRow, now: number): MilestoneView {
+export function milestoneView(row: MilestoneRecord, now: number): MilestoneView {
   const at = milestoneAt(storedMilestone(row), now);
   return {
     milestone: row.milestone,

@@ -33,7 +33,7 @@ import {
   type ListedIncident,
   type ListPosition,
 } from '../tables/incidents';
-import { atRiskMilestones, milestonesOfIncident } from '../tables/milestones';
+import { atRiskMilestones, milestonesOfIncident, type MilestoneRecord } from '../tables/milestones';
 import {
   POLICY_LIST,
   policyVersionsOf,
@@ -41,7 +41,7 @@ import {
   type PolicySummaryRecord,
 } from '../tables/policies';
 import type { Statement } from '../tables/sql';
-import { iso, milestoneView, type MilestoneRow } from './milestone-state';
+import { iso, milestoneView } from './milestone-state';
 
 // ---------------------------------------------------------------------------------------------
 // Cursors: opaque to clients, exact for us (microseconds, since Postgres keeps them and a JS Date
@@ -165,7 +165,7 @@ export class ReadQueries {
   async getIncident(id: string, now: number): Promise<IncidentDetail> {
     const [incident, milestones, escalations] = await Promise.all([
       this.rows<IncidentRecord>(incidentById(id)),
-      this.rows<MilestoneRow>(milestonesOfIncident(id)),
+      this.rows<MilestoneRecord>(milestonesOfIncident(id)),
       this.rows<EscalationRecord>(escalationsOfIncident(id)),
     ]);
     const row = incident[0];
@@ -222,7 +222,7 @@ export class ReadQueries {
   /** GET /v1/sla/at-risk: what the domain's onAtRiskList lists at `now` (tables/milestones.ts). */
   async atRisk(q: AtRiskQuery, now: number): Promise<AtRiskItem[]> {
     const rows = await this.rows<
-      MilestoneRow & {
+      MilestoneRecord & {
         title: string | null;
         severity: AtRiskItem['severity'];
         site: string | null;

@@ -16,7 +16,8 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { milestoneView, type MilestoneRow } from '../application/milestone-state';
+import { milestoneView } from '../application/milestone-state';
+import type { MilestoneRecord } from '../tables/milestones';
 import {
   formatCursor,
   parseCursor,
@@ -301,11 +302,11 @@ export function render(row: FeedRow, now: number): unknown {
       };
     case 'milestone': {
       const date = (v: unknown) => (typeof v === 'number' ? new Date(v) : null);
-      const m: MilestoneRow = {
+      const m: MilestoneRecord = {
         incident_id: row.incidentId,
         milestone: String(p.milestone),
         cycle: Number(p.cycle),
-        state: p.state as MilestoneRow['state'],
+        state: p.state as MilestoneRecord['state'],
         start_at: date(p.startAt),
         due_at: date(p.dueAt),
         warn_at: Array.isArray(p.warnAt) ? p.warnAt.map((w) => new Date(Number(w))) : [],

@@ -133,6 +133,23 @@ export function milestonesDelete(
 // ---------------------------------------------------------------------------------------------
 // Readers
 
+/** A row as `SELECT m.*` returns it (application/milestone-state.ts shows it at an instant). */
+export interface MilestoneRecord {
+  incident_id: string;
+  milestone: string;
+  cycle: number;
+  state: MilestoneState;
+  start_at: Date | null;
+  due_at: Date | null;
+  warn_at: Date[];
+  met_at: Date | null;
+  breached_at: Date | null;
+  paused_ms: string | number;
+  escalates_to_tier: number | null;
+  stopped_at: Date | null;
+  overdue_paused_ms: string | number;
+}
+
 /**
  * The milestone rule as SQL predicates over milestones `m`, with `now` the SQL text of the
  * instant (a parameter such as `$3`), on the SQL twin of `milestoneAt`:
@@ -171,7 +188,7 @@ const MILESTONE_ORDER = `array_position(
   ARRAY['response', 'dispatch', 'arrival', 'diagnosis', 'solution', 'spare_parts', 'follow_up'],
   m.milestone)`;
 
-/** Every milestone row of an incident (application/milestone-state.ts MilestoneRow), in order. */
+/** Every milestone of an incident as MilestoneRecord, in order. */
 export function milestonesOfIncident(incidentId: string): Statement {
   return {
     text: `SELECT m.* FROM milestones m WHERE m.incident_id = $1

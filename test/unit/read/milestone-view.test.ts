@@ -1,9 +1,10 @@
-import { milestoneView, type MilestoneRow } from '../../../src/application/milestone-state';
+import { milestoneView } from '../../../src/application/milestone-state';
+import type { MilestoneRecord } from '../../../src/tables/milestones';
 
 const T0 = Date.parse('2026-11-24T02:00:00.000Z');
 const min = 60_000;
 
-function row(over: Partial<MilestoneRow> = {}): MilestoneRow {
+function row(over: Partial<MilestoneRecord> = {}): MilestoneRecord {
   return {
     incident_id: 'INC-1',
     milestone: 'response',

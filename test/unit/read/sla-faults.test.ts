@@ -5,11 +5,11 @@
  * that SPEC §2 says is frozen. (The same cases against real Kafka and Postgres, the views and the
  * report: test/integration/sla-rules.test.ts.)
  */
-import { milestoneView, type MilestoneRow } from '../../../src/application/milestone-state';
+import { milestoneView } from '../../../src/application/milestone-state';
 import { DEFAULT_POLICY, type IncidentEvent, type MilestoneId } from '../../../src/domain';
 import { decodeRecord } from '../../../src/projector/decode';
 import { projectIncident } from '../../../src/projector/project-incident';
-import type { MilestoneRow as ProjectedRow } from '../../../src/tables/milestones';
+import type { MilestoneRecord, MilestoneRow as ProjectedRow } from '../../../src/tables/milestones';
 
 const S = 1000;
 const H = 3_600_000;
@@ -47,7 +47,7 @@ function project(events: IncidentEvent[]) {
 }
 
 /** A projected row as the read side loads it from Postgres. */
-function asStored(r: ProjectedRow): MilestoneRow {
+function asStored(r: ProjectedRow): MilestoneRecord {
   const d = (ms: number | null) => (ms === null ? null : new Date(ms));
   return {
     incident_id: r.incidentId,
