@@ -23,7 +23,7 @@
  *   key a round in flight holds, so one key is never in two produce requests at once: an
  *   incident's events reach its partition in order (a breach before the escalation it caused),
  *   also when a request fails and is retried later. This is why the relay's producer need not be
- *   idempotent (src/infra/kafka.ts createRelayPublisher), and why its requests may overlap. With
+ *   idempotent (src/infra/kafka.ts PublisherOptions), and why its requests may overlap. With
  *   several relays (instances), batches may interleave; consumers must not rely on order across
  *   them.
  * NOTIFY on `sla_outbox` (migrations/0004) wakes the relay at once; a poll is the safety net.
@@ -198,7 +198,8 @@ export class OutboxRelay {
   /**
    * One round: claim, publish per topic (in parallel), mark sent or record the failure, commit.
    * `onClaimed` is called once the rows are claimed and their keys recorded as in flight (the
-   * pipeline starts the next claim from there).
+   * pipeline starts the next claim from there). Called directly (tests), it is one round beside
+   * the pipeline: SKIP LOCKED keeps their rows apart, but not their keys.
    */
   async relayRound(onClaimed?: (claimed: number) => void): Promise<RelayRoundResult> {
     const held: string[] = [];

@@ -199,6 +199,45 @@ test('a timer whose (key, generation) fired before fires nothing again and escal
   expect(written.rows).toEqual([{ outbox: 0, escalations: 0, tier: 1 }]);
 });
 
+test('a firing round held up in Postgres does not hold up a timer due after it started', async () => {
+  const held = newIncidentId();
+  const later = newIncidentId();
+  const dueAt = Date.now() + 200;
+  await insertIncident(db.pool, { incidentId: held });
+  await insertMilestone(db.pool, { incidentId: held, milestone: 'response', dueAt });
+  const blocker = await db.pool.connect();
+  try {
+    // An uncommitted escalation of the same (incident, tier): the round that escalates `held`
+    // waits for this transaction on the primary key, in flight until it ends.
+    await blocker.query('BEGIN');
+    await blocker.query(
+      `INSERT INTO escalations (incident_id, to_tier, from_tier, automatic, reason, event_id)
+       VALUES ($1, 2, 1, false, 'test', 'blocker')`,
+      [held],
+    );
+    await upsertTimer(db.pool, { incidentId: held, milestone: 'response', kind: 'breach', dueAt });
+    await waitFor(
+      async () =>
+        (
+          await db.pool.query(
+            `SELECT 1 FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        ).rowCount === 1,
+      { what: 'the round firing the first breach waiting for the lock' },
+    );
+    await insertIncidentWithTimers(db.pool, later, { dueAt: Date.now() + 200 });
+    await waitFor(() => recordsOf(later).some((r) => r.value.type === 'sla.breached'), {
+      what: 'the later breach fired while the first round waits',
+    });
+    expect(recordsOf(held)).toEqual([]);
+  } finally {
+    await blocker.query('ROLLBACK');
+    blocker.release();
+  }
+  await waitFor(() => recordsOf(held).length >= 2, { what: 'the held round done after all' });
+});
+
 test('a breach whose tier the incident already has raises nothing; a higher one raises from there', async () => {
   const incidentId = newIncidentId();
   const dueAt = Date.now() + 300;
