@@ -7,3 +7,4 @@ export * from './incident';
 export * from './evaluate';
 export * from './timers';
 export * from './milestone-state';
+export * from './inspections';

@@ -41,6 +41,11 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
   'incident.closed': { confirmedBy: 'customer desk' },
   'incident.reopened': { reason: 'fault came back' },
   'incident.cancelled': { reason: 'duplicate' },
+  'inspection.completed': {
+    site: '长葛 data centre',
+    inspectionId: 'changge:2026-Q4',
+    reportRef: 'RPT-7',
+  },
 };
 
 /** One SDK event of every type for `subject`, ids `${idPrefix}-0…15`, `time` at `at` (epoch ms). */
