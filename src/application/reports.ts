@@ -8,6 +8,8 @@
  *   as they stand at generation time; cancelled incidents (duplicates, false alarms) are left out,
  *   and so are milestones whose clock never started or has not started yet (SPEC §2: spare_parts
  *   of an incident solved within 24 h);
+ * - inspections (§4.5.8.4) cover the inspections *due* in the month, as they stand at generation
+ *   time, overall and per site (application/inspections.ts);
  * - escalations, dispatches, arrivals and reopens count what *happened* in the month
  *   (escalated_at, event time); `reopened` counts incidents with a reopen that took effect in the
  *   month (SPEC §3: only from resolved or closed; cancelled is final).
@@ -15,6 +17,7 @@
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
+import { inspectionReport } from './inspections';
 import { milestoneSql } from './milestone-state';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
@@ -39,7 +42,7 @@ export async function monthlyReport(
 ): Promise<MonthlyReport> {
   const { from, to } = monthRange(month, zone);
   const range = [from, to];
-  const [milestones, incidents, escalations, field] = await Promise.all([
+  const [milestones, incidents, escalations, field, inspections] = await Promise.all([
     pool.query<{
       all_severities: boolean;
       severity: MilestoneStats['severity'];
@@ -111,6 +114,7 @@ export async function monthlyReport(
          AND time >= $1 AND time < $2`,
       range,
     ),
+    inspectionReport(pool, from, to, now),
   ]);
 
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<
@@ -163,6 +167,7 @@ export async function monthlyReport(
       dispatchedEngineers: f?.engineers ?? 0,
       onSiteVisits: f?.arrivals ?? 0,
     },
+    inspections,
   };
 }
 
@@ -217,6 +222,14 @@ export function reportToCsv(r: MonthlyReport): string {
     { section: 'dispatches', count: r.field.dispatches },
     { section: 'dispatched_engineers', count: r.field.dispatchedEngineers },
     { section: 'on_site_visits', count: r.field.onSiteVisits },
+    {
+      section: 'inspections',
+      count: r.inspections.due,
+      met_on_time: r.inspections.metOnTime,
+      breached: r.inspections.breached,
+      open: r.inspections.open,
+      compliance_pct: r.inspections.compliancePct,
+    },
   ];
   const lines = [
     CSV_COLUMNS.join(','),

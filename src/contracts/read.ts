@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { inspectionReportSection } from './inspections';
 
 import { SEVERITIES } from '../domain';
 
@@ -348,6 +349,8 @@ export const monthlyReport = z
     escalations: z.array(z.object({ tier, total: count, automatic: count, manual: count })),
     /** §4.5.3.6 售后派人 人次: dispatch events, engineers sent (人次), arrivals on site. */
     field: z.object({ dispatches: count, dispatchedEngineers: count, onSiteVisits: count }),
+    /** §4.5.8.4 inspections due in the month: met on time, breached, open; per site. */
+    inspections: inspectionReportSection,
   })
   .meta({ id: 'MonthlyReport' });
 export type MonthlyReport = z.infer<typeof monthlyReport>;

@@ -39,14 +39,17 @@ import {
   asTier,
   decideFiring,
   escalationFor,
+  isInspectionTimerSubject,
   isSeverity,
   type ClaimedTimer,
   type IncidentSnapshot,
+  type InspectionSkipReason,
   type MilestoneSnapshot,
   type SkipReason,
   type TimerKind,
 } from '../domain';
 import { insertOutboxRows } from '../outbox/store';
+import { decideInspectionTimers } from './fire-inspections';
 
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
@@ -75,7 +78,7 @@ export interface FireRoundResult {
   /** Rows claimed (fired + skipped + deferred). Equal to batchSize: there may be more due. */
   claimed: number;
   fired: FiredTimer[];
-  skipped: { kind: TimerKind; reason: SkipReason }[];
+  skipped: { kind: TimerKind; reason: SkipReason | InspectionSkipReason }[];
   /** Timers left for the next round because their incident was locked by another transaction. */
   deferred: number;
   escalations: { incidentId: string; fromTier: number; toTier: number; milestone: string }[];
@@ -201,18 +204,29 @@ async function fireInTransaction(
   client: PoolClient,
   { batchSize, topics }: FireOptions,
 ): Promise<FireRoundResult> {
-  const rows = await claim(client, batchSize);
+  const claimed = await claim(client, batchSize);
   // The claim's now() is the transaction start: every decision and event time uses it.
-  const now = rows[0]?.db_now.getTime() ?? (await databaseNow(client));
+  const now = claimed[0]?.db_now.getTime() ?? (await databaseNow(client));
   const result: FireRoundResult = {
-    claimed: rows.length,
+    claimed: claimed.length,
     fired: [],
     skipped: [],
     deferred: 0,
     escalations: [],
     dbNow: now,
   };
-  if (rows.length === 0) return result;
+  if (claimed.length === 0) return result;
+  const rows = claimed.filter((r) => !isInspectionTimerSubject(r.incident_id));
+  if (rows.length < claimed.length) {
+    await fireInspections(
+      client,
+      claimed.filter((r) => isInspectionTimerSubject(r.incident_id)),
+      now,
+      topics,
+      result,
+    );
+    if (rows.length === 0) return result;
+  }
 
   let decided = rows.map((row) => decide(row, toIncident(row), now, topics));
   const lock = await lockEscalatingIncidents(client, decided);
@@ -229,7 +243,14 @@ async function fireInTransaction(
   }
   if (decided.length === 0) return result;
 
-  const fresh = await recordFires(client, decided);
+  const fresh = await recordFires(
+    client,
+    decided.map((d) => ({
+      timerKey: d.timer.timerKey,
+      eventId: d.fire ? d.outbox.id : null,
+      skippedReason: d.fire ? null : d.reason,
+    })),
+  );
   const outbox: OutboxRow[] = [];
   const breaches = new Map<string, Fired[]>();
   for (const d of decided) {
@@ -325,17 +346,53 @@ async function lockEscalatingIncidents(
 }
 
 /** Deletes the timer rows and records their firing; returns the keys whose firing is new. */
-async function recordFires(client: PoolClient, decided: Decided[]): Promise<Set<string>> {
+async function recordFires(
+  client: PoolClient,
+  decided: { timerKey: string; eventId: string | null; skippedReason: string | null }[],
+): Promise<Set<string>> {
   const { rows } = await client.query<{ timer_key: string }>({
     name: 'sla_fire_record',
     text: RECORD_SQL,
     values: [
-      decided.map((d) => d.timer.timerKey),
-      decided.map((d) => (d.fire ? d.outbox.id : null)),
-      decided.map((d) => (d.fire ? null : d.reason)),
+      decided.map((d) => d.timerKey),
+      decided.map((d) => d.eventId),
+      decided.map((d) => d.skippedReason),
     ],
   });
   return new Set(rows.map((r) => r.timer_key));
+}
+
+/**
+ * Inspection obligations' timers (fire-inspections.ts): decided on their obligation, recorded in
+ * timer_fires and published through the outbox like milestone timers; they never escalate an
+ * incident (there is none: their page names the schedule's tier).
+ */
+async function fireInspections(
+  client: PoolClient,
+  rows: ClaimRow[],
+  now: number,
+  topics: FireOptions['topics'],
+  result: FireRoundResult,
+): Promise<void> {
+  const decided = await decideInspectionTimers(client, rows, now, topics);
+  const fresh = await recordFires(
+    client,
+    decided.map((d) => ({
+      timerKey: d.timerKey,
+      eventId: d.outcome.fire ? d.outcome.outbox.id : null,
+      skippedReason: d.outcome.fire ? null : d.outcome.reason,
+    })),
+  );
+  const outbox: OutboxRow[] = [];
+  for (const { kind, timerKey, dueAt, outcome } of decided) {
+    if (!fresh.has(timerKey)) result.skipped.push({ kind, reason: 'already_fired' });
+    else if (!outcome.fire) result.skipped.push({ kind, reason: outcome.reason });
+    else {
+      outbox.push(outcome.outbox);
+      result.fired.push({ kind, timerKey, dueAt, eventId: outcome.outbox.id });
+    }
+  }
+  await insertOutboxRows(client, outbox);
 }
 
 /**

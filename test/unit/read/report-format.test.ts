@@ -61,6 +61,15 @@ describe('reportToCsv', () => {
     ],
     escalations: [{ tier: 2, total: 3, automatic: 2, manual: 1 }],
     field: { dispatches: 2, dispatchedEngineers: 5, onSiteVisits: 4 },
+    inspections: {
+      due: 3,
+      metOnTime: 1,
+      breached: 1,
+      metLate: 0,
+      open: 1,
+      compliancePct: 50,
+      bySite: [],
+    },
   };
 
   it('is one rectangular table, CRLF, empty cells where a column does not apply', () => {
@@ -76,6 +85,7 @@ describe('reportToCsv', () => {
     expect(lines).toContain('incidents_reported,II,,,2,,,,,,,');
     expect(lines).toContain('dispatched_engineers,,,,5,,,,,,,');
     expect(lines).toContain('on_site_visits,,,,4,,,,,,,');
+    expect(lines).toContain('inspections,,,,3,1,1,1,,50,,');
     expect(new Set(lines.slice(0, -1).map((l) => l.split(',').length))).toEqual(new Set([12]));
   });
 
