@@ -1,0 +1,334 @@
+/**
+ * Inspection obligations (issue 15 item 5) through the service's own roles (startApp: api,
+ * projector, scheduler), the real broker and Postgres: a schedule created over HTTP with an admin
+ * key; its warning and breach on the SLA topics (`data.obligation: "inspection"`, keyed by site);
+ * `inspection.completed` posted to POST /v1/events meets it (and retracts a breach it proves
+ * wrong); the read API lists due and done inspections; the monthly report counts them.
+ */
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { DateTime } from 'luxon';
+import { loadConfig } from '../../src/config';
+import { createContext, startApp, type RunningApp } from '../../src/composition';
+import { createApiKey } from '../../src/http/api-keys';
+import { createLogger } from '../../src/infra/logger';
+import { createTopics, testConfig, uniqueTopic, waitFor } from '../helpers/infra';
+import { ownDatabase, type OwnDatabase } from './fixtures/projector-data';
+
+jest.setTimeout(120_000);
+
+let db: OwnDatabase;
+let app: RunningApp;
+let consumer: Consumer;
+const auth: Record<'admin' | 'read' | 'write', string> = { admin: '', read: '', write: '' };
+const topics = {
+  KAFKA_TOPIC_EVENTS: uniqueTopic('insp.events'),
+  KAFKA_TOPIC_DLQ: uniqueTopic('insp.dlq'),
+  KAFKA_TOPIC_WARNINGS: uniqueTopic('insp.warnings'),
+  KAFKA_TOPIC_ESCALATIONS: uniqueTopic('insp.escalations'),
+};
+
+interface Received {
+  topic: string;
+  key: string | null;
+  event: {
+    id: string;
+    type: string;
+    subject: string;
+    data: Record<string, unknown> & { inspectionId?: string };
+  };
+}
+const received: Received[] = [];
+
+beforeAll(async () => {
+  db = await ownDatabase('i15_inspect');
+  await createTopics(Object.values(topics));
+  const keys = {
+    admin: createApiKey(['admin'], 'insp-admin'),
+    read: createApiKey(['incidents:read'], 'insp-read'),
+    write: createApiKey(['events:write'], 'insp-write'),
+  };
+  for (const k of ['admin', 'read', 'write'] as const) auth[k] = `Bearer ${keys[k].token}`;
+  const config = loadConfig({
+    ...topics,
+    ROLES: 'api,projector,scheduler',
+    HTTP_PORT: '0',
+    DATABASE_URL: db.url,
+    KAFKA_BROKERS: testConfig().brokers.join(','),
+    PROJECTOR_GROUP_ID: uniqueTopic('insp.group'),
+    API_KEYS: Object.values(keys)
+      .map((k) => k.configEntry)
+      .join(','),
+    REPORT_TIME_ZONE: 'Asia/Shanghai',
+  });
+  app = await startApp(createContext(config, createLogger('silent')));
+
+  const kafka = new Kafka({
+    clientId: 'insp-test',
+    brokers: testConfig().brokers,
+    logLevel: logLevel.NOTHING,
+  });
+  consumer = kafka.consumer({ groupId: uniqueTopic('insp.reader'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({
+    topics: [topics.KAFKA_TOPIC_WARNINGS, topics.KAFKA_TOPIC_ESCALATIONS],
+    fromBeginning: true,
+  });
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      received.push({
+        topic,
+        key: message.key?.toString() ?? null,
+        event: JSON.parse(message.value!.toString()) as Received['event'],
+      });
+    },
+  });
+});
+
+afterAll(async () => {
+  await consumer?.disconnect();
+  await app?.stop();
+  await db?.drop();
+});
+
+async function call(
+  method: 'GET' | 'POST',
+  url: string,
+  key: keyof typeof auth,
+  body?: unknown,
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`http://${app.address}${url}`, {
+    method,
+    headers: {
+      authorization: auth[key],
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+let seq = 0;
+const uniq = (label: string) => `${label}-${Date.now().toString(36)}-${(seq += 1)}`;
+
+function completed(inspectionId: string, time: number, reportRef = 'RPT-1') {
+  return {
+    specversion: '1.0',
+    id: uniq('done'),
+    source: '/field-app',
+    type: 'inspection.completed',
+    subject: inspectionId,
+    time: new Date(time).toISOString(),
+    data: { site: '长葛 data centre', inspectionId, reportRef },
+  };
+}
+
+const about = (inspectionId: string, type: string) =>
+  received.filter((r) => r.event.type === type && r.event.data.inspectionId === inspectionId);
+
+async function inspection(id: string) {
+  const res = await call(
+    'GET',
+    `/v1/inspections?scheduleId=${encodeURIComponent(id.split(':')[0]!)}`,
+    'read',
+  );
+  expect(res.status).toBe(200);
+  return (
+    res.json.items as { inspectionId: string; state: string; reportRef: string | null }[]
+  ).find((i) => i.inspectionId === id);
+}
+
+test('an inspection due in seconds warns at once, breaches at its deadline, keyed by site; a late completion proving it done in time retracts the breach', async () => {
+  const scheduleId = uniq('cny');
+  const dueAt = Date.now() + 3_000;
+  const res = await call('POST', '/v1/inspection-schedules', 'admin', {
+    id: scheduleId,
+    site: '长葛 data centre',
+    customer: 'Acme',
+    quarterly: false,
+    dates: [{ id: 'eve', dueAt: new Date(dueAt).toISOString(), label: '春节' }],
+  });
+  expect(res.status).toBe(201);
+  const id = `${scheduleId}:eve`;
+  expect(res.json.inspections).toEqual([
+    expect.objectContaining({ inspectionId: id, kind: 'listed', state: 'warned', label: '春节' }),
+  ]);
+
+  // The default lead (P14D) passed already: the warning fires at once, the deadline still ahead.
+  const [warning] = await waitFor(
+    () => about(id, 'sla.warning').length === 1 && about(id, 'sla.warning'),
+    {
+      what: 'the warning',
+      timeoutMs: 30_000,
+    },
+  );
+  expect(warning!.topic).toBe(topics.KAFKA_TOPIC_WARNINGS);
+  expect(warning!.key).toBe('长葛 data centre');
+  expect(warning!.event.subject).toBe('长葛 data centre');
+  expect(warning!.event.data).toMatchObject({
+    obligation: 'inspection',
+    inspectionId: id,
+    scheduleId,
+    site: '长葛 data centre',
+    customer: 'Acme',
+    threshold: 'P14D',
+    dueAt: new Date(dueAt).toISOString(),
+    tier: 2,
+  });
+
+  const [breach] = await waitFor(
+    () => about(id, 'sla.breached').length === 1 && about(id, 'sla.breached'),
+    {
+      what: 'the breach',
+      timeoutMs: 30_000,
+    },
+  );
+  expect(breach!.topic).toBe(topics.KAFKA_TOPIC_ESCALATIONS);
+  expect(breach!.key).toBe('长葛 data centre');
+  expect(breach!.event.data).toMatchObject({ obligation: 'inspection', inspectionId: id, tier: 2 });
+  // Never early: detected at or after the deadline.
+  expect(Date.parse(breach!.event.data.breachedAt as string)).toBeGreaterThanOrEqual(dueAt);
+  expect((await inspection(id))?.state).toBe('breached');
+
+  // The field app reports late that the inspection was done a second before the deadline.
+  expect((await call('POST', '/v1/events', 'write', completed(id, dueAt - 1_000))).status).toBe(
+    202,
+  );
+  const [retraction] = await waitFor(
+    () => about(id, 'sla.breach_retracted').length === 1 && about(id, 'sla.breach_retracted'),
+    { what: 'the retraction', timeoutMs: 30_000 },
+  );
+  expect(retraction!.event.data).toMatchObject({
+    obligation: 'inspection',
+    retracts: breach!.event.id,
+    metAt: new Date(dueAt - 1_000).toISOString(),
+  });
+  expect(await inspection(id)).toMatchObject({ state: 'met', reportRef: 'RPT-1' });
+});
+
+test('completed before its deadline: listed as done, its timers gone, nothing fires', async () => {
+  const scheduleId = uniq('event');
+  const dueAt = Date.now() + 3_600_000;
+  const res = await call('POST', '/v1/inspection-schedules', 'admin', {
+    id: scheduleId,
+    customer: 'Acme',
+    quarterly: false,
+    warnBefore: 'PT30M',
+    dates: [{ dueAt: new Date(dueAt).toISOString(), label: 'board meeting' }],
+  });
+  expect(res.status).toBe(201);
+  const id = res.json.inspections[0].inspectionId as string;
+  expect(res.json.inspections[0].state).toBe('pending');
+  const timers = async () =>
+    (
+      await db.pool.query(`SELECT kind FROM timers WHERE incident_id = $1 ORDER BY kind`, [
+        `inspection/${id}`,
+      ])
+    ).rows.map((r: { kind: string }) => r.kind);
+  expect(await timers()).toEqual(['breach', 'warning']);
+
+  expect(
+    (await call('POST', '/v1/events', 'write', completed(id, Date.now() - 1_000, 'RPT-2'))).status,
+  ).toBe(202);
+  await waitFor(async () => (await inspection(id))?.state === 'met', {
+    what: 'met',
+    timeoutMs: 30_000,
+  });
+  expect(await timers()).toEqual([]);
+  const done = await call('GET', `/v1/inspections?scheduleId=${scheduleId}&status=done`, 'read');
+  expect(done.json.items).toEqual([
+    expect.objectContaining({
+      inspectionId: id,
+      state: 'met',
+      reportRef: 'RPT-2',
+      customer: 'Acme',
+      site: null,
+    }),
+  ]);
+  const due = await call('GET', `/v1/inspections?scheduleId=${scheduleId}&status=due`, 'read');
+  expect(due.json.items).toEqual([]);
+});
+
+test('quarterly by default: four quarters from today, due at each quarter end in the report zone; created once', async () => {
+  const scheduleId = uniq('q');
+  const body = { id: scheduleId, site: 'HQ' };
+  const res = await call('POST', '/v1/inspection-schedules', 'admin', body);
+  expect(res.status).toBe(201);
+  const q = DateTime.now().setZone('Asia/Shanghai').startOf('quarter');
+  const expected = [1, 2, 3, 4].map((n) => ({
+    inspectionId: `${scheduleId}:${q.plus({ quarters: n - 1 }).year}-Q${q.plus({ quarters: n - 1 }).quarter}`,
+    dueAt: q.plus({ quarters: n }).toUTC().toISO(),
+    warnAt: q.plus({ quarters: n }).minus({ days: 14 }).toUTC().toISO(),
+  }));
+  expect(
+    res.json.inspections.map((i: Record<string, string>) => ({
+      inspectionId: i.inspectionId,
+      dueAt: i.dueAt,
+      warnAt: i.warnAt,
+    })),
+  ).toEqual(expected);
+  expect(res.json).toMatchObject({
+    quarterly: true,
+    timeZone: 'Asia/Shanghai',
+    warnBefore: 'P14D',
+    escalatesToTier: 2,
+  });
+
+  // The same document again: 200 and the same schedule; another document: 409.
+  const again = await call('POST', '/v1/inspection-schedules', 'admin', body);
+  expect(again.status).toBe(200);
+  expect(again.json.inspections).toHaveLength(4);
+  const other = await call('POST', '/v1/inspection-schedules', 'admin', {
+    ...body,
+    site: 'elsewhere',
+  });
+  expect(other.status).toBe(409);
+  expect(
+    (await call('GET', `/v1/inspection-schedules/${scheduleId}`, 'read')).json.inspections,
+  ).toHaveLength(4);
+  expect((await call('GET', '/v1/inspection-schedules/nope', 'read')).status).toBe(404);
+
+  // The monthly report of the first deadline's month counts it as open (due, not done yet).
+  const month = DateTime.fromISO(expected[0]!.dueAt!).setZone('Asia/Shanghai').toFormat('yyyy-MM');
+  const report = await call('GET', `/v1/reports/monthly?month=${month}`, 'read');
+  expect(report.status).toBe(200);
+  expect(report.json.inspections.bySite).toContainEqual(
+    expect.objectContaining({ site: 'HQ', due: 1, open: 1, metOnTime: 0, breached: 0 }),
+  );
+});
+
+test('bad schedules are 400s naming the field; only an admin key creates one', async () => {
+  const post = (body: unknown, key: keyof typeof auth = 'admin') =>
+    call('POST', '/v1/inspection-schedules', key, body);
+  const details = async (body: unknown) => {
+    const res = await post(body);
+    expect(res.status).toBe(400);
+    return (res.json.details as { path: string }[]).map((d) => d.path);
+  };
+  expect(await details({ quarterly: true })).toEqual(['site']);
+  expect(await details({ site: 'HQ', warnBefore: 'P1M' })).toEqual(['warnBefore']);
+  expect(
+    await details({ site: 'HQ', dates: [{ dueAt: '2020-01-01T00:00:00Z', label: 'past' }] }),
+  ).toEqual(['dates.0.dueAt']);
+  expect(await details({ site: 'HQ', from: '2027-01-01', until: '2026-01-01' })).toEqual(['until']);
+  expect(await details({ site: 'HQ', colour: 'red' })).toEqual(['colour']);
+  const soon = new Date(Date.now() + 86_400_000).toISOString();
+  expect(
+    await details({
+      site: 'HQ',
+      dates: [
+        { dueAt: soon, label: 'a' },
+        { dueAt: soon, label: 'b' },
+      ],
+    }),
+  ).toEqual(['dates.1.id']);
+  expect((await post({ site: 'HQ' }, 'read')).status).toBe(403);
+  expect((await post({ site: 'HQ' }, 'write')).status).toBe(403);
+});
+
+test('an inspection.completed missing its inspectionId is a 400 naming it', async () => {
+  const bad = completed('x:y', Date.now());
+  const res = await call('POST', '/v1/events', 'write', { ...bad, data: { site: 'HQ' } });
+  expect(res.status).toBe(400);
+  expect(res.json.details).toEqual([expect.objectContaining({ path: 'data.inspectionId' })]);
+});
