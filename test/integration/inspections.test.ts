@@ -8,6 +8,8 @@
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { DateTime } from 'luxon';
 import { loadConfig } from '../../src/config';
+import type { InspectionView } from '../../src/contracts/inspections';
+import type { MonthlyReport } from '../../src/contracts/read';
 import { createContext, startApp, type RunningApp } from '../../src/composition';
 import { createApiKey } from '../../src/http/api-keys';
 import { createLogger } from '../../src/infra/logger';
@@ -90,12 +92,19 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function call(
+/** The parts of the answers the tests read (schedule, list, problem). */
+type Answer = {
+  inspections: InspectionView[];
+  items: InspectionView[];
+  details: { path: string; message: string }[];
+} & Record<string, unknown>;
+
+async function call<T = Answer>(
   method: 'GET' | 'POST',
   url: string,
   key: keyof typeof auth,
   body?: unknown,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: T }> {
   const res = await fetch(`http://${app.address}${url}`, {
     method,
     headers: {
@@ -105,7 +114,7 @@ async function call(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
+  return { status: res.status, json: (text ? JSON.parse(text) : null) as T };
 }
 
 let seq = 0;
@@ -217,8 +226,9 @@ test('completed before its deadline: listed as done, its timers gone, nothing fi
     dates: [{ dueAt: new Date(dueAt).toISOString(), label: 'board meeting' }],
   });
   expect(res.status).toBe(201);
-  const id = res.json.inspections[0].inspectionId as string;
-  expect(res.json.inspections[0].state).toBe('pending');
+  const [created] = res.json.inspections;
+  const id = created!.inspectionId;
+  expect(created!.state).toBe('pending');
   const timers = async () =>
     (
       await db.pool.query(`SELECT kind FROM timers WHERE incident_id = $1 ORDER BY kind`, [
@@ -261,7 +271,7 @@ test('quarterly by default: four quarters from today, due at each quarter end in
     warnAt: q.plus({ quarters: n }).minus({ days: 14 }).toUTC().toISO(),
   }));
   expect(
-    res.json.inspections.map((i: Record<string, string>) => ({
+    res.json.inspections.map((i) => ({
       inspectionId: i.inspectionId,
       dueAt: i.dueAt,
       warnAt: i.warnAt,
@@ -290,7 +300,7 @@ test('quarterly by default: four quarters from today, due at each quarter end in
 
   // The monthly report of the first deadline's month counts it as open (due, not done yet).
   const month = DateTime.fromISO(expected[0]!.dueAt!).setZone('Asia/Shanghai').toFormat('yyyy-MM');
-  const report = await call('GET', `/v1/reports/monthly?month=${month}`, 'read');
+  const report = await call<MonthlyReport>('GET', `/v1/reports/monthly?month=${month}`, 'read');
   expect(report.status).toBe(200);
   expect(report.json.inspections.bySite).toContainEqual(
     expect.objectContaining({ site: 'HQ', due: 1, open: 1, metOnTime: 0, breached: 0 }),

@@ -59,12 +59,14 @@ describe('parseEvent', () => {
     ['incident.closed', { confirmedBy: 'customer' }],
     ['incident.reopened', { reason: 'again' }],
     ['incident.cancelled', { reason: 'duplicate' }],
+    ['inspection.completed', { site: '长葛 data centre', inspectionId: 'cg:2026-Q4' }],
+    ['inspection.completed', { site: 'HQ', inspectionId: 'cg:cny', reportRef: 'RPT 7' }],
   ])('accepts %s %j', (type, data) => {
     expect(valid({ ...reported, type, data }).data).toEqual(data);
   });
 
   it('covers every event type in the tests above or the example', () => {
-    expect(EVENT_TYPES).toHaveLength(16);
+    expect(EVENT_TYPES).toHaveLength(17);
   });
 
   it('normalises a missing data to {} where nothing is required', () => {
