@@ -80,7 +80,11 @@ export async function registerApiRole(
     // Stopped after the stream hub (services stop in reverse order), which released its client.
     stop: () => streamListenPool.end(),
   };
-  return [releaseListenPool, ...registerReadApi(http, context, streamListenPool)];
+  const streamListener = new PgListener(
+    streamListenPool,
+    context.log.child({ listener: 'stream' }),
+  );
+  return [releaseListenPool, ...registerReadApi(http, context, streamListener)];
 }
 
 /**

@@ -341,22 +341,30 @@ export class ReadQueries {
   }
 
   /**
-   * Open milestones of open incidents due within the horizon, least time left first. Paused
+   * Open milestones of open incidents due within the horizon, least time left first: the domain's
+   * `onAtRiskList` at `now`, through its SQL twin `sla_milestone_at_risk` (0016). Paused
    * milestones are not at risk (their clock stands).
    *
-   * The LIMIT is applied to milestones before incidents are joined: open (pending/warned)
-   * milestones belong to open incidents (resolve/close/cancel settles them), so the join only
-   * decorates. Joining first made Postgres probe an incident for every milestone in the horizon
-   * (bench/read: 2,293 probes for 100 rows shown). Incident filters run inside, as a semi-join.
+   * The terms before the twin only narrow the scan to milestones_running_due_idx (0016): each is
+   * implied by the rule (listed rows run, so stopped_at is NULL and the stored state is pending,
+   * warned or breached; without includeBreached the deadline is ahead).
+   *
+   * The LIMIT is applied to milestones before incidents are joined: open milestones belong to
+   * open incidents (resolve/close/cancel settles them), so the join only decorates. Joining
+   * first made Postgres probe an incident for every milestone in the horizon (bench/read: 2,293
+   * probes for 100 rows shown). Incident filters run inside, as a semi-join.
    */
   async atRisk(q: AtRiskQuery, now: number): Promise<AtRiskItem[]> {
     const p = new Params();
+    const at = p.add(new Date(now));
+    const until = p.add(new Date(now + q.horizon * 1000));
     const where = [
-      `m.state IN ('pending', 'warned')`,
-      `m.due_at <= ${p.add(new Date(now + q.horizon * 1000))}`,
+      `m.stopped_at IS NULL AND m.state IN ('pending', 'warned', 'breached')`,
+      `m.due_at <= ${until}`,
+      `sla_milestone_at_risk(m.state, m.start_at, m.due_at, m.warn_at, m.stopped_at, ${at},
+        ${until}, ${p.add(q.includeBreached)})`,
     ];
-    if (!q.includeBreached)
-      where.push(`m.breached_at IS NULL AND m.due_at > ${p.add(new Date(now))}`);
+    if (!q.includeBreached) where.push(`m.due_at > ${at}`);
     const byIncident: string[] = [];
     if (q.severity) byIncident.push(`f.severity = ANY(${p.add(q.severity)}::text[])`);
     if (q.site !== undefined) byIncident.push(`f.site = ${p.add(q.site)}`);

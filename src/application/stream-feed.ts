@@ -2,11 +2,29 @@
  * Reads the live-update feed (`stream_events`, filled by the triggers of migrations/0005_read_api.sql to 0007_read_api_triggers.sql).
  *
  * Position in the feed is a cursor (tx, id): the writing transaction's id and the row id. A read
- * returns only rows whose transaction is older than every transaction still running
- * (pg_snapshot_xmin), so no row can later appear before a cursor already handed out: reading in
- * cursor order never skips anything (unlike "id > last seen", which misses late commits).
+ * returns only rows whose transaction is older than every transaction of this database still
+ * running (the horizon below), so no row can later appear before a cursor already handed out:
+ * reading in cursor order never skips anything (unlike "id > last seen", which misses late commits).
  */
 import type { Pool } from '../infra/db';
+
+/**
+ * The feed horizon as of the statement's snapshot (xid8): the oldest transaction in progress that
+ * may belong to this database, or the snapshot's xmax when there is none. Transaction ids are
+ * cluster-wide, so `pg_snapshot_xmin` alone would also wait for a long transaction in any other
+ * database of a shared cluster; an in-progress id that pg_stat_activity places in another database
+ * cannot have written `stream_events` and is skipped. One it cannot place (finished since the
+ * snapshot, prepared, or hidden by privileges) counts as ours: the feed then waits, never skips.
+ */
+const FEED_HORIZON = `(
+  WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
+  SELECT coalesce(
+    (SELECT min(x) FROM pg_snapshot_xip((SELECT s FROM snap)) AS x
+     WHERE NOT EXISTS (
+       SELECT 1 FROM pg_stat_activity a
+       WHERE a.backend_xid = xid(x)
+         AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    pg_snapshot_xmax((SELECT s FROM snap))))`;
 
 export interface FeedCursor {
   /** xid8 as a decimal string. */
@@ -89,7 +107,7 @@ export class StreamFeed {
       head_tx: string | null;
       head_id: string | null;
     }>(
-      `WITH b AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+      `WITH b AS MATERIALIZED (SELECT ${FEED_HORIZON} AS xmin),
        page AS (
          SELECT s.tx::text AS tx, s.id::text AS id, s.kind, s.incident_id, s.severity, s.site,
                 s.payload
@@ -129,7 +147,7 @@ export class StreamFeed {
   async head(): Promise<FeedCursor> {
     const { rows } = await this.pool.query<{ tx: string; id: string }>(
       `SELECT s.tx::text AS tx, s.id::text AS id FROM stream_events s
-       WHERE s.tx < pg_snapshot_xmin(pg_current_snapshot())
+       WHERE s.tx < ${FEED_HORIZON}
        ORDER BY s.tx DESC, s.id DESC
        LIMIT 1`,
     );

@@ -218,9 +218,38 @@ export interface FieldIssue {
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
+/**
+ * CloudEvents extension attributes that producers and brokers add on their own: distributed tracing
+ * (`traceparent`, `tracestate`), partitioning (`partitionkey`), sequence (`sequence`,
+ * `sequencetype`), claim check (`dataref`), and Knative's `knativearrivaltime`; plus the optional
+ * core attribute `dataschema`. They are accepted and dropped before validation, so they never
+ * change what is recorded or the idempotency digest. Any other unknown attribute stays an error
+ * ("unknown field"), so a typo such as `subjet` is never silently ignored.
+ */
+export const IGNORED_EXTENSION_ATTRIBUTES: readonly string[] = [
+  'traceparent',
+  'tracestate',
+  'partitionkey',
+  'sequence',
+  'sequencetype',
+  'dataref',
+  'knativearrivaltime',
+  'dataschema',
+];
+
+function withoutIgnoredExtensions(json: unknown): unknown {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
+  const object = json as Record<string, unknown>;
+  if (!IGNORED_EXTENSION_ATTRIBUTES.some((name) => Object.hasOwn(object, name))) return json;
+  // fromEntries defines own properties, so a `__proto__` key stays a key (and an unknown field).
+  return Object.fromEntries(
+    Object.entries(object).filter(([name]) => !IGNORED_EXTENSION_ATTRIBUTES.includes(name)),
+  );
+}
+
 /** Validates one event (already JSON-parsed). Never throws. */
 export function parseEvent(json: unknown): ParseResult<CloudEvent> {
-  const result = cloudEventSchema.safeParse(json);
+  const result = cloudEventSchema.safeParse(withoutIgnoredExtensions(json));
   return result.success
     ? { ok: true, value: result.data }
     : { ok: false, issues: toFieldIssues(result.error, []) };
@@ -234,7 +263,7 @@ export function parseEvents(items: readonly unknown[]): ParseResult<CloudEvent[]
   const events: CloudEvent[] = [];
   const issues: FieldIssue[] = [];
   items.forEach((item, index) => {
-    const result = cloudEventSchema.safeParse(item);
+    const result = cloudEventSchema.safeParse(withoutIgnoredExtensions(item));
     if (result.success) events.push(result.data);
     else issues.push(...toFieldIssues(result.error, [index]));
   });

@@ -41,20 +41,19 @@
  * events, not their arrival order; a duplicate changes nothing; a milestone met on time has no
  * breach and no timers.
  */
-import { calendarFor, type Calendar } from './calendar';
-import type { IncidentEvent, Severity, Tier } from './events';
+import type { Severity, Tier } from './events';
+import { Fold, type IncidentStatus, type Run } from './fold';
 import { reportOf, type IncidentState } from './incident';
 import {
   DEFAULT_POLICY,
   DEFAULT_POLICY_ID,
   selectPolicy,
   type MilestoneId,
-  type MilestoneRule,
   type Policy,
   type WarningThreshold,
 } from './policy';
 
-export type IncidentStatus = 'open' | 'resolved' | 'closed' | 'cancelled';
+export type { IncidentStatus } from './fold';
 
 export type MilestoneState =
   'pending' | 'warned' | 'met' | 'met_late' | 'breached' | 'paused' | 'not_applicable';
@@ -171,8 +170,8 @@ export function evaluate(
   const milestones: MilestoneView[] = [];
   const history: MilestoneView[] = [];
   const timers: TimerPlan[] = [];
-  for (const run of fold.history) history.push(fold.view(run, now, null, state.incidentId));
-  for (const run of fold.runs) milestones.push(fold.view(run, now, timers, state.incidentId));
+  for (const run of fold.history) history.push(viewOf(fold, run, now, null, state.incidentId));
+  for (const run of fold.runs) milestones.push(viewOf(fold, run, now, timers, state.incidentId));
 
   const d = report.data;
   return {
@@ -192,7 +191,7 @@ export function evaluate(
       reportedAt: report.at,
       reopenCount: fold.reopenedAt.length,
       reopenedAt: fold.reopenedAt,
-      paused: fold.pausedSince !== null,
+      paused: fold.pauses.since !== null,
       resolvedAt: fold.resolvedAt,
       closedAt: fold.closedAt,
       cancelledAt: fold.cancelledAt,
@@ -229,414 +228,222 @@ function choosePolicy(
   );
 }
 
-/** One cycle of one milestone, as the fold goes. Mutable scratch, never escapes `evaluate`. */
-interface Run {
-  readonly rule: MilestoneRule;
-  readonly cycle: number;
-  readonly startAt: number;
-  /** The clock started: `startAt` passed while the incident was open. */
-  started: boolean;
-  /** `startAt` passed while the incident was not open: the milestone never applied. */
-  neverStarted: boolean;
-  /** Working ms allowed, under the severity in force (frozen once met or breached). */
-  limit: number;
-  metAt: number | null;
-  /** Set when a severity change found the deadline already passed: the breach stands. */
-  frozenDue: number | null;
-  /** When the incident left `open` while this run was started and unmet. */
-  settledAt: number | null;
-}
-
-class Fold {
-  readonly cal: Calendar;
-  readonly runs: Run[] = [];
-  readonly history: Run[] = [];
-  status: IncidentStatus = 'open';
-  severity: Severity;
-  tier: Tier = 1;
-  assignee: string | null = null;
-  /** Reopens that took effect; their count is the reopen count. */
-  readonly reopenedAt: number[] = [];
-  /** Closed pause intervals as [from0, to0, from1, to1, …], ascending. */
-  readonly pauses: number[] = [];
-  pausedSince: number | null = null;
-  resolvedAt: number | null = null;
-  closedAt: number | null = null;
-  cancelledAt: number | null = null;
-
-  constructor(
-    readonly policy: Policy,
-    readonly reportedAt: number,
-    severity: Severity,
-  ) {
-    this.cal = calendarFor(policy.calendar);
-    this.severity = severity;
-    for (const rule of policy.milestones) this.runs.push(this.newRun(rule, 0, reportedAt));
-  }
-
-  private newRun(rule: MilestoneRule, cycle: number, from: number): Run {
-    return {
-      rule,
-      cycle,
-      startAt: this.cal.add(from, rule.startAfterMs),
-      started: false,
-      neverStarted: false,
-      limit: rule.limits[this.severity],
-      metAt: null,
-      frozenDue: null,
-      settledAt: null,
-    };
-  }
-
-  /** Starts (or rules out) clocks whose start has come; the status is the one since the last event. */
-  startClocks(t: number): void {
-    for (const run of this.runs) {
-      if (run.started || run.neverStarted || run.startAt > t) continue;
-      if (this.status === 'open') run.started = true;
-      else run.neverStarted = true;
-    }
-  }
-
-  apply(e: IncidentEvent): void {
-    // Facts stamped before the report (clock skew, sloppy imports) count as at the report.
-    const t = e.at > this.reportedAt ? e.at : this.reportedAt;
-    this.startClocks(t);
-    if (this.status === 'open') {
-      for (const run of this.runs) {
-        if (
-          run.rule.metBy === e.type &&
-          run.metAt === null &&
-          run.settledAt === null &&
-          !run.neverStarted
-        ) {
-          run.metAt = t;
-        }
-      }
-    }
-    switch (e.type) {
-      case 'incident.assigned':
-        this.assignee = e.data.assignee;
-        if (e.data.tier !== undefined) this.tier = e.data.tier;
-        break;
-      case 'incident.escalated':
-        if (e.data.toTier > this.tier) this.tier = e.data.toTier;
-        break;
-      case 'incident.severity_changed':
-        this.changeSeverity(e.data.severity, t);
-        break;
-      case 'incident.paused':
-        if (this.status === 'open' && this.pausedSince === null) this.pausedSince = t;
-        break;
-      case 'incident.resumed':
-        this.endPause(t);
-        break;
-      case 'incident.resolved':
-        if (this.status === 'open') {
-          this.settle(t);
-          this.status = 'resolved';
-          this.resolvedAt = t;
-        }
-        break;
-      case 'incident.closed':
-        if (this.status === 'open' || this.status === 'resolved') {
-          this.settle(t);
-          this.status = 'closed';
-          this.closedAt = t;
-        }
-        break;
-      case 'incident.cancelled':
-        if (this.status !== 'cancelled') {
-          this.settle(t);
-          this.status = 'cancelled';
-          this.cancelledAt = t;
-        }
-        break;
-      case 'incident.reopened':
-        if (this.status === 'resolved' || this.status === 'closed') this.reopen(t);
-        break;
-      default:
-        // reported (a second report is ignored) and the meeting events handled above.
-        break;
-    }
-  }
-
-  private endPause(t: number): void {
-    if (this.pausedSince === null) return;
-    this.pauses.push(this.pausedSince, t);
-    this.pausedSince = null;
-  }
-
-  private changeSeverity(severity: Severity, t: number): void {
-    for (const run of this.runs) {
-      if (
-        run.metAt !== null ||
-        run.frozenDue !== null ||
-        run.settledAt !== null ||
-        run.neverStarted
-      )
-        continue;
-      if (run.started) {
-        // A deadline that passed under the old limits was a breach when it happened: it stands.
-        const due = this.reach(run, run.limit, t);
-        if (due !== null && due < t) {
-          run.frozenDue = due;
-          continue;
-        }
-      }
-      run.limit = run.rule.limits[severity];
-    }
-    this.severity = severity;
-  }
-
-  /** The incident leaves `open` at t: started, unmet clocks stop here. Pauses end too. */
-  private settle(t: number): void {
-    this.endPause(t);
-    if (this.status !== 'open') return;
-    for (const run of this.runs) {
-      if (run.started && run.metAt === null && run.settledAt === null) run.settledAt = t;
-    }
-  }
-
-  private reopen(t: number): void {
-    this.status = 'open';
-    this.reopenedAt.push(t);
-    this.resolvedAt = null;
-    this.closedAt = null;
-    for (let i = 0; i < this.runs.length; i++) {
-      const run = this.runs[i]!;
-      if (!run.rule.restartsOnReopen) continue;
-      // A cycle that never got its clock started (and was not met) never applied.
-      if (!run.started && run.metAt === null) run.neverStarted = true;
-      this.history.push(run);
-      this.runs[i] = this.newRun(run.rule, run.cycle + 1, t);
-    }
-  }
-
-  /**
-   * The earliest instant at which `target` working ms of `run`'s clock have elapsed, skipping
-   * pauses (pausable milestones only) that begin before `until`. Null if the clock is paused
-   * before reaching it (the instant is not known yet).
-   */
-  reach(run: Run, target: number, until: number): number | null {
-    const cal = this.cal;
-    if (!run.rule.pausable) return cal.add(run.startAt, target);
-    let cursor = run.startAt;
-    let remaining = target;
-    const p = this.pauses;
-    for (let i = 0; i < p.length; i += 2) {
-      const from = p[i]!;
-      const to = p[i + 1]!;
-      if (from >= until) break;
-      if (to <= cursor) continue;
-      if (from > cursor) {
-        const work = cal.between(cursor, from);
-        if (work >= remaining) return cal.add(cursor, remaining);
-        remaining -= work;
-      }
-      cursor = to;
-    }
-    const since = this.pausedSince;
-    if (since !== null && since < until) {
-      if (since > cursor) {
-        const work = cal.between(cursor, since);
-        if (work >= remaining) return cal.add(cursor, remaining);
-      }
-      return null;
-    }
-    return cal.add(cursor, remaining);
-  }
-
-  /** Working time `run`'s clock stood still between its start and `end`. */
-  private pausedWork(run: Run, end: number): number {
-    if (!run.rule.pausable) return 0;
-    let sum = 0;
-    const p = this.pauses;
-    for (let i = 0; i < p.length; i += 2) {
-      sum += this.cal.between(Math.max(p[i]!, run.startAt), Math.min(p[i + 1]!, end));
-    }
-    if (this.pausedSince !== null)
-      sum += this.cal.between(Math.max(this.pausedSince, run.startAt), end);
-    return sum;
-  }
-
-  private warnings(run: Run, until: number): number[] {
-    const ws = run.rule.warnings;
-    const out: number[] = [];
-    for (const w of ws) {
-      const at = this.reach(run, thresholdWork(w, run.limit), until);
-      if (at !== null) out.push(at);
-    }
-    return out;
-  }
-
-  /**
-   * The view of one run at `now`; pushes its timers when `timers` is given (current cycle).
-   * Written as branches that fill locals and one object literal at the end: no closures or
-   * spreads per call, so every view has the same shape (this is the hot path of bench/deadlines).
-   */
-  view(run: Run, now: number, timers: TimerPlan[] | null, incidentId: string): MilestoneView {
-    const cancelled = this.status === 'cancelled';
-    let state: MilestoneState;
-    let dueAt: number | null;
-    let breachedAt: number | null = null;
-    let remainingMs: number | null = null;
-    let warnAt: number[];
-    /** Where the clock stops for this view (met, settled) or `now` while open. */
-    let end: number;
-    let stoppedAt: number | null = null;
-    let overduePausedMs = 0;
-
-    if (run.metAt !== null) {
-      end = run.metAt;
-      stoppedAt = end;
-      dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
-      if (dueAt === null || end <= dueAt) state = 'met';
-      else if (cancelled) state = 'not_applicable';
-      else {
-        state = 'met_late';
-        breachedAt = dueAt;
-        overduePausedMs = this.pausedWallAfter(run, dueAt, end);
-      }
-      warnAt = this.warnings(run, end);
-    } else if (run.neverStarted || (!run.started && this.status !== 'open')) {
-      end = run.startAt;
-      state = 'not_applicable';
-      dueAt = null;
-      warnAt = [];
-    } else if (run.settledAt !== null) {
-      end = run.settledAt;
-      stoppedAt = end;
-      dueAt = run.frozenDue ?? this.reach(run, run.limit, end);
-      if (!cancelled && dueAt !== null && dueAt < end) {
-        // SPEC §2 "Overdue freezes": the overdue stops at the settling instant.
-        state = 'breached';
-        breachedAt = dueAt;
-        overduePausedMs = this.pausedWallAfter(run, dueAt, end);
-        remainingMs = dueAt + overduePausedMs - end;
-      } else state = 'not_applicable';
-      warnAt = this.warnings(run, end);
-    } else {
-      // Open and unmet (the incident is open, or this run would have been settled).
-      end = now > run.startAt ? now : run.startAt;
-      const due = run.frozenDue ?? this.reach(run, run.limit, Number.POSITIVE_INFINITY);
-      warnAt = run.frozenDue === null ? this.warnings(run, Number.POSITIVE_INFINITY) : [];
-      if (timers !== null && due !== null) this.plan(run, due, warnAt, now, timers, incidentId);
-      const pausedSince = run.rule.pausable ? this.pausedSince : null;
-      if (!run.started && run.startAt > now) {
-        // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
-        state = 'pending';
-        dueAt = null;
-        warnAt = [];
-      } else if (due === null) {
-        // Paused before reaching the deadline: only thresholds reached before the pause are known.
-        state = 'paused';
-        dueAt = null;
-        stoppedAt = pausedSince !== null && pausedSince > run.startAt ? pausedSince : run.startAt;
-      } else if (pausedSince !== null && due <= pausedSince) {
-        // Paused after the deadline: the breach stands, the overdue stops ageing while paused.
-        state = 'paused';
-        dueAt = due;
-        breachedAt = due;
-        stoppedAt = pausedSince;
-        overduePausedMs = this.pausedWallAfter(run, due, pausedSince);
-        remainingMs = due + overduePausedMs - pausedSince;
-      } else {
-        dueAt = due;
-        overduePausedMs = this.pausedWallAfter(run, due, now);
-        remainingMs = due + overduePausedMs - now;
-        state = 'pending';
-        if (due <= now) {
-          state = 'breached';
-          breachedAt = due;
-        } else for (const w of warnAt) if (w <= now) state = 'warned';
-      }
-    }
-    if (warnAt.length > 1) warnAt.sort(ascending);
-    return {
-      milestone: run.rule.id,
-      cycle: run.cycle,
-      state,
-      startAt: run.startAt,
-      dueAt,
-      warnAt,
-      metAt: run.metAt,
-      breachedAt,
-      remainingMs,
-      // Pauses after the deadline moved nothing (SPEC §2): count only those before it.
-      pausedMs: this.pausedWork(run, dueAt !== null && dueAt < end ? dueAt : end),
-      escalatesToTier: run.rule.escalatesToTier,
-      stoppedAt,
-      overduePausedMs,
-    };
-  }
-
-  /** Wall ms `run`'s clock was paused in [due, end): after its deadline, so not overdue. */
-  private pausedWallAfter(run: Run, due: number, end: number): number {
-    if (!run.rule.pausable) return 0;
-    let sum = 0;
-    const p = this.pauses;
-    for (let i = 0; i < p.length; i += 2) {
-      const from = p[i]! > due ? p[i]! : due;
-      const to = p[i + 1]! < end ? p[i + 1]! : end;
-      if (to > from) sum += to - from;
-    }
-    const since = this.pausedSince;
-    if (since !== null) {
-      const from = since > due ? since : due;
-      if (end > from) sum += end - from;
-    }
-    return sum;
-  }
-
-  /**
-   * Timers of an open, unmet, running (or not yet started) milestone. The breach timer always
-   * exists, even when overdue (it fires at once). A warning exists only while the deadline is
-   * still ahead and its own time is before the deadline (SPEC §4 "Discovered late").
-   */
-  private plan(
-    run: Run,
-    deadline: number,
-    warnAt: readonly number[],
-    now: number,
-    timers: TimerPlan[],
-    incidentId: string,
-  ): void {
-    const prefix = `${incidentId}/${run.rule.id}/${run.cycle}/`;
-    const ws = run.rule.warnings;
-    if (run.frozenDue === null && now < deadline) {
-      // warnAt has one entry per threshold here: the clock is running (deadline known).
-      for (let i = 0; i < ws.length; i++) {
-        const at = warnAt[i]!;
-        if (at >= deadline) continue;
-        timers.push({
-          key: `${prefix}warn:${i}`,
-          generation: at,
-          kind: 'warning',
-          milestone: run.rule.id,
-          cycle: run.cycle,
-          dueAt: at,
-          deadline,
-          threshold: ws[i]!,
-          thresholdIndex: i,
-        });
-      }
-    }
-    timers.push({
-      key: `${prefix}breach`,
-      generation: deadline,
-      kind: 'breach',
-      milestone: run.rule.id,
-      cycle: run.cycle,
-      dueAt: deadline,
-      deadline,
+/**
+ * The view of one run at `now`; pushes its timers when `timers` is given (current cycle). One
+ * function per situation of the run, each ending in `finish` with a literal of the same shape:
+ * no closures or spreads per call (this is the hot path of bench/deadlines).
+ */
+function viewOf(
+  fold: Fold,
+  run: Run,
+  now: number,
+  timers: TimerPlan[] | null,
+  incidentId: string,
+): MilestoneView {
+  if (run.metAt !== null) return metView(fold, run, run.metAt);
+  if (run.neverStarted || (!run.started && fold.status !== 'open')) {
+    return finish(fold, run, {
+      state: 'not_applicable',
+      dueAt: null,
+      warnAt: [],
+      breachedAt: null,
+      remainingMs: null,
+      end: run.startAt,
+      stoppedAt: null,
+      overduePausedMs: 0,
     });
   }
+  if (run.settledAt !== null) return settledView(fold, run, run.settledAt);
+  return openView(fold, run, now, timers, incidentId);
 }
 
-/** Working ms into the limit at which a threshold warns; within [0, limit]. */
-function thresholdWork(w: WarningThreshold, limit: number): number {
-  const at = w.kind === 'fraction' ? Math.floor(w.value * limit) : limit - w.ms;
-  return at < 0 ? 0 : at > limit ? limit : at;
+/** What a situation decides of a view; `finish` adds what every view computes the same way. */
+interface Reading {
+  readonly state: MilestoneState;
+  readonly dueAt: number | null;
+  readonly warnAt: number[];
+  readonly breachedAt: number | null;
+  readonly remainingMs: number | null;
+  /** Where the clock stops for this view (met, settled) or `now` while open. */
+  readonly end: number;
+  readonly stoppedAt: number | null;
+  readonly overduePausedMs: number;
+}
+
+function finish(fold: Fold, run: Run, r: Reading): MilestoneView {
+  if (r.warnAt.length > 1) r.warnAt.sort(ascending);
+  return {
+    milestone: run.rule.id,
+    cycle: run.cycle,
+    state: r.state,
+    startAt: run.startAt,
+    dueAt: r.dueAt,
+    warnAt: r.warnAt,
+    metAt: run.metAt,
+    breachedAt: r.breachedAt,
+    remainingMs: r.remainingMs,
+    // Pauses after the deadline moved nothing (SPEC §2): count only those before it.
+    pausedMs: fold.pausedWork(run, r.dueAt !== null && r.dueAt < r.end ? r.dueAt : r.end),
+    escalatesToTier: run.rule.escalatesToTier,
+    stoppedAt: r.stoppedAt,
+    overduePausedMs: r.overduePausedMs,
+  };
+}
+
+/** Met at `metAt`: on time, late (a breach at the deadline), or not applicable once cancelled. */
+function metView(fold: Fold, run: Run, metAt: number): MilestoneView {
+  const dueAt = run.frozenDue ?? fold.reach(run, run.limit, metAt);
+  const late = dueAt !== null && metAt > dueAt;
+  const breached = late && fold.status !== 'cancelled';
+  return finish(fold, run, {
+    state: !late ? 'met' : breached ? 'met_late' : 'not_applicable',
+    dueAt,
+    warnAt: fold.warnings(run, metAt),
+    breachedAt: breached ? dueAt : null,
+    remainingMs: null,
+    end: metAt,
+    stoppedAt: metAt,
+    overduePausedMs: breached ? fold.pausedWallAfter(run, dueAt, metAt) : 0,
+  });
+}
+
+/**
+ * Unmet when the incident left `open` at `settledAt`: breached if its deadline had passed (the
+ * overdue stops at the settling instant, SPEC §2 "Overdue freezes"), otherwise not applicable.
+ */
+function settledView(fold: Fold, run: Run, settledAt: number): MilestoneView {
+  const dueAt = run.frozenDue ?? fold.reach(run, run.limit, settledAt);
+  const breached = fold.status !== 'cancelled' && dueAt !== null && dueAt < settledAt;
+  const overduePausedMs = breached ? fold.pausedWallAfter(run, dueAt, settledAt) : 0;
+  return finish(fold, run, {
+    state: breached ? 'breached' : 'not_applicable',
+    dueAt,
+    warnAt: fold.warnings(run, settledAt),
+    breachedAt: breached ? dueAt : null,
+    remainingMs: breached ? dueAt + overduePausedMs - settledAt : null,
+    end: settledAt,
+    stoppedAt: settledAt,
+    overduePausedMs,
+  });
+}
+
+/**
+ * Open and unmet (the incident is open, or this run would have been settled): not started yet,
+ * paused, or running; the only situation that has timers.
+ */
+function openView(
+  fold: Fold,
+  run: Run,
+  now: number,
+  timers: TimerPlan[] | null,
+  incidentId: string,
+): MilestoneView {
+  const end = now > run.startAt ? now : run.startAt;
+  const due = run.frozenDue ?? fold.reach(run, run.limit, Number.POSITIVE_INFINITY);
+  const warnAt = run.frozenDue === null ? fold.warnings(run, Number.POSITIVE_INFINITY) : [];
+  if (timers !== null && due !== null) planTimers(run, due, warnAt, now, timers, incidentId);
+  const pausedSince = fold.pausedSince(run);
+  if (!run.started && run.startAt > now) {
+    // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
+    return finish(fold, run, {
+      state: 'pending',
+      dueAt: null,
+      warnAt: [],
+      breachedAt: null,
+      remainingMs: null,
+      end,
+      stoppedAt: null,
+      overduePausedMs: 0,
+    });
+  }
+  if (due === null) {
+    // Paused before reaching the deadline: only thresholds reached before the pause are known.
+    return finish(fold, run, {
+      state: 'paused',
+      dueAt: null,
+      warnAt,
+      breachedAt: null,
+      remainingMs: null,
+      end,
+      stoppedAt: pausedSince !== null && pausedSince > run.startAt ? pausedSince : run.startAt,
+      overduePausedMs: 0,
+    });
+  }
+  if (pausedSince !== null && due <= pausedSince) {
+    // Paused after the deadline: the breach stands, the overdue stops ageing while paused.
+    const overduePausedMs = fold.pausedWallAfter(run, due, pausedSince);
+    return finish(fold, run, {
+      state: 'paused',
+      dueAt: due,
+      warnAt,
+      breachedAt: due,
+      remainingMs: due + overduePausedMs - pausedSince,
+      end,
+      stoppedAt: pausedSince,
+      overduePausedMs,
+    });
+  }
+  const overduePausedMs = fold.pausedWallAfter(run, due, now);
+  const breached = due <= now;
+  return finish(fold, run, {
+    state: breached ? 'breached' : anyReached(warnAt, now) ? 'warned' : 'pending',
+    dueAt: due,
+    warnAt,
+    breachedAt: breached ? due : null,
+    remainingMs: due + overduePausedMs - now,
+    end,
+    stoppedAt: null,
+    overduePausedMs,
+  });
+}
+
+function anyReached(instants: readonly number[], now: number): boolean {
+  for (const t of instants) if (t <= now) return true;
+  return false;
+}
+
+/**
+ * Timers of an open, unmet, running (or not yet started) milestone. The breach timer always
+ * exists, even when overdue (it fires at once). A warning exists only while the deadline is
+ * still ahead and its own time is before the deadline (SPEC §4 "Discovered late").
+ */
+function planTimers(
+  run: Run,
+  deadline: number,
+  warnAt: readonly number[],
+  now: number,
+  timers: TimerPlan[],
+  incidentId: string,
+): void {
+  const prefix = `${incidentId}/${run.rule.id}/${run.cycle}/`;
+  const ws = run.rule.warnings;
+  if (run.frozenDue === null && now < deadline) {
+    // warnAt has one entry per threshold here: the clock is running (deadline known).
+    for (let i = 0; i < ws.length; i++) {
+      const at = warnAt[i]!;
+      if (at >= deadline) continue;
+      timers.push({
+        key: `${prefix}warn:${i}`,
+        generation: at,
+        kind: 'warning',
+        milestone: run.rule.id,
+        cycle: run.cycle,
+        dueAt: at,
+        deadline,
+        threshold: ws[i]!,
+        thresholdIndex: i,
+      });
+    }
+  }
+  timers.push({
+    key: `${prefix}breach`,
+    generation: deadline,
+    kind: 'breach',
+    milestone: run.rule.id,
+    cycle: run.cycle,
+    dueAt: deadline,
+    deadline,
+  });
 }
 
 function ascending(a: number, b: number): number {

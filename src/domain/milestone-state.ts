@@ -93,6 +93,29 @@ export function milestoneAt(m: StoredMilestone, at: number): MilestoneAt {
   };
 }
 
+/**
+ * Whether `GET /v1/sla/at-risk` lists `m` at `at` (epoch ms): open with its clock running (a
+ * paused clock is not at risk: it stands), a deadline within `horizonMs` of `at`, and pending or
+ * warned at `at`; breached (overdue and still running) ones only with `includeBreached`.
+ * SQL twin: `sla_milestone_at_risk` (migrations/0016_at_risk_rule.sql), pinned by
+ * test/integration/milestone-rules.test.ts through the read API's own query.
+ */
+export function onAtRiskList(
+  m: StoredMilestone,
+  at: number,
+  horizonMs: number,
+  includeBreached: boolean,
+): boolean {
+  if (m.dueAt === null || m.dueAt > at + horizonMs) return false;
+  const now = milestoneAt(m, at);
+  if (!now.isOpen) return false;
+  return (
+    now.state === 'pending' ||
+    now.state === 'warned' ||
+    (includeBreached && now.state === 'breached')
+  );
+}
+
 /** Whole seconds of a duration in ms, rounded down (as SQL's `floor`): -0.5 s is -1. */
 export function wholeSeconds(ms: number): number {
   return Math.floor(ms / 1000);

@@ -42,6 +42,8 @@ export interface MilestoneSnapshot {
   /** Whether milestones.due_at equals the timer's deadline (compared in SQL, to the microsecond). */
   dueMatches: boolean;
   metAt: number | null;
+  /** The deadline that passed unmet, as the projector stored it; null if not breached. */
+  breachedAt: number | null;
   escalatesToTier: Tier | null;
 }
 
@@ -51,7 +53,7 @@ export type SkipReason =
   /** Resolved, closed or cancelled: every open milestone is settled (SPEC §2). */
   | 'incident_not_open'
   | 'milestone_missing'
-  /** Met, paused or not applicable. */
+  /** Met, not applicable, or paused before its deadline. */
   | 'milestone_closed'
   /** The milestone's deadline moved and the timer row has not followed (yet). */
   | 'replanned'
@@ -70,10 +72,21 @@ export type FireDecision = { fire: true } | { fire: false; reason: SkipReason };
 const FIRING_STATES = new Set(['pending', 'warned', 'breached']);
 
 /**
+ * Whether the milestone is open for this timer. A breach timer of a milestone paused only after
+ * its deadline fires: the deadline passed unmet while the clock ran, and a pause never undoes a
+ * breach (SPEC §2), e.g. an imported history `reported`, then `paused` after the deadline.
+ */
+function openFor(timer: ClaimedTimer, milestone: MilestoneSnapshot): boolean {
+  if (milestone.metAt !== null) return false;
+  if (FIRING_STATES.has(milestone.state)) return true;
+  return timer.kind === 'breach' && milestone.state === 'paused' && milestone.breachedAt !== null;
+}
+
+/**
  * Fire or skip a due timer, at `now` (the database clock). SPEC §4: nothing fires for a
- * milestone that is met, paused or settled at the moment of firing; a warning whose deadline has
- * passed is skipped (only the breach is emitted); a timer whose deadline no longer matches the
- * milestone's was re-planned and is skipped (its successor fires).
+ * milestone that is met, paused (before its deadline) or settled at the moment of firing; a
+ * warning whose deadline has passed is skipped (only the breach is emitted); a timer whose
+ * deadline no longer matches the milestone's was re-planned and is skipped (its successor fires).
  */
 export function decideFiring(
   timer: ClaimedTimer,
@@ -84,9 +97,7 @@ export function decideFiring(
   if (!incident) return { fire: false, reason: 'incident_missing' };
   if (incident.status !== 'open') return { fire: false, reason: 'incident_not_open' };
   if (!milestone) return { fire: false, reason: 'milestone_missing' };
-  if (!FIRING_STATES.has(milestone.state) || milestone.metAt !== null) {
-    return { fire: false, reason: 'milestone_closed' };
-  }
+  if (!openFor(timer, milestone)) return { fire: false, reason: 'milestone_closed' };
   if (!milestone.dueMatches) return { fire: false, reason: 'replanned' };
   if (timer.kind === 'warning' && timer.deadline <= now) {
     return { fire: false, reason: 'deadline_passed' };
@@ -191,6 +202,21 @@ export function standDownFor(
   if (lastAutomaticAt === null) return null;
   if (lastStandDownAt !== null && lastStandDownAt >= lastAutomaticAt) return null;
   return { cycle: reopenCount, settledAs: statusAfter, escalatedAt: lastAutomaticAt };
+}
+
+/**
+ * SPEC §4 "Stand-down": nothing else follows a stand-down for that cycle. True while the incident
+ * is settled and a stand-down is owed now (`owed`, from `standDownFor`) or was sent after the
+ * latest automatic page: then no manual escalation is forwarded and no breach retracted.
+ */
+export function stoodDown(
+  statusAfter: IncidentStatus,
+  owed: StandDown | null,
+  paging: PagingRecord,
+): boolean {
+  if (statusAfter === 'open') return false;
+  if (owed !== null) return true;
+  return paging.lastStandDownAt !== null && paging.lastStandDownAt >= (paging.lastAutomaticAt ?? 0);
 }
 
 // ---------------------------------------------------------------------------------------------

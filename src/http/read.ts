@@ -31,7 +31,7 @@ import {
 } from '../contracts/read';
 import type { Clock } from '../infra/clock';
 import type { Pool } from '../infra/db';
-import { PgListener } from '../infra/pg-listener';
+import type { PgListener } from '../infra/pg-listener';
 import { requireScope } from './auth';
 import type { RouteDocs } from './openapi';
 import { problem } from './server';
@@ -257,15 +257,15 @@ export function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | un
 }
 /**
  * Wires the read API and the live stream into the `api` role (called from the composition root,
- * after authentication is installed). `listenPool`: the stream's own one-connection pool for
- * LISTEN, built and ended by the composition root (null: poll only); the stream LISTENs on it with
- * the same PgListener as the scheduler (src/infra/pg-listener.ts). Returns the stream hub: a
- * service (LISTEN, heartbeats, trimming) the role must start and stop.
+ * after authentication is installed). `listener`: the stream's LISTEN connection (the same
+ * PgListener as the scheduler's, src/infra/pg-listener.ts, on a one-connection pool of its own),
+ * built and ended by the composition root; null: poll only. Returns the stream hub: a service
+ * (LISTEN, heartbeats, trimming) the role must start and stop.
  */
 export function registerReadApi(
   http: FastifyInstance,
   context: AppContext,
-  listenPool: Pool | null,
+  listener: PgListener | null,
 ): Service[] {
   const { config, pool, clock } = context;
   registerReadRoutes(http, { pool, clock, reportTimeZone: config.REPORT_TIME_ZONE });
@@ -281,7 +281,7 @@ export function registerReadApi(
     },
     context.log.child({ component: 'stream' }),
     context.metrics,
-    listenPool && new PgListener(listenPool, context.log.child({ listener: 'stream' })),
+    listener,
   );
   registerStreamRoutes(http, hub);
   return [hub];

@@ -32,7 +32,10 @@ import {
   eventKey,
   forwardedEscalations,
   standDownFor,
+  stoodDown,
   type IncidentEvent,
+  type IncidentEventOf,
+  type PagingRecord,
   type Policy,
   type StandDown,
 } from '../domain';
@@ -49,10 +52,11 @@ import type {
   EscalationRow,
   IncidentRow,
   MilestoneRow,
+  PriorIncident,
   TimelineRow,
   TimerRow,
 } from './rows';
-import { insertEscalations, loadBatchContext, writeBatch } from './store';
+import { insertEscalations, loadBatchContext, writeBatch, type BatchContext } from './store';
 import { diffMilestones, diffTimers } from './diff';
 
 export interface ProjectionSettings {
@@ -164,13 +168,7 @@ async function applyEvents(
   settings: ProjectionSettings,
   input: BatchInput,
 ): Promise<BatchResult & { kind: 'ok' }> {
-  const timings: Record<string, number> = {};
-  let mark = performance.now();
-  const lap = (phase: string) => {
-    const t = performance.now();
-    timings[phase] = Math.round((t - mark) * 10) / 10;
-    mark = t;
-  };
+  const phases = new PhaseTimer();
 
   // -- 2. lock, then read everything ----------------------------------------------------------
   const context = await loadBatchContext(
@@ -178,22 +176,79 @@ async function applyEvents(
     input.events.map((d) => ({ source: d.event.source, eventId: d.event.id })),
     [...new Set(input.events.map((d) => d.event.incidentId))].sort(),
   );
-  const { prior, escalated, paging } = context;
-  const existing = context.events;
-  const fired = groupBy(context.fired, (f) => f.incidentId);
-  const allPolicies = await deps.policies.resolve(context.policyVersions, client);
-  lap('load');
+  const policies = await deps.policies.resolve(context.policyVersions, client);
+  phases.lap('load');
 
-  // -- 3. new, duplicate or conflicting ---------------------------------------------------------
-  const known = context.digests;
+  // -- 3. new, duplicate or conflicting; fold and evaluate ----------------------------------------
+  const { added, duplicates, conflicts } = sortOut(input.events, context.digests);
+  phases.lap('dedupe');
+  const ok = {
+    kind: 'ok' as const,
+    duplicates,
+    conflicts,
+    applied: 0,
+    incidents: 0,
+    outbox: 0,
+    failed: [] as string[],
+    timings: phases.timings,
+  };
+  if (added.size === 0) return ok;
+
+  const emittedAt = deps.now();
+  const batch = await evaluateIncidents(deps, settings, context, policies, {
+    partition: input.partition,
+    added,
+    emittedAt,
+  });
+  phases.lap('evaluate');
+
+  // -- 4. write, in one round trip (plus one for rare side effects) ------------------------------
+  await writeProjection(client, context, batch);
+  phases.lap('write');
+  let outbox = 0;
+  if (settings.sideEffects && hasSideEffects(batch.effects)) {
+    outbox = await writeSideEffects(client, batch.effects, settings.topics, emittedAt);
+    phases.lap('sideEffects');
+  }
+  return {
+    ...ok,
+    applied: batch.applied.length,
+    incidents: batch.evaluated.size,
+    outbox,
+    failed: batch.failed,
+  };
+}
+
+/** Milliseconds per phase since the previous lap (0.1 ms resolution). */
+class PhaseTimer {
+  readonly timings: Record<string, number> = {};
+  private mark = performance.now();
+
+  lap(phase: string): void {
+    const t = performance.now();
+    this.timings[phase] = Math.round((t - this.mark) * 10) / 10;
+    this.mark = t;
+  }
+}
+
+/**
+ * The batch's events that were not applied before, per incident in batch order; a copy with the
+ * digest already applied is a duplicate, one with another digest a conflict (the same id reused
+ * for different content). Each new digest is added to `known`, so a second copy within the batch
+ * is a duplicate of the first.
+ */
+function sortOut(
+  events: readonly DecodedEvent[],
+  known: Map<string, string>,
+): { added: Map<string, DecodedEvent[]>; duplicates: number; conflicts: DigestConflict[] } {
   const added = new Map<string, DecodedEvent[]>();
   const conflicts: DigestConflict[] = [];
   let duplicates = 0;
-  for (const d of input.events) {
+  for (const d of events) {
     const key = eventKey(d.event);
     const digest = known.get(key);
     if (digest === undefined) {
-      known.set(key, d.digest); // a second copy later in this batch is then a duplicate
+      known.set(key, d.digest);
       const list = added.get(d.event.incidentId);
       if (list) list.push(d);
       else added.set(d.event.incidentId, [d]);
@@ -208,61 +263,79 @@ async function applyEvents(
       });
     }
   }
-  lap('dedupe');
-  const ok = {
-    kind: 'ok' as const,
-    duplicates,
-    conflicts,
-    applied: 0,
-    incidents: 0,
-    outbox: 0,
-    failed: [] as string[],
-    timings,
+  return { added, duplicates, conflicts };
+}
+
+/** A manual escalation to forward, once its tier is known to be new (insertEscalations). */
+interface PendingEscalation {
+  row: EscalationRow;
+  pager: PagerFields;
+  event: IncidentEventOf<'incident.escalated'>;
+}
+
+/** The outgoing events of a batch (live projection only). */
+interface SideEffects {
+  escalations: PendingEscalation[];
+  retractions: OutboxRow[];
+  standDowns: OutboxRow[];
+}
+
+/** The rows evaluating a batch's incidents gives, and which incidents it evaluated. */
+interface EvaluatedBatch {
+  timeline: TimelineRow[];
+  applied: AppliedRow[];
+  incidents: IncidentRow[];
+  milestones: MilestoneRow[];
+  timers: TimerRow[];
+  effects: SideEffects;
+  evaluated: Set<string>;
+  /** Incidents whose evaluation threw (their events are recorded, their rows unchanged). */
+  failed: string[];
+}
+
+/** Folds and evaluates every incident with new events (pure), collecting the rows to write. */
+async function evaluateIncidents(
+  deps: ProjectionDeps,
+  settings: ProjectionSettings,
+  context: BatchContext,
+  policies: readonly Policy[],
+  {
+    partition,
+    added,
+    emittedAt,
+  }: {
+    partition: number;
+    /** New events per incident, in batch order (sortOut). */
+    added: Map<string, DecodedEvent[]>;
+    emittedAt: number;
+  },
+): Promise<EvaluatedBatch> {
+  const batch: EvaluatedBatch = {
+    timeline: [],
+    applied: [],
+    incidents: [],
+    milestones: [],
+    timers: [],
+    effects: { escalations: [], retractions: [], standDowns: [] },
+    evaluated: new Set(),
+    failed: [],
   };
-  if (added.size === 0) return ok;
-  const ids = [...added.keys()].sort();
-
-  // -- 4. evaluate --------------------------------------------------------------------------------
-  const timeline: TimelineRow[] = [];
-  const applied: AppliedRow[] = [];
-  const incidents: IncidentRow[] = [];
-  const milestones: MilestoneRow[] = [];
-  const timers: TimerRow[] = [];
-  const escalations: { row: EscalationRow; pager: PagerFields; event: IncidentEvent }[] = [];
-  const retractions: OutboxRow[] = [];
-  const standDowns: OutboxRow[] = [];
-  const emittedAt = deps.now();
-  const evaluated = new Set<string>();
-  const failed: string[] = [];
-
+  const fired = groupBy(context.fired, (f) => f.incidentId);
   // Between incidents the loop may serve HTTP and fire timers: a big batch is no stall.
   const slice = new CpuSlice();
-  for (const incidentId of ids) {
+  for (const incidentId of [...added.keys()].sort()) {
     await slice.pause();
     const decoded = added.get(incidentId)!;
-    const before = prior.get(incidentId);
-    for (const d of decoded) {
-      timeline.push({
-        incidentId,
-        source: d.event.source,
-        eventId: d.event.id,
-        type: d.event.type,
-        time: d.time,
-        acceptedAt: d.acceptedAt,
-        data: d.data,
-        partition: input.partition,
-        offset: d.offset,
-      });
-      applied.push({ source: d.event.source, eventId: d.event.id, incidentId, digest: d.digest });
-    }
+    const before = context.prior.get(incidentId);
+    recordEvents(batch, incidentId, partition, decoded);
     let out: IncidentOutput;
     try {
       out = projectIncident({
         incidentId,
-        existing: existing.get(incidentId) ?? [],
+        existing: context.events.get(incidentId) ?? [],
         added: decoded.map((d) => d.event),
         prior: before,
-        policies: choosePolicies(before, allPolicies, decoded),
+        policies: choosePolicies(before, policies, decoded),
         fired: fired.get(incidentId) ?? [],
       });
     } catch (err) {
@@ -273,129 +346,180 @@ async function applyEvents(
         { err, incidentId },
         'evaluation failed; events recorded, read model not updated',
       );
-      failed.push(incidentId);
+      batch.failed.push(incidentId);
       continue;
     }
-    evaluated.add(incidentId);
-    incidents.push(out.incident);
-    milestones.push(...out.milestones);
-    timers.push(...out.timers);
+    batch.evaluated.add(incidentId);
+    batch.incidents.push(out.incident);
+    batch.milestones.push(...out.milestones);
+    batch.timers.push(...out.timers);
     if (settings.sideEffects) {
-      const view = out.evaluation.incident;
-      const paged = paging.get(incidentId) ?? { lastAutomaticAt: null, lastStandDownAt: null };
-      const standDown = view && standDownFor(before?.status, view.status, view.reopenCount, paged);
-      // SPEC §4 "Stand-down": nothing else follows a stand-down for that cycle.
-      const stoodDown =
-        view !== null &&
-        view.status !== 'open' &&
-        (standDown !== null ||
-          (paged.lastStandDownAt !== null &&
-            paged.lastStandDownAt >= (paged.lastAutomaticAt ?? 0)));
-      let tier = asTier(Math.max(before?.tier ?? 1, escalated.get(incidentId) ?? 1)) ?? 1;
-      const forwarded = stoodDown
-        ? []
-        : forwardedEscalations(
-            tier,
-            decoded.map((d) => d.event),
-          );
-      for (const f of forwarded) {
-        // SPEC §4: every escalation reaches sla.escalations; one page per tier change, never down.
-        escalations.push({
-          row: {
-            incidentId,
-            toTier: f.toTier,
-            fromTier: f.fromTier,
-            reason: f.event.data.reason,
-            eventId: forwardedEventId(f.event.source, f.event.id),
-          },
-          pager: pagerFields(out, f.toTier),
-          event: f.event,
-        });
-        tier = f.toTier;
-      }
-      const pager = pagerFields(out, Math.max(tier, out.incident.tier));
-      if (standDown) {
-        standDowns.push(
-          outboxRow(
-            buildStandDown(pager, {
-              ...standDown,
-              reason: standDownReason(out, standDown),
-              emittedAt,
-            }),
-            settings.topics,
-          ),
-        );
-      }
-      for (const r of stoodDown ? [] : out.retractions) {
-        const event = buildBreachRetracted(pager, {
-          breachEventId: r.breachEventId,
-          milestone: r.milestone,
-          cycle: r.cycle,
-          reason: `a late event shows ${r.milestone} was met at ${new Date(r.metAt).toISOString()}, by its deadline`,
-          dueAt: r.dueAt,
-          metAt: r.metAt,
-          emittedAt,
-        });
-        retractions.push(outboxRow(event, settings.topics));
-      }
+      collectSideEffects(batch.effects, out, {
+        before,
+        added: decoded.map((d) => d.event),
+        tier: Math.max(before?.tier ?? 1, context.escalated.get(incidentId) ?? 1),
+        paging: context.paging.get(incidentId) ?? { lastAutomaticAt: null, lastStandDownAt: null },
+        topics: settings.topics,
+        emittedAt,
+      });
     }
   }
+  return batch;
+}
 
-  lap('evaluate');
+/** The timeline row and the applied id of each new event (recorded even if evaluation fails). */
+function recordEvents(
+  batch: EvaluatedBatch,
+  incidentId: string,
+  partition: number,
+  decoded: readonly DecodedEvent[],
+): void {
+  for (const d of decoded) {
+    batch.timeline.push({
+      incidentId,
+      source: d.event.source,
+      eventId: d.event.id,
+      type: d.event.type,
+      time: d.time,
+      acceptedAt: d.acceptedAt,
+      data: d.data,
+      partition,
+      offset: d.offset,
+    });
+    batch.applied.push({
+      source: d.event.source,
+      eventId: d.event.id,
+      incidentId,
+      digest: d.digest,
+    });
+  }
+}
 
-  // -- 5. write, in one round trip (plus one for rare side effects) ------------------------------
-  // Stored rows of incidents whose evaluation failed are left alone (not diffed against nothing).
+/**
+ * One evaluated incident's outgoing events: the manual escalations among its new events that
+ * raise the tier (SPEC §4: every escalation reaches sla.escalations; one page per tier change,
+ * never down), a stand-down when a paged incident settles, and retractions of breaches a late
+ * event disproved. Nothing but the stand-down follows a stand-down for that cycle.
+ */
+function collectSideEffects(
+  into: SideEffects,
+  out: IncidentOutput,
+  at: {
+    before: PriorIncident | undefined;
+    added: readonly IncidentEvent[];
+    /** The highest tier stored for the incident (its row or the escalations table). */
+    tier: number;
+    paging: PagingRecord;
+    topics: ProjectionSettings['topics'];
+    emittedAt: number;
+  },
+): void {
+  const view = out.evaluation.incident;
+  const standDown =
+    view && standDownFor(at.before?.status, view.status, view.reopenCount, at.paging);
+  const quiet = view !== null && stoodDown(view.status, standDown, at.paging);
+  let tier = asTier(at.tier) ?? 1;
+  for (const f of quiet ? [] : forwardedEscalations(tier, at.added)) {
+    into.escalations.push({
+      row: {
+        incidentId: out.incident.incidentId,
+        toTier: f.toTier,
+        fromTier: f.fromTier,
+        reason: f.event.data.reason,
+        eventId: forwardedEventId(f.event.source, f.event.id),
+      },
+      pager: pagerFields(out, f.toTier),
+      event: f.event,
+    });
+    tier = f.toTier;
+  }
+  const pager = pagerFields(out, Math.max(tier, out.incident.tier));
+  if (standDown) {
+    const reason = standDownReason(out, standDown);
+    const event = buildStandDown(pager, { ...standDown, reason, emittedAt: at.emittedAt });
+    into.standDowns.push(outboxRow(event, at.topics));
+  }
+  for (const r of quiet ? [] : out.retractions) {
+    const event = buildBreachRetracted(pager, {
+      breachEventId: r.breachEventId,
+      milestone: r.milestone,
+      cycle: r.cycle,
+      reason: `a late event shows ${r.milestone} was met at ${new Date(r.metAt).toISOString()}, by its deadline`,
+      dueAt: r.dueAt,
+      metAt: r.metAt,
+      emittedAt: at.emittedAt,
+    });
+    into.retractions.push(outboxRow(event, at.topics));
+  }
+}
+
+/**
+ * Timeline, applied ids, incidents, and the milestones and timers that changed, in one round
+ * trip. Stored rows of incidents whose evaluation failed are left alone (not diffed against
+ * nothing). Throws ConcurrentWriteError when another transaction applied one of the events or
+ * created one of the incidents meanwhile.
+ */
+async function writeProjection(
+  client: PoolClient,
+  context: BatchContext,
+  batch: EvaluatedBatch,
+): Promise<void> {
   const mine = <T extends { incidentId: string }>(rows: T[]) =>
-    rows.filter((r) => evaluated.has(r.incidentId));
+    rows.filter((r) => batch.evaluated.has(r.incidentId));
   const written = await writeBatch(client, {
-    timeline,
-    applied,
-    incidents,
-    milestones: diffMilestones(mine(context.milestones), milestones),
-    timers: diffTimers(mine(context.timers), timers),
+    timeline: batch.timeline,
+    applied: batch.applied,
+    incidents: batch.incidents,
+    milestones: diffMilestones(mine(context.milestones), batch.milestones),
+    timers: diffTimers(mine(context.timers), batch.timers),
   });
-  if (written.applied !== applied.length) {
+  if (written.applied !== batch.applied.length) {
     throw new ConcurrentWriteError('an event id of this batch was applied by another transaction');
   }
-  for (const row of incidents) {
+  for (const row of batch.incidents) {
     // We found no row, so we must have inserted it; an update means another transaction created
     // the incident since (from events we did not load): our evaluation is incomplete.
-    if (!prior.has(row.incidentId) && !written.inserted.has(row.incidentId)) {
+    if (!context.prior.has(row.incidentId) && !written.inserted.has(row.incidentId)) {
       throw new ConcurrentWriteError(`incident ${row.incidentId} was created concurrently`);
     }
   }
-  lap('write');
+}
 
-  let outbox = 0;
-  if (
-    settings.sideEffects &&
-    (escalations.length > 0 || retractions.length > 0 || standDowns.length > 0)
-  ) {
-    const newTiers = await insertEscalations(
-      client,
-      escalations.map((e) => e.row),
+function hasSideEffects(e: SideEffects): boolean {
+  return e.escalations.length > 0 || e.retractions.length > 0 || e.standDowns.length > 0;
+}
+
+/**
+ * The escalation rows, then the outbox rows: forwarded manual escalations whose tier the incident
+ * did not have yet (it may have been reached meanwhile by an automatic escalation of the
+ * scheduler), retractions and stand-downs. Returns how many outbox rows were inserted.
+ */
+async function writeSideEffects(
+  client: PoolClient,
+  effects: SideEffects,
+  topics: ProjectionSettings['topics'],
+  emittedAt: number,
+): Promise<number> {
+  const newTiers = await insertEscalations(
+    client,
+    effects.escalations.map((e) => e.row),
+  );
+  const forwarded = effects.escalations
+    .filter((e) => newTiers.has(`${e.row.incidentId}/${e.row.toTier}`))
+    .map((e) =>
+      outboxRow(
+        buildManualEscalation(e.pager, {
+          fromTier: e.row.fromTier as SlaTier,
+          toTier: e.row.toTier as SlaTier,
+          reason: e.row.reason,
+          emittedAt,
+          source: e.event.source,
+          eventId: e.event.id,
+        }),
+        topics,
+      ),
     );
-    // Only a tier this incident did not have yet is paged (it may have been reached meanwhile by
-    // an automatic escalation of the scheduler).
-    const forwarded = escalations
-      .filter((e) => newTiers.has(`${e.row.incidentId}/${e.row.toTier}`))
-      .map((e) =>
-        outboxRow(
-          buildManualEscalation(e.pager, {
-            fromTier: e.row.fromTier as SlaTier,
-            toTier: e.row.toTier as SlaTier,
-            reason: e.row.reason,
-            emittedAt,
-            source: e.event.source,
-            eventId: e.event.id,
-          }),
-          settings.topics,
-        ),
-      );
-    outbox = await insertOutboxRows(client, [...forwarded, ...retractions, ...standDowns]);
-    lap('sideEffects');
-  }
-  return { ...ok, applied: applied.length, incidents: evaluated.size, outbox, failed };
+  return insertOutboxRows(client, [...forwarded, ...effects.retractions, ...effects.standDowns]);
 }
 
 /**

@@ -106,6 +106,7 @@ interface ClaimRow {
   m_state: string | null;
   m_due_matches: boolean | null;
   m_met_at: Date | null;
+  m_breached_at: Date | null;
   m_escalates_to_tier: number | null;
 }
 
@@ -128,7 +129,7 @@ SELECT c.timer_key, c.generation::text AS generation, c.incident_id, c.milestone
        c.threshold, c.due_at, c.deadline, now() AS db_now,
        i.status, i.title, i.severity, i.site, i.assignee, i.effective_tier,
        m.state AS m_state, m.due_at = c.deadline AS m_due_matches, m.met_at AS m_met_at,
-       m.escalates_to_tier AS m_escalates_to_tier
+       m.breached_at AS m_breached_at, m.escalates_to_tier AS m_escalates_to_tier
 FROM claimed c
 LEFT JOIN LATERAL (
   SELECT status, title, severity, site, assignee,
@@ -137,7 +138,7 @@ LEFT JOIN LATERAL (
   FROM incidents WHERE incident_id = c.incident_id
 ) i ON true
 LEFT JOIN LATERAL (
-  SELECT state, due_at, met_at, escalates_to_tier FROM milestones
+  SELECT state, due_at, met_at, breached_at, escalates_to_tier FROM milestones
   WHERE incident_id = c.incident_id AND milestone = c.milestone AND cycle = c.cycle
 ) m ON true
 ORDER BY c.due_at, c.timer_key`;
@@ -481,6 +482,7 @@ function toMilestone(row: ClaimRow): MilestoneSnapshot | undefined {
     state: row.m_state,
     dueMatches: row.m_due_matches === true,
     metAt: row.m_met_at?.getTime() ?? null,
+    breachedAt: row.m_breached_at?.getTime() ?? null,
     escalatesToTier: asTier(row.m_escalates_to_tier),
   };
 }

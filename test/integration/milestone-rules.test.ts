@@ -6,7 +6,8 @@
  * what the functions say at the view's own now(); a view that disagrees fails here.
  */
 import { milestoneSql } from '../../src/application/milestone-state';
-import { milestoneAt, wholeSeconds, type MilestoneAt } from '../../src/domain';
+import { ReadQueries } from '../../src/application/queries';
+import { milestoneAt, onAtRiskList, wholeSeconds, type MilestoneAt } from '../../src/domain';
 import { MILESTONE_AT_CASES } from '../unit/domain/milestone-cases';
 import { ownDatabase, type OwnDatabase } from '../helpers/infra';
 
@@ -163,5 +164,31 @@ describe('the views say what the functions say at their now()', () => {
        FROM v_incidents i`,
     );
     expect(incidents.every((r) => r.same)).toBe(true);
+  });
+});
+
+describe('GET /v1/sla/at-risk lists what onAtRiskList says, case by case', () => {
+  const horizons = [120, 30 * 86400];
+  const variants = MILESTONE_AT_CASES.flatMap((c, i) =>
+    horizons.flatMap((horizon) =>
+      [false, true].map(
+        (includeBreached) =>
+          [
+            `${c.name} (horizon ${horizon} s, includeBreached ${includeBreached})`,
+            i,
+            horizon,
+            includeBreached,
+          ] as const,
+      ),
+    ),
+  );
+  test.each(variants)('%s', async (_name, i, horizon, includeBreached) => {
+    const c = MILESTONE_AT_CASES[i]!;
+    const items = await new ReadQueries(db.pool).atRisk(
+      { horizon, includeBreached, limit: 500 },
+      c.at,
+    );
+    const listed = items.some((item) => item.incidentId === `CASE-${i}`);
+    expect(listed).toBe(onAtRiskList(c.stored, c.at, horizon * 1000, includeBreached));
   });
 });

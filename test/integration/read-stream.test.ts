@@ -14,7 +14,7 @@ import { registerStreamRoutes, StreamHub } from '../../src/http/stream';
 import { systemClock } from '../../src/infra/clock';
 import { createPool, type Pool } from '../../src/infra/db';
 import { PgListener } from '../../src/infra/pg-listener';
-import { waitFor } from '../helpers/infra';
+import { testConfig, waitFor } from '../helpers/infra';
 import {
   insertEscalation,
   insertIncident,
@@ -304,6 +304,28 @@ describe('the feed never skips a row committed late', () => {
     }
     const page = await feed.read(start, { site: 'ORDER' }, 10);
     expect(page.rows.map((r) => r.incidentId)).toEqual(['LATE-1', 'LATE-2']);
+  });
+
+  it('is not held back by a transaction running in another database of the cluster', async () => {
+    const feed = new StreamFeed(db.pool);
+    const start: FeedCursor = await feed.head();
+    const elsewhere = createPool(testConfig().databaseUrl, { max: 1 });
+    const other = await elsewhere.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SELECT pg_current_xact_id()`); // older than the row below, other database
+      await insertIncident(db.pool, {
+        id: 'ELSEWHERE-1',
+        site: 'ELSEWHERE',
+        reportedAt: new Date(),
+      });
+      const page = await feed.read(start, { site: 'ELSEWHERE' }, 10);
+      expect(page.rows.map((r) => r.incidentId)).toEqual(['ELSEWHERE-1']);
+      await other.query('ROLLBACK');
+    } finally {
+      other.release();
+      await elsewhere.end();
+    }
   });
 
   it('trims by age', async () => {

@@ -229,6 +229,14 @@ describe('overdue freezes (SPEC §2): API and views agree, read twice without ag
       headers: server.auth.read,
     });
     expect(list.json<{ items: { id: string }[] }>().items.map((i) => i.id)).toContain(id);
+    // SPEC §4 "Discovered late": the deadline passed unmet before the pause, so the breach is
+    // emitted (and escalates) although the clock is paused when the service learns of it.
+    await waitFor(async () => (await outboxOf(id, 'sla.breached')).length > 0, {
+      what: `sla.breached of ${id}`,
+    });
+    expect(
+      (await outboxOf(id, 'sla.breached')).map((r) => r.payload.data.milestone).sort(),
+    ).toEqual(['arrival', 'diagnosis', 'dispatch', 'response', 'solution']);
   });
 
   test('a reopen never revives the breach of a settled cycle', async () => {

@@ -90,6 +90,23 @@ describe('parseEvent', () => {
     );
   });
 
+  it('drops known CloudEvents extension attributes (tracing, partitioning) but no other unknown one', () => {
+    const traced = {
+      ...reported,
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'vendor=1',
+      partitionkey: 'INC-1',
+    };
+    expect(valid(traced)).toEqual(valid(reported));
+    expect(issues({ ...traced, traceid: 'x' })).toEqual([
+      { path: 'traceid', message: 'unknown field' },
+    ]);
+    expect(parseEvents([traced, { ...reported, subjet: 'x' }])).toMatchObject({
+      ok: false,
+      issues: [{ path: '[1].subjet', message: 'unknown field' }],
+    });
+  });
+
   it.each([
     ['time', '2026-11-24T10:00:00', 'offset'],
     ['time', '2026-02-30T10:00:00Z', 'RFC 3339'],

@@ -32,6 +32,7 @@ const milestone = (over: Partial<MilestoneSnapshot> = {}): MilestoneSnapshot => 
   state: 'pending',
   dueMatches: true,
   metAt: null,
+  breachedAt: null,
   escalatesToTier: 2,
   ...over,
 });
@@ -52,7 +53,7 @@ describe('decideFiring', () => {
     ['no milestone', incident(), undefined, 'milestone_missing'],
     ['met', incident(), milestone({ state: 'met', metAt: NOW - 1 }), 'milestone_closed'],
     ['met late', incident(), milestone({ state: 'met_late', metAt: NOW - 1 }), 'milestone_closed'],
-    ['paused', incident(), milestone({ state: 'paused' }), 'milestone_closed'],
+    ['paused before its deadline', incident(), milestone({ state: 'paused' }), 'milestone_closed'],
     ['not applicable', incident(), milestone({ state: 'not_applicable' }), 'milestone_closed'],
     ['met but state stale', incident(), milestone({ metAt: NOW - 1 }), 'milestone_closed'],
     ['deadline moved', incident(), milestone({ dueMatches: false }), 'replanned'],
@@ -67,6 +68,18 @@ describe('decideFiring', () => {
     expect(decideFiring(late, incident(), milestone(), NOW)).toEqual({
       fire: false,
       reason: 'deadline_passed',
+    });
+  });
+
+  test('paused after its deadline: the breach fires (the breach stands), a warning does not', () => {
+    const paused = milestone({ state: 'paused', breachedAt: NOW - 5000 });
+    expect(decideFiring(timer({ deadline: NOW - 5000 }), incident(), paused, NOW)).toEqual({
+      fire: true,
+    });
+    const warning = timer({ kind: 'warning', dueAt: NOW - 6000, deadline: NOW - 5000 });
+    expect(decideFiring(warning, incident(), paused, NOW)).toEqual({
+      fire: false,
+      reason: 'milestone_closed',
     });
   });
 

@@ -7,7 +7,9 @@ import {
   SECOND,
   evaluate,
   milestoneAt,
+  onAtRiskList,
   standDownFor,
+  stoodDown,
   effectiveTime,
   forwardedEscalations,
   wholeSeconds,
@@ -171,5 +173,45 @@ describe('standDownFor (SPEC §4 "Stand-down")', () => {
     expect(
       standDownFor('open', 'closed', 1, { lastAutomaticAt: 200, lastStandDownAt: 150 }),
     ).toEqual({ cycle: 1, settledAs: 'closed', escalatedAt: 200 });
+  });
+});
+
+describe('stoodDown: nothing follows a stand-down for its cycle (SPEC §4)', () => {
+  const owed = { cycle: 0, settledAs: 'resolved', escalatedAt: 100 } as const;
+  test.each([
+    ['open, even with a stand-down owed', 'open', owed, 100, 150, false],
+    ['settled with a stand-down owed now', 'resolved', owed, 100, null, true],
+    ['settled, the last stand-down after the last page', 'closed', null, 100, 150, true],
+    ['settled, a stand-down at the very instant of the page', 'closed', null, 100, 100, true],
+    ['settled, paged again since the last stand-down', 'closed', null, 200, 150, false],
+    ['settled, never stood down', 'cancelled', null, 100, null, false],
+    ['settled, never paged automatically, a stand-down recorded', 'resolved', null, null, 50, true],
+  ] as const)('%s', (_name, status, standDown, lastAutomaticAt, lastStandDownAt, expected) => {
+    expect(stoodDown(status, standDown, { lastAutomaticAt, lastStandDownAt })).toBe(expected);
+  });
+});
+
+describe('onAtRiskList: what GET /v1/sla/at-risk lists (also run against its SQL twin)', () => {
+  const byName = (name: string) => MILESTONE_AT_CASES.find((c) => c.name === name)!;
+  const HOUR = 3600_000;
+  test.each([
+    ['pending before its warning: time left ages', HOUR, false, true],
+    ['pending before its warning: time left ages', 60_000, false, false],
+    ['warned once a warning instant is reached', HOUR, false, true],
+    ['open and past the deadline: the overdue grows', HOUR, false, false],
+    ['open and past the deadline: the overdue grows', HOUR, true, true],
+    ['stored breached, running', HOUR, true, true],
+    ['breached, then settled: the overdue froze at the settling (SPEC §2)', HOUR, true, false],
+    ['paused after the deadline: the breach stands, the overdue stands still', HOUR, true, false],
+    ['paused before the deadline: no deadline, nothing ages', HOUR, true, false],
+    [
+      'a clock that starts later (spare_parts within 24 h): pending, not open, not counted',
+      30 * 24 * HOUR,
+      true,
+      false,
+    ],
+  ] as const)('%s (horizon %d ms, includeBreached %s): %s', (name, horizon, include, listed) => {
+    const c = byName(name);
+    expect(onAtRiskList(c.stored, c.at, horizon, include)).toBe(listed);
   });
 });

@@ -175,6 +175,18 @@ describe('binary mode', () => {
     });
   });
 
+  it('accepts tracing and broker extension attributes and records the event without them', async () => {
+    const plain = await send(binaryReported());
+    expect(plain.statusCode).toBe(202);
+    const withExtensions = await send(binaryReported(), {
+      'ce-traceparent': '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      'ce-knativearrivaltime': '2026-11-24T02:00:00Z',
+    });
+    expect(withExtensions.statusCode).toBe(202);
+    const [first, second] = recorded();
+    expect(second).toEqual(first);
+  });
+
   it('400 for body that is not JSON', async () => {
     const res = await send({ ...binaryReported(), body: '{"severity":' });
     expect(res.statusCode).toBe(400);
