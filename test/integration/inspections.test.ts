@@ -342,3 +342,42 @@ test('an inspection.completed missing its inspectionId is a 400 naming it', asyn
   expect(res.status).toBe(400);
   expect(res.json.details).toEqual([expect.objectContaining({ path: 'data.inspectionId' })]);
 });
+
+test("a site named like an incident: the inspection's events stay out of the incident's timeline", async () => {
+  const site = uniq('INC-SITE');
+  const scheduleId = uniq('same-name');
+  const created = await call('POST', '/v1/inspection-schedules', 'admin', {
+    id: scheduleId,
+    site,
+    quarterly: false,
+    dates: [{ id: 'x', dueAt: new Date(Date.now() + 3_600_000).toISOString(), label: 'audit' }],
+  });
+  expect(created.status).toBe(201);
+  const reported = {
+    specversion: '1.0',
+    id: uniq('rep'),
+    source: '/servicedesk',
+    type: 'incident.reported',
+    subject: site,
+    time: new Date(Date.now() - 1_000).toISOString(),
+    data: { severity: 'IV', title: 'Printer', site },
+  };
+  expect((await call('POST', '/v1/events', 'write', reported)).status).toBe(202);
+  // The warning (its lead has passed) is on Kafka, keyed by the site = the incident's id.
+  await waitFor(() => about(`${scheduleId}:x`, 'sla.warning').length === 1, {
+    what: 'the warning',
+    timeoutMs: 30_000,
+  });
+  const timeline = await waitFor(
+    async () => {
+      const res = await call<{ entries: { type: string }[] }>(
+        'GET',
+        `/v1/incidents/${site}/timeline`,
+        'read',
+      );
+      return res.status === 200 && res.json.entries;
+    },
+    { what: 'the incident projected', timeoutMs: 30_000 },
+  );
+  expect(timeline.map((e) => e.type)).toEqual(['incident.reported']);
+});
