@@ -381,3 +381,62 @@ test("a site named like an incident: the inspection's events stay out of the inc
   );
   expect(timeline.map((e) => e.type)).toEqual(['incident.reported']);
 });
+
+test('the monthly report counts inspections due in the month (Asia/Shanghai boundaries), by hand', async () => {
+  const s1 = uniq('rep-s1');
+  const c2 = uniq('rep-c2');
+  const schedule = (id: string, site: string | null, customer: string | null) =>
+    db.pool.query(
+      `INSERT INTO inspection_schedules (schedule_id, site, customer, time_zone, quarterly,
+         from_date, until_date, warn_before, escalates_to_tier, document)
+       VALUES ($1, $2, $3, 'Asia/Shanghai', false, '2026-08-01', '2026-10-31', 'P14D', 2, '{}')`,
+      [id, site, customer],
+    );
+  await schedule(s1, 'Report site', null);
+  await schedule(c2, null, 'Report customer');
+  const rows: [string, string, string, string | null][] = [
+    // [schedule, inspection, due, completed]
+    [s1, 'a', '2026-08-31T15:59:59Z', null], // Aug 31 23:59:59 in Shanghai: August
+    [s1, 'b', '2026-08-31T16:00:00Z', '2026-08-30T00:00:00Z'], // Sep 1 00:00: met
+    [s1, 'c', '2026-09-15T00:00:00Z', '2026-09-16T00:00:00Z'], // met late
+    [s1, 'd', '2026-09-30T15:59:59Z', null], // breached
+    [s1, 'e', '2026-09-30T16:00:00Z', null], // Oct 1 00:00: October
+    [c2, 'f', '2026-09-10T00:00:00Z', '2026-09-09T00:00:00Z'], // met (customer-wide)
+  ];
+  for (const [scheduleId, id, due, done] of rows) {
+    await db.pool.query(
+      `INSERT INTO inspections (inspection_id, schedule_id, kind, label, due_at)
+       VALUES ($1, $2, 'listed', $3, $4)`,
+      [`${scheduleId}:${id}`, scheduleId, id, due],
+    );
+    if (done) {
+      await db.pool.query(
+        `INSERT INTO inspection_completions (source, event_id, inspection_id, site, completed_at,
+           time, kafka_partition, kafka_offset)
+         VALUES ('/test', $1, $1, 'x', $2, $2, 0, 0)`,
+        [`${scheduleId}:${id}`, done],
+      );
+    }
+  }
+  const report = await call<MonthlyReport>('GET', '/v1/reports/monthly?month=2026-09', 'read');
+  expect(report.status).toBe(200);
+  const counts = (due: number, met: number, breached: number, late: number, pct: number) => ({
+    due,
+    metOnTime: met,
+    breached,
+    metLate: late,
+    open: 0,
+    compliancePct: pct,
+  });
+  expect(report.json.inspections).toEqual({
+    ...counts(4, 2, 2, 1, 50),
+    bySite: [
+      { site: 'Report site', customer: null, ...counts(3, 1, 2, 1, 33.3) },
+      { site: null, customer: 'Report customer', ...counts(1, 1, 0, 0, 100) },
+    ],
+  });
+  const csv = await fetch(`http://${app.address}/v1/reports/monthly?month=2026-09&format=csv`, {
+    headers: { authorization: auth.read },
+  }).then((r) => r.text());
+  expect(csv.split('\r\n')).toContain('inspections,,,,4,2,2,0,,50,,');
+});
