@@ -440,3 +440,39 @@ test('the monthly report counts inspections due in the month (Asia/Shanghai boun
   }).then((r) => r.text());
   expect(csv.split('\r\n')).toContain('inspections,,,,4,2,2,0,,50,,');
 });
+
+test('a completion that arrives before its schedule meets the inspection once the schedule exists', async () => {
+  const scheduleId = uniq('early');
+  const id = `${scheduleId}:visit`;
+  expect(
+    (await call('POST', '/v1/events', 'write', completed(id, Date.now() - 1_000, 'RPT-E'))).status,
+  ).toBe(202);
+  await waitFor(
+    async () =>
+      (await db.pool.query('SELECT 1 FROM inspection_completions WHERE inspection_id = $1', [id]))
+        .rowCount === 1,
+    { what: 'the completion recorded', timeoutMs: 30_000 },
+  );
+  const res = await call('POST', '/v1/inspection-schedules', 'admin', {
+    id: scheduleId,
+    site: 'HQ',
+    quarterly: false,
+    dates: [{ id: 'visit', dueAt: new Date(Date.now() + 3_600_000).toISOString(), label: 'visit' }],
+  });
+  expect(res.json.inspections).toEqual([
+    expect.objectContaining({ inspectionId: id, state: 'met', reportRef: 'RPT-E' }),
+  ]);
+  // Its warning (lead passed) comes due at once and is skipped, not sent.
+  const fired = await waitFor(
+    async () =>
+      (
+        await db.pool.query<{ kind: string; skipped_reason: string | null }>(
+          'SELECT kind, skipped_reason FROM timer_fires WHERE incident_id = $1',
+          [`inspection/${id}`],
+        )
+      ).rows[0],
+    { what: 'the warning timer decided', timeoutMs: 30_000 },
+  );
+  expect(fired).toEqual({ kind: 'warning', skipped_reason: 'inspection_done' });
+  expect(about(id, 'sla.warning')).toEqual([]);
+});
