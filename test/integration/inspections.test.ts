@@ -439,6 +439,21 @@ test('the monthly report counts inspections due in the month (Asia/Shanghai boun
     headers: { authorization: auth.read },
   }).then((r) => r.text());
   expect(csv.split('\r\n')).toContain('inspections,,,,4,2,2,0,,50,,');
+
+  // The list's done/due filter (SQL) agrees with the state rule (domain inspectionStateAt).
+  const listed = async (status: string) =>
+    (await call('GET', `/v1/inspections?scheduleId=${s1}&status=${status}`, 'read')).json.items.map(
+      (i) => [i.inspectionId.slice(s1.length + 1), i.state],
+    );
+  expect(await listed('done')).toEqual([
+    ['b', 'met'],
+    ['c', 'met_late'],
+  ]);
+  expect(await listed('due')).toEqual([
+    ['a', 'breached'],
+    ['d', 'breached'],
+    ['e', 'breached'],
+  ]);
 });
 
 test('a completion that arrives before its schedule meets the inspection once the schedule exists', async () => {
