@@ -50,21 +50,12 @@ import { KafkaPublisher } from '../src/infra/kafka';
 import { migrate } from '../src/infra/migrate';
 import { createProjector, rebuildProjection } from '../src/projector';
 import { projectIncident } from '../src/projector/project-incident';
-import {
-  appliedInsert,
-  execute,
-  incidentsUpsert,
-  milestonesUpsert,
-  timelineInsert,
-  timersUpsert,
-} from '../src/projector/store';
-import type {
-  IncidentRow,
-  MilestoneRow,
-  TimelineRow,
-  TimerRow,
-  AppliedRow,
-} from '../src/projector/rows';
+import { execute } from '../src/projector/store';
+import { appliedInsert, type AppliedRow } from '../src/tables/applied-events';
+import { timelineInsert, type TimelineRow } from '../src/tables/incident-events';
+import { incidentsUpsert, type IncidentRow } from '../src/tables/incidents';
+import { milestonesUpsert, type MilestoneRow } from '../src/tables/milestones';
+import { timersUpsert, type TimerRow } from '../src/tables/timers';
 import { eventDigest } from '../src/contracts/events';
 import { RawHttpPool } from './raw-http';
 

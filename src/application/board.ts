@@ -3,8 +3,9 @@
  * today's counts and this month's compliance, in one answer. Reads only; `now` (epoch ms, from the
  * Clock) decides what is warned, breached and "today".
  *
- * No rule is restated here: states come from ./milestone-state.ts (`milestoneView` per row,
- * `milestoneSql` in filters and counts), the effective tier from ./queries.ts, and the month's
+ * No rule is restated here: states come from ./milestone-state.ts (`milestoneView` per row) and
+ * the milestone rule's SQL twin in filters and counts (src/tables/milestones.ts `milestoneSql`,
+ * `onAtRiskListSql`), the effective tier from src/tables/incidents.ts, and the month's
  * compliance counts milestones exactly as the monthly report does (./reports.ts: met = `met`,
  * breached = the shared predicate, cancelled incidents left out).
  */
@@ -12,8 +13,10 @@ import { DateTime } from 'luxon';
 import type { Board, BoardAtRiskItem, BoardBreachedItem, BoardQuery } from '../contracts/board';
 import { SEVERITIES } from '../contracts/read';
 import type { Pool } from '../infra/db';
-import { milestoneSql, milestoneView, type MilestoneRow } from './milestone-state';
-import { SQL_EFFECTIVE_TIER } from './queries';
+import { SQL_EFFECTIVE_TIER } from '../tables/incidents';
+import { milestoneSql, onAtRiskListSql } from '../tables/milestones';
+import { Params } from '../tables/sql';
+import { milestoneView, type MilestoneRow } from './milestone-state';
 import { monthRange } from './reports';
 
 type IncidentColumns = {
@@ -26,15 +29,6 @@ type IncidentColumns = {
 
 const ORDER = 'm.due_at, m.incident_id, m.milestone, m.cycle';
 const COLUMNS = `m.*, i.title, i.severity, i.site, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier`;
-
-/** Positional parameters collected while a statement is assembled. */
-class Params {
-  readonly values: unknown[] = [];
-  add(value: unknown): string {
-    this.values.push(value);
-    return `$${this.values.length}`;
-  }
-}
 
 /** The board's filters as SQL terms over incidents `i`. */
 function filters(q: BoardQuery, p: Params): string[] {
@@ -74,14 +68,16 @@ export async function boardSnapshot(
   };
 }
 
-/** Open milestones of open incidents whose clock runs and whose deadline is ahead. */
+/**
+ * Open milestones of open incidents whose clock runs and whose deadline is ahead: what
+ * GET /v1/sla/at-risk lists without a horizon and without the breached ones (`onAtRiskList`).
+ */
 async function atRiskRows(pool: Pool, q: BoardQuery, now: number): Promise<BoardAtRiskItem[]> {
   const p = new Params();
   const at = p.add(new Date(now));
   const where = [
     `i.status = 'open'`,
-    milestoneSql(at).openAhead,
-    `(m.start_at IS NULL OR m.start_at <= ${at})`,
+    onAtRiskListSql(at, `'infinity'::timestamptz`, 'false'),
     ...filters(q, p),
   ];
   const { rows } = await pool.query<MilestoneRow & IncidentColumns>(

@@ -1,8 +1,9 @@
 /**
  * A stored milestone row as the read side shows it at request time. The rule itself is the
  * domain's `milestoneAt` (src/domain/milestone-state.ts) for single rows, and its SQL twin (the
- * `sla_milestone_*` functions of migrations/0008_milestone_rules.sql) for filters and counts over
- * many; test/integration/milestone-rules.test.ts pins the two to the same table of cases.
+ * `sla_milestone_*` functions of migrations/0008_milestone_rules.sql, used through
+ * src/tables/milestones.ts `milestoneSql`) for filters and counts over many;
+ * test/integration/milestone-rules.test.ts pins the two to the same table of cases.
  *
  * milestones.state is the state at projection time (as of the incident's latest event): nothing
  * rewrites a row when a warning threshold or a deadline passes, so "warned" and "breached" are
@@ -56,29 +57,6 @@ export function milestoneView(row: MilestoneRow, now: number): MilestoneView {
     remainingSeconds: at.remainingMs === null ? null : wholeSeconds(at.remainingMs),
     pausedSeconds: Math.floor(Number(row.paused_ms) / 1000),
     escalatesToTier: row.escalates_to_tier,
-  };
-}
-
-/**
- * The same rules as SQL predicates over milestones `m`, with `now` the SQL text of the request
- * time (a parameter such as `$3`), on the SQL twin of `milestoneAt`:
- * - breached: breached or met late at `now`, or paused after its deadline;
- * - openAhead: pending or warned at `now` (the deadline still ahead);
- * - atRisk: warned at `now`;
- * - clockStarted: counted in reports (its clock started and did not "never start").
- */
-export function milestoneSql(now: string): {
-  breached: string;
-  openAhead: string;
-  atRisk: string;
-  clockStarted: string;
-} {
-  const state = `sla_milestone_state_at(m.state, m.due_at, m.warn_at, ${now})`;
-  return {
-    breached: `sla_milestone_is_breached(m.state, m.due_at, m.breached_at, ${now})`,
-    openAhead: `(${state} IN ('pending', 'warned'))`,
-    atRisk: `(${state} = 'warned')`,
-    clockStarted: `sla_milestone_clock_started(m.state, m.start_at, m.stopped_at, ${now})`,
   };
 }
 

@@ -16,6 +16,14 @@ import { parsePolicy, parsePolicyOrThrow, policyToDocument } from '../contracts/
 import { DEFAULT_POLICY, DEFAULT_POLICY_ID, type Policy } from '../domain';
 import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { Logger } from '../infra/logger';
+import {
+  latestPolicyVersion,
+  lockPolicyNumbering,
+  POLICY_KEYS,
+  policyDocuments,
+  policyInsert,
+  type PolicyDocumentRow,
+} from '../tables/policies';
 
 type Queryable = Pool | PoolClient;
 
@@ -94,7 +102,8 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
 
   async function all(q: Queryable = pool): Promise<readonly Policy[]> {
     const { rows } = await q.query<{ policy_id: string; version: number }>(
-      'SELECT policy_id, version FROM policies',
+      POLICY_KEYS.text,
+      POLICY_KEYS.values,
     );
     return resolve(
       rows.map((r) => ({ policyId: r.policy_id, version: r.version })),
@@ -108,15 +117,8 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
   ): Promise<readonly Policy[]> {
     const missing = keys.filter((k) => !cache.has(cacheKey(k.policyId, k.version)));
     if (missing.length > 0) {
-      const { rows: docs } = await q.query<{
-        policy_id: string;
-        version: number;
-        document: unknown;
-      }>(
-        `SELECT p.policy_id, p.version, p.document FROM policies p
-         JOIN unnest($1::text[], $2::int[]) AS k(id, v) ON p.policy_id = k.id AND p.version = k.v`,
-        [missing.map((k) => k.policyId), missing.map((k) => k.version)],
-      );
+      const stmt = policyDocuments(missing);
+      const { rows: docs } = await q.query<PolicyDocumentRow>(stmt.text, stmt.values);
       for (const row of docs) {
         const policy = parseRow(row);
         if (policy) cache.set(cacheKey(row.policy_id, row.version), policy);
@@ -135,10 +137,8 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
   ): Promise<Policy | undefined> {
     const hit = cache.get(cacheKey(policyId, version));
     if (hit) return hit;
-    const { rows } = await q.query<{ policy_id: string; version: number; document: unknown }>(
-      'SELECT policy_id, version, document FROM policies WHERE policy_id = $1 AND version = $2',
-      [policyId, version],
-    );
+    const stmt = policyDocuments([{ policyId, version }]);
+    const { rows } = await q.query<PolicyDocumentRow>(stmt.text, stmt.values);
     const row = rows[0];
     const policy = row ? parseRow(row) : null;
     if (policy) cache.set(cacheKey(policyId, version), policy);
@@ -148,16 +148,10 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
   async function ensureDefault(now: number): Promise<Policy> {
     const { policy, stored } = await withTransaction(pool, async (client) => {
       // The same lock the admin API takes to number versions (application/policy-versions.ts).
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`policy:${configured.id}`]);
-      const { rows } = await client.query<{
-        policy_id: string;
-        version: number;
-        document: unknown;
-      }>(
-        `SELECT policy_id, version, document FROM policies
-         WHERE policy_id = $1 ORDER BY version DESC LIMIT 1`,
-        [configured.id],
-      );
+      const lock = lockPolicyNumbering(configured.id);
+      await client.query(lock.text, lock.values);
+      const latestStmt = latestPolicyVersion(configured.id);
+      const { rows } = await client.query<PolicyDocumentRow>(latestStmt.text, latestStmt.values);
       const latestRow = rows[0];
       const latest = latestRow ? parseRow(latestRow) : null;
       if (latest && sameRules(latest, configured)) return { policy: latest, stored: false };
@@ -170,10 +164,8 @@ export function createPolicyStore(pool: Pool, configured: Policy, log?: Logger):
         effectiveFrom:
           version === 1 ? configured.effectiveFrom : Math.max(configured.effectiveFrom, now),
       };
-      await client.query(
-        `INSERT INTO policies (policy_id, version, document, created_by) VALUES ($1, $2, $3, $4)`,
-        [next.id, version, JSON.stringify(policyToDocument(next)), 'config'],
-      );
+      const insert = policyInsert(next.id, version, policyToDocument(next), 'config');
+      await client.query(insert.text, insert.values);
       return { policy: next, stored: true };
     });
     if (stored) {

@@ -7,7 +7,14 @@
 import { parsePolicy } from '../contracts/policy';
 import { AppError, ValidationError } from '../errors';
 import { withTransaction, type Pool } from '../infra/db';
-import { policyVersionView, type PolicyRow } from './queries';
+import {
+  latestPolicyVersion,
+  lockPolicyNumbering,
+  policyInsert,
+  type PolicyDocumentRow,
+  type PolicyRow,
+} from '../tables/policies';
+import { policyVersionView } from './queries';
 import type { PolicyVersion } from '../contracts/read';
 
 /** The document names a version other than the next one (someone else created it meanwhile). */
@@ -38,13 +45,11 @@ export async function createPolicyVersion(
   if (!effectiveGiven) doc.effectiveFrom = new Date(now).toISOString();
 
   return withTransaction(pool, async (client) => {
-    // Serializes version numbering per policy id, also for an id that has no row to lock yet.
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`policy:${policyId}`]);
-    const { rows } = await client.query<{ latest: number | null }>(
-      'SELECT max(version) AS latest FROM policies WHERE policy_id = $1',
-      [policyId],
-    );
-    const next = (rows[0]?.latest ?? 0) + 1;
+    const lock = lockPolicyNumbering(policyId);
+    await client.query(lock.text, lock.values);
+    const latest = latestPolicyVersion(policyId);
+    const { rows } = await client.query<PolicyDocumentRow>(latest.text, latest.values);
+    const next = (rows[0]?.version ?? 0) + 1;
     if (doc.version === undefined) doc.version = next;
     else if (doc.version !== next) {
       throw new VersionConflictError(
@@ -67,12 +72,8 @@ export async function createPolicyVersion(
       );
     }
 
-    const inserted = await client.query<PolicyRow>(
-      `INSERT INTO policies (policy_id, version, document, created_by)
-       VALUES ($1, $2, $3, $4)
-       RETURNING policy_id, version, document, created_at, created_by`,
-      [policyId, next, JSON.stringify(doc), createdBy],
-    );
+    const insert = policyInsert(policyId, next, doc, createdBy);
+    const inserted = await client.query<PolicyRow>(insert.text, insert.values);
     return policyVersionView(inserted.rows[0]!);
   });
 }

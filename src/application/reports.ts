@@ -17,8 +17,8 @@
 import { DateTime } from 'luxon';
 import { SEVERITIES, type MilestoneStats, type MonthlyReport } from '../contracts/read';
 import type { Pool } from '../infra/db';
+import { milestoneSql } from '../tables/milestones';
 import { inspectionReport } from './inspections';
-import { milestoneSql } from './milestone-state';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');

@@ -242,16 +242,7 @@ function viewOf(
 ): MilestoneView {
   if (run.metAt !== null) return metView(fold, run, run.metAt);
   if (run.neverStarted || (!run.started && fold.status !== 'open')) {
-    return finish(fold, run, {
-      state: 'not_applicable',
-      dueAt: null,
-      warnAt: [],
-      breachedAt: null,
-      remainingMs: null,
-      end: run.startAt,
-      stoppedAt: null,
-      overduePausedMs: 0,
-    });
+    return withoutDeadline(fold, run, 'not_applicable', run.startAt);
   }
   if (run.settledAt !== null) return settledView(fold, run, run.settledAt);
   return openView(fold, run, now, timers, incidentId);
@@ -288,6 +279,25 @@ function finish(fold: Fold, run: Run, r: Reading): MilestoneView {
     stoppedAt: r.stoppedAt,
     overduePausedMs: r.overduePausedMs,
   };
+}
+
+/** A clock that never started, or has not started yet: no deadline, no warnings, nothing ages. */
+function withoutDeadline(
+  fold: Fold,
+  run: Run,
+  state: 'not_applicable' | 'pending',
+  end: number,
+): MilestoneView {
+  return finish(fold, run, {
+    state,
+    dueAt: null,
+    warnAt: [],
+    breachedAt: null,
+    remainingMs: null,
+    end,
+    stoppedAt: null,
+    overduePausedMs: 0,
+  });
 }
 
 /** Met at `metAt`: on time, late (a breach at the deadline), or not applicable once cancelled. */
@@ -345,16 +355,7 @@ function openView(
   const pausedSince = fold.pausedSince(run);
   if (!run.started && run.startAt > now) {
     // Not started yet: its deadline is a projection (timers exist), not yet a commitment.
-    return finish(fold, run, {
-      state: 'pending',
-      dueAt: null,
-      warnAt: [],
-      breachedAt: null,
-      remainingMs: null,
-      end,
-      stoppedAt: null,
-      overduePausedMs: 0,
-    });
+    return withoutDeadline(fold, run, 'pending', end);
   }
   if (due === null) {
     // Paused before reaching the deadline: only thresholds reached before the pause are known.

@@ -47,16 +47,13 @@ import { applyInspectionCompletions } from './apply-inspections';
 import { CpuSlice } from './cpu-slice';
 import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
-import type {
-  AppliedRow,
-  EscalationRow,
-  IncidentRow,
-  MilestoneRow,
-  PriorIncident,
-  TimelineRow,
-  TimerRow,
-} from './rows';
-import { insertEscalations, loadBatchContext, writeBatch, type BatchContext } from './store';
+import type { AppliedRow } from '../tables/applied-events';
+import { insertEscalations, type EscalationRow } from '../tables/escalations';
+import type { TimelineRow } from '../tables/incident-events';
+import type { IncidentRow, PriorIncident } from '../tables/incidents';
+import type { MilestoneRow } from '../tables/milestones';
+import type { TimerRow } from '../tables/timers';
+import { loadBatchContext, writeBatch, type BatchContext } from './store';
 import { diffMilestones, diffTimers } from './diff';
 
 export interface ProjectionSettings {

@@ -5,7 +5,8 @@
  * trigger call per row. The stored rows are read, not recomputed, so whatever is in the table is
  * what gets corrected.
  */
-import type { MilestoneRow, TimerRow } from './rows';
+import type { MilestoneRow } from '../tables/milestones';
+import type { TimerRow } from '../tables/timers';
 
 export interface RowDiff<T> {
   upsert: T[];

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Pool } from '../infra/db';
+import { PENDING_INCIDENTS } from '../tables/incidents';
 
 export interface ProjectorMetrics {
   eventsApplied: Counter;
@@ -34,7 +35,8 @@ export function createProjectorMetrics(registry: Registry, pool?: Pool): Project
       registers,
       async collect() {
         const { rows } = await pool.query<{ n: string }>(
-          `SELECT count(*) AS n FROM incidents WHERE status = 'pending'`,
+          PENDING_INCIDENTS.text,
+          PENDING_INCIDENTS.values,
         );
         this.set(Number(rows[0]?.n ?? 0));
       },

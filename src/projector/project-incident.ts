@@ -17,7 +17,9 @@ import {
   type TimerPlan,
   type WarningThreshold,
 } from '../domain';
-import type { FiredTimer, IncidentRow, MilestoneRow, PriorIncident, TimerRow } from './rows';
+import type { IncidentRow, PriorIncident } from '../tables/incidents';
+import type { MilestoneRow } from '../tables/milestones';
+import type { FiredTimer, TimerRow } from '../tables/timers';
 
 export interface IncidentInput {
   incidentId: string;

@@ -5,7 +5,7 @@
  * what the TypeScript rule says. Then the views: v_milestones, v_breaches and v_incidents must say
  * what the functions say at the view's own now(); a view that disagrees fails here.
  */
-import { milestoneSql } from '../../src/application/milestone-state';
+import { milestoneSql } from '../../src/tables/milestones';
 import { ReadQueries } from '../../src/application/queries';
 import { milestoneAt, onAtRiskList, wholeSeconds, type MilestoneAt } from '../../src/domain';
 import { MILESTONE_AT_CASES } from '../unit/domain/milestone-cases';

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { DEFAULT_POLICY, type IncidentEvent } from '../../../src/domain';
 import { projectIncident, thresholdText } from '../../../src/projector/project-incident';
-import type { FiredTimer } from '../../../src/projector/rows';
+import type { FiredTimer } from '../../../src/tables/timers';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 24, 2, 0, 0);

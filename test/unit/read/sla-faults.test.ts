@@ -9,7 +9,7 @@ import { milestoneView, type MilestoneRow } from '../../../src/application/miles
 import { DEFAULT_POLICY, type IncidentEvent, type MilestoneId } from '../../../src/domain';
 import { decodeRecord } from '../../../src/projector/decode';
 import { projectIncident } from '../../../src/projector/project-incident';
-import type { MilestoneRow as ProjectedRow } from '../../../src/projector/rows';
+import type { MilestoneRow as ProjectedRow } from '../../../src/tables/milestones';
 
 const S = 1000;
 const H = 3_600_000;
