@@ -119,6 +119,11 @@ async function call<T = Answer>(
   return { status: res.status, json: (text ? JSON.parse(text) : null) as T };
 }
 
+/** POSTs an event and expects 202 (a failure shows the answer's body). */
+async function accepted(event: unknown): Promise<void> {
+  expect(await call('POST', '/v1/events', 'write', event)).toMatchObject({ status: 202 });
+}
+
 let seq = 0;
 const uniq = (label: string) => `${label}-${Date.now().toString(36)}-${(seq += 1)}`;
 
@@ -202,9 +207,7 @@ test('an inspection due in seconds warns at once, breaches at its deadline, keye
   expect((await inspection(id))?.state).toBe('breached');
 
   // The field app reports late that the inspection was done a second before the deadline.
-  expect((await call('POST', '/v1/events', 'write', completed(id, dueAt - 1_000))).status).toBe(
-    202,
-  );
+  await accepted(completed(id, dueAt - 1_000));
   const [retraction] = await waitFor(
     () => about(id, 'sla.breach_retracted').length === 1 && about(id, 'sla.breach_retracted'),
     { what: 'the retraction', timeoutMs: 30_000 },
@@ -239,9 +242,7 @@ test('completed before its deadline: listed as done, its timers gone, nothing fi
     ).rows.map((r: { kind: string }) => r.kind);
   expect(await timers()).toEqual(['breach', 'warning']);
 
-  expect(
-    (await call('POST', '/v1/events', 'write', completed(id, Date.now() - 1_000, 'RPT-2'))).status,
-  ).toBe(202);
+  await accepted(completed(id, Date.now() - 1_000, 'RPT-2'));
   await waitFor(async () => (await inspection(id))?.state === 'met', {
     what: 'met',
     timeoutMs: 30_000,
@@ -364,7 +365,7 @@ test("a site named like an incident: the inspection's events stay out of the inc
     time: new Date(Date.now() - 1_000).toISOString(),
     data: { severity: 'IV', title: 'Printer', site },
   };
-  expect((await call('POST', '/v1/events', 'write', reported)).status).toBe(202);
+  await accepted(reported);
   // The warning (its lead has passed) is on Kafka, keyed by the site = the incident's id.
   await waitFor(() => about(`${scheduleId}:x`, 'sla.warning').length === 1, {
     what: 'the warning',
@@ -461,9 +462,7 @@ test('the monthly report counts inspections due in the month (Asia/Shanghai boun
 test('a completion that arrives before its schedule meets the inspection once the schedule exists', async () => {
   const scheduleId = uniq('early');
   const id = `${scheduleId}:visit`;
-  expect(
-    (await call('POST', '/v1/events', 'write', completed(id, Date.now() - 1_000, 'RPT-E'))).status,
-  ).toBe(202);
+  await accepted(completed(id, Date.now() - 1_000, 'RPT-E'));
   await waitFor(
     async () =>
       (await db.pool.query('SELECT 1 FROM inspection_completions WHERE inspection_id = $1', [id]))
