@@ -21,11 +21,21 @@ import {
   inspectionTimers,
   INSPECTION_MILESTONE,
   planInspections,
-  type InspectionObligation,
   type InspectionSchedule,
 } from '../domain';
 import { AppError, NotFoundError, ValidationError } from '../errors';
 import { withTransaction, type Pool, type PoolClient } from '../infra/db';
+import {
+  lockScheduleCreation,
+  obligations,
+  obligationsInsert,
+  scheduleById,
+  scheduleDocumentEquals,
+  scheduleInsert,
+  type ObligationRow,
+  type ScheduleRow,
+} from '../tables/inspections';
+import { timersUpsert } from '../tables/timers';
 
 /** The id is taken by a schedule with another document. */
 export class ScheduleConflictError extends AppError {
@@ -97,15 +107,12 @@ export async function createInspectionSchedule(
     dates,
     warnBeforeMs: Duration.fromISO(input.warnBefore).as('milliseconds'),
   };
-  const obligations = planInspections(schedule).filter((o) => o.dueAt > opts.now);
+  const planned = planInspections(schedule).filter((o) => o.dueAt > opts.now);
 
   return withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `inspection-schedule:${document.id}`,
-    ]);
+    await client.query(lockScheduleCreation(document.id));
     const existing = await client.query<{ same: boolean }>(
-      'SELECT document = $2::jsonb AS same FROM inspection_schedules WHERE schedule_id = $1',
-      [document.id, JSON.stringify(document)],
+      scheduleDocumentEquals(document.id, document),
     );
     if (existing.rows[0]) {
       if (!existing.rows[0].same) {
@@ -115,99 +122,31 @@ export async function createInspectionSchedule(
       }
       return { created: false, schedule: await loadSchedule(client, document.id, opts.now) };
     }
-    await client.query(
-      `INSERT INTO inspection_schedules (schedule_id, site, customer, time_zone, quarterly,
-         from_date, until_date, warn_before, escalates_to_tier, document, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        document.id,
-        document.site,
-        document.customer,
-        timeZone,
-        document.quarterly,
-        from,
-        until,
-        document.warnBefore,
-        document.escalatesToTier,
-        JSON.stringify(document),
-        opts.createdBy,
-      ],
-    );
-    await insertObligations(client, document.id, obligations, input.warnBefore);
+    await client.query(scheduleInsert({ ...document, document, createdBy: opts.createdBy }));
+    if (planned.length > 0) {
+      await client.query(obligationsInsert(document.id, planned));
+      // The timer runner's own rows (domain inspectionTimers), beside the milestones' timers.
+      await client.query(
+        timersUpsert(
+          planned
+            .flatMap((o) => inspectionTimers(o, input.warnBefore))
+            .map((t) => ({
+              key: t.timerKey,
+              generation: t.generation,
+              incidentId: t.subject,
+              milestone: INSPECTION_MILESTONE,
+              cycle: 0,
+              kind: t.kind,
+              threshold: t.threshold,
+              dueAt: t.dueAt,
+              deadline: t.deadline,
+            })),
+        ),
+      );
+    }
     return { created: true, schedule: await loadSchedule(client, document.id, opts.now) };
   });
 }
-
-/** The obligations and their warning and breach timers (timers: see domain/inspections.ts). */
-async function insertObligations(
-  client: PoolClient,
-  scheduleId: string,
-  obligations: InspectionObligation[],
-  warnBefore: string,
-): Promise<void> {
-  if (obligations.length === 0) return;
-  await client.query(
-    `INSERT INTO inspections (inspection_id, schedule_id, kind, label, due_at, warn_at)
-     SELECT u.id, $1, u.kind, u.label, u.due, u.warn
-     FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-       AS u(id, kind, label, due, warn)`,
-    [
-      scheduleId,
-      obligations.map((o) => o.inspectionId),
-      obligations.map((o) => o.kind),
-      obligations.map((o) => o.label),
-      obligations.map((o) => new Date(o.dueAt)),
-      obligations.map((o) => (o.warnAt === null ? null : new Date(o.warnAt))),
-    ],
-  );
-  const timers = obligations.flatMap((o) => inspectionTimers(o, warnBefore));
-  await client.query(
-    `INSERT INTO timers (timer_key, generation, incident_id, milestone, cycle, kind, threshold,
-       due_at, deadline)
-     SELECT u.k, u.g, u.s, $1, 0, u.kind, u.th, u.da, u.dl
-     FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                 $7::timestamptz[], $8::timestamptz[]) AS u(k, g, s, kind, th, da, dl)
-     ON CONFLICT (timer_key) DO NOTHING`,
-    [
-      INSPECTION_MILESTONE,
-      timers.map((t) => t.timerKey),
-      timers.map((t) => t.generation),
-      timers.map((t) => t.subject),
-      timers.map((t) => t.kind),
-      timers.map((t) => t.threshold),
-      timers.map((t) => new Date(t.dueAt)),
-      timers.map((t) => new Date(t.deadline)),
-    ],
-  );
-}
-
-interface ObligationRow {
-  inspection_id: string;
-  schedule_id: string;
-  kind: 'quarterly' | 'listed';
-  label: string;
-  site: string | null;
-  customer: string | null;
-  due_at: Date;
-  warn_at: Date | null;
-  completed_at: Date | null;
-  report_ref: string | null;
-}
-
-/**
- * Obligations with their earliest completion known at `$1` (the request time). Filters are
- * appended by the callers; parameters from $2.
- */
-const OBLIGATIONS_SQL = `
-SELECT i.inspection_id, i.schedule_id, i.kind, i.label, s.site, s.customer, i.due_at, i.warn_at,
-       c.completed_at, c.report_ref
-FROM inspections i
-JOIN inspection_schedules s USING (schedule_id)
-LEFT JOIN LATERAL (
-  SELECT completed_at, report_ref FROM inspection_completions c
-  WHERE c.inspection_id = i.inspection_id AND c.completed_at <= $1
-  ORDER BY completed_at, source, event_id LIMIT 1
-) c ON true`;
 
 function view(r: ObligationRow, now: number): InspectionView {
   const dueAt = r.due_at.getTime();
@@ -234,25 +173,7 @@ export async function listInspections(
   q: InspectionsQuery,
   now: number,
 ): Promise<InspectionView[]> {
-  const { rows } = await pool.query<ObligationRow>(
-    `${OBLIGATIONS_SQL}
-     WHERE ($2::text IS NULL OR s.site = $2) AND ($3::text IS NULL OR s.customer = $3)
-       AND ($4::text IS NULL OR i.schedule_id = $4)
-       AND ($5::timestamptz IS NULL OR i.due_at >= $5) AND ($6::timestamptz IS NULL OR i.due_at < $6)
-       AND ($7 = 'all' OR ($7 = 'done') = (c.completed_at IS NOT NULL))
-     ORDER BY i.due_at, i.inspection_id
-     LIMIT $8`,
-    [
-      new Date(now),
-      q.site ?? null,
-      q.customer ?? null,
-      q.scheduleId ?? null,
-      q.dueFrom ?? null,
-      q.dueBefore ?? null,
-      q.status,
-      q.limit,
-    ],
-  );
+  const { rows } = await pool.query<ObligationRow>(obligations(now, q));
   return rows.map((r) => view(r, now));
 }
 
@@ -275,29 +196,10 @@ async function loadSchedule(
   id: string,
   now: number,
 ): Promise<InspectionScheduleView> {
-  const { rows } = await client.query<{
-    site: string | null;
-    customer: string | null;
-    time_zone: string;
-    quarterly: boolean;
-    from_date: string;
-    until_date: string;
-    warn_before: string;
-    escalates_to_tier: number;
-    created_at: Date;
-    created_by: string | null;
-  }>(
-    `SELECT site, customer, time_zone, quarterly, from_date::text, until_date::text, warn_before,
-            escalates_to_tier, created_at, created_by
-     FROM inspection_schedules WHERE schedule_id = $1`,
-    [id],
-  );
+  const { rows } = await client.query<ScheduleRow>(scheduleById(id));
   const s = rows[0];
   if (!s) throw new NotFoundError(`no inspection schedule ${JSON.stringify(id)}`);
-  const obligations = await client.query<ObligationRow>(
-    `${OBLIGATIONS_SQL} WHERE i.schedule_id = $2 ORDER BY i.due_at, i.inspection_id`,
-    [new Date(now), id],
-  );
+  const listed = await client.query<ObligationRow>(obligations(now, { scheduleId: id }));
   return {
     id,
     site: s.site,
@@ -310,7 +212,7 @@ async function loadSchedule(
     escalatesToTier: s.escalates_to_tier,
     createdAt: s.created_at.toISOString(),
     createdBy: s.created_by,
-    inspections: obligations.rows.map((r) => view(r, now)),
+    inspections: listed.rows.map((r) => view(r, now)),
   };
 }
 
@@ -325,9 +227,7 @@ export async function inspectionReport(
   now: number,
 ): Promise<InspectionReportSection> {
   const { rows } = await pool.query<ObligationRow>(
-    `${OBLIGATIONS_SQL} WHERE i.due_at >= $2 AND i.due_at < $3
-     ORDER BY s.site NULLS LAST, s.customer NULLS LAST`,
-    [new Date(now), from, to],
+    obligations(now, { dueFrom: from.toISOString(), dueBefore: to.toISOString() }),
   );
   const total = emptyCounts();
   const bySite = new Map<
@@ -341,7 +241,11 @@ export async function inspectionReport(
     if (!site) bySite.set(key, (site = { site: r.site, customer: r.customer, ...emptyCounts() }));
     for (const c of [total, site]) count(c, state);
   }
-  return { ...withPct(total), bySite: [...bySite.values()].map(withPct) };
+  // Sites by name, customer-wide schedules (no site) after them.
+  const order = (x: { site: string | null; customer: string | null }) =>
+    `${x.site === null ? '1' : '0'}${x.site ?? ''}\u0000${x.customer ?? ''}`;
+  const sites = [...bySite.values()].sort((a, b) => (order(a) < order(b) ? -1 : 1));
+  return { ...withPct(total), bySite: sites.map(withPct) };
 }
 
 function emptyCounts() {

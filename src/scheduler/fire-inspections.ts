@@ -22,6 +22,7 @@ import {
   type TimerKind,
 } from '../domain';
 import type { PoolClient } from '../infra/db';
+import { obligationsByIds, type ObligationRow } from '../tables/inspections';
 
 /** The columns of a claimed timer row this needs (fire.ts's claim returns more). */
 export interface ClaimedInspectionTimer {
@@ -42,17 +43,6 @@ export interface InspectionDecision {
   outcome: { fire: true; outbox: OutboxRow } | { fire: false; reason: InspectionSkipReason };
 }
 
-interface ObligationRow {
-  inspection_id: string;
-  schedule_id: string;
-  label: string;
-  due_at: Date;
-  site: string | null;
-  customer: string | null;
-  escalates_to_tier: number;
-  completed_at: Date | null;
-}
-
 export async function decideInspectionTimers(
   client: PoolClient,
   rows: readonly ClaimedInspectionTimer[],
@@ -60,15 +50,7 @@ export async function decideInspectionTimers(
   topics: { warnings: string; escalations: string },
 ): Promise<InspectionDecision[]> {
   const ids = rows.map((r) => r.incident_id.slice(INSPECTION_TIMER_PREFIX.length));
-  const { rows: found } = await client.query<ObligationRow>(
-    `SELECT i.inspection_id, i.schedule_id, i.label, i.due_at, s.site, s.customer,
-            s.escalates_to_tier,
-            (SELECT min(completed_at) FROM inspection_completions c
-             WHERE c.inspection_id = i.inspection_id) AS completed_at
-     FROM inspections i JOIN inspection_schedules s USING (schedule_id)
-     WHERE i.inspection_id = ANY ($1::text[])`,
-    [ids],
-  );
+  const { rows: found } = await client.query<ObligationRow>(obligationsByIds(ids));
   const byId = new Map(found.map((o) => [o.inspection_id, o]));
   return rows.map((row, i): InspectionDecision => {
     const o = byId.get(ids[i]!);
