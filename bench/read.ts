@@ -1,14 +1,12 @@
 /**
  * `npm run bench -- read [options]`: read API latency with a realistic amount of history (issue 8).
  *
- *   --incidents 100000   incidents in the database (default); regenerated when the count differs
- *                        or the data is more than 10 minutes old (open incidents are placed
- *                        relative to now)
- *   --fresh              regenerate anyway
+ *   --incidents 100000   incidents in the database (default)
  *   --iterations 2000    requests per measured endpoint (the monthly report runs 5 times)
  *   --explain            print the plans of the hot statements (EXPLAIN ANALYZE)
  *
- * Data (generated in SQL, into its own database `sla_bench_read`, kept between runs): a year of
+ * Data (generated in SQL, into a database of this run's own, `<BENCH_DB_PREFIX>read_<tag>`, dropped
+ * at the end; BENCH_KEEP_DB=1 keeps it): a year of
  * incidents reported evenly, 6 default-policy milestones each (met, met late or not applicable
  * once settled), 8 lifecycle events per settled incident, escalations and outbox rows for late
  * milestones. 2 % are open, reported within the last two hours, so the at-risk list and the
@@ -28,24 +26,21 @@ import { installAuth } from '../src/http/auth';
 import { registerReadRoutes } from '../src/http/read';
 import { buildServer } from '../src/http/server';
 import { systemClock } from '../src/infra/clock';
-import { createPool, ensureDatabase, type Pool } from '../src/infra/db';
+import { createPool, type Pool } from '../src/infra/db';
 import { migrate } from '../src/infra/migrate';
-
-const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+import { createBenchDatabase } from './support/database';
 
 interface Options {
   incidents: number;
-  fresh: boolean;
   iterations: number;
   explain: boolean;
 }
 
 function parseArgs(args: string[]): Options {
-  const opts: Options = { incidents: 100_000, fresh: false, iterations: 2000, explain: false };
+  const opts: Options = { incidents: 100_000, iterations: 2000, explain: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--fresh') opts.fresh = true;
-    else if (a === '--explain') opts.explain = true;
+    if (a === '--explain') opts.explain = true;
     else if (a === '--incidents') opts.incidents = Number(args[++i]);
     else if (a === '--iterations') opts.iterations = Number(args[++i]);
     else throw new Error(`unknown option ${a}`);
@@ -58,31 +53,20 @@ function parseArgs(args: string[]): Options {
 
 export async function run(args: string[]): Promise<void> {
   const opts = parseArgs(args);
-  const url = new URL(BASE_URL);
-  url.pathname = '/sla_bench_read';
-  await ensureDatabase(url.toString());
-  const pool = createPool(url.toString(), { max: 4 });
+  const database = await createBenchDatabase('read');
+  const pool = createPool(database.url, { max: 4 });
   try {
     await migrate(pool);
-    // Open incidents are placed relative to now (deadlines ahead, warnings due): data older than
-    // a few minutes no longer has the same at-risk shape, so it is generated again.
-    const { rows } = await pool.query<{ n: number; age_s: number | null }>(
-      `SELECT count(*)::int AS n,
-              extract(epoch FROM now() - max(reported_at) FILTER (WHERE status = 'open'))::int AS age_s
-       FROM incidents`,
+    const t0 = performance.now();
+    await generate(pool, opts.incidents);
+    log(
+      `generated ${opts.incidents} incidents in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
-    const stale = rows[0]!.age_s === null || rows[0]!.age_s > 600;
-    if (opts.fresh || stale || rows[0]!.n !== opts.incidents) {
-      const t0 = performance.now();
-      await generate(pool, opts.incidents);
-      log(
-        `generated ${opts.incidents} incidents in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      );
-    }
     await printSizes(pool);
     await measure(pool, opts);
   } finally {
     await pool.end();
+    await database.drop();
   }
 }
 
@@ -99,8 +83,6 @@ async function generate(pool: Pool, n: number): Promise<void> {
       .query('SET session_replication_role = replica')
       .then(() => true)
       .catch(() => false);
-    await client.query(`TRUNCATE incidents, milestones, incident_events, escalations, outbox,
-      stream_events, timers, timer_fires, applied_events`);
     await client.query(
       `INSERT INTO incidents (incident_id, status, severity, title, category, customer, site,
          reporter, assignee, tier, policy_id, policy_version, reported_at, resolved_at, closed_at,

@@ -135,8 +135,19 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
     // (before the API's routes are even registered).
     // One LISTEN connection for the timer runner and the outbox relay (src/infra/pg-listener.ts).
     const listener = new PgListener(pool, log);
-    const scheduler = createSchedulerServices({ ...context, listener });
-    await start(scheduler.services);
+    // The relay's own producer: its requests neither wait behind the API's produce calls nor
+    // (not idempotent, see PublisherOptions) behind each other.
+    const relayPublisher = new KafkaPublisher(context.kafka, config.KAFKA_PRODUCE_TIMEOUT_MS, {
+      idempotent: false,
+    });
+    const scheduler = createSchedulerServices({ ...context, listener, publisher: relayPublisher });
+    const closeRelayPublisher: Service = {
+      name: 'relayPublisher',
+      start: async () => undefined,
+      // Stopped after the relay (services stop in reverse order).
+      stop: () => relayPublisher.close(),
+    };
+    await start([closeRelayPublisher, ...scheduler.services]);
     roleStates.scheduler = () => 'running';
     // Overdue timers fire and reach Kafka before the rest starts: registering the API's routes
     // holds the event loop for a second or more on a busy machine. Bounded: a huge backlog keeps

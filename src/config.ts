@@ -125,7 +125,10 @@ const schema = z.object({
   SCHEDULER_WHEEL_MAX_ENTRIES: int(100, 10_000_000).default(200_000),
   /** How often the database-vs-process clock skew is measured (and logged when it changes). */
   SCHEDULER_SKEW_INTERVAL_MS: int(1000, 3_600_000).default(60_000),
-  /** Parallel claim loops while draining a burst of due timers. */
+  /**
+   * Firing rounds in flight at once: a round starts when timers come due even while another is
+   * still in flight, and a burst is drained by all of them (SKIP LOCKED keeps them apart).
+   */
   SCHEDULER_CONCURRENCY: int(1, 16).default(2),
   /**
    * Commit firings without waiting for the WAL flush: a firing lost in a Postgres crash is redone
@@ -134,6 +137,11 @@ const schema = z.object({
   SCHEDULER_ASYNC_COMMIT: flag(true),
   /** Outbox rows published per Kafka request. */
   OUTBOX_BATCH_SIZE: int(1, 10_000).default(500),
+  /**
+   * Relay rounds in flight at once: the next claim overlaps the produce of the one before
+   * (src/outbox/relay.ts). Each holds a pool connection until its commit; 1 is the unpipelined relay.
+   */
+  OUTBOX_MAX_IN_FLIGHT: int(1, 16).default(3),
   /** Safety-net poll of the outbox relay (NOTIFY wakes it at once). */
   OUTBOX_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
   /** Back-off after a failed publish: starts here, doubles up to OUTBOX_RETRY_MAX_MS. */

@@ -101,6 +101,7 @@ function summary(
     category: r.category,
     customer: r.customer,
     site: r.site,
+    serviceKind: r.service_kind,
     assignee: r.assignee,
     tier: r.effective_tier,
     policy:

@@ -1,6 +1,12 @@
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import { SEVERITIES, type EventDataByType, type IncidentEvent } from '../domain';
+import {
+  COST_KINDS,
+  SERVICE_KINDS,
+  SEVERITIES,
+  type EventDataByType,
+  type IncidentEvent,
+} from '../domain';
 
 /**
  * The incident lifecycle events of SPEC §3: CloudEvents 1.0, structured JSON mode. These schemas are
@@ -21,6 +27,12 @@ export const LIMITS = {
   titleLength: 500,
   textLength: 4000,
   listItems: 50,
+  /** Largest amount in minor units: 10^12 fen is ¥10 billion; far inside 2^53. */
+  amount: 1_000_000_000_000,
+  /** People on one dispatch. */
+  persons: 1000,
+  /** Working days of one dispatch. */
+  days: 366,
 } as const;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
@@ -79,6 +91,41 @@ export const eventTimeSchema = z.iso
   })
   .max(40, { error: 'must be at most 40 characters', abort: true });
 
+/** ISO 4217 codes in use (as the runtime's ICU knows them: CNY, EUR, USD, JPY…). */
+const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+export const currencySchema = z
+  .string()
+  .regex(/^[A-Z]{3}$/, {
+    error: 'must be an ISO 4217 code of three capital letters, e.g. CNY',
+    abort: true,
+  })
+  .refine((c) => CURRENCIES.has(c), 'must be an ISO 4217 currency code in use, e.g. CNY')
+  .describe('ISO 4217 currency code');
+
+/** An amount in integer minor units (fen for CNY, cents for EUR, yen for JPY). */
+const minorUnits = (min: number) =>
+  z
+    .number()
+    .int('must be an integer number of minor units (e.g. fen), not a decimal')
+    .min(min, `must be at least ${min}`)
+    .max(LIMITS.amount, `must be at most ${LIMITS.amount}`);
+
+/** A cost riding on a lifecycle event: non-negative. */
+export const moneySchema = z
+  .strictObject({
+    amount: minorUnits(0).describe('Integer minor units of the currency (12050 CNY = ¥120.50)'),
+    currency: currencySchema,
+  })
+  .meta({ id: 'Money' });
+
+const count = (max: number) =>
+  z
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`);
+
 /** data of each event type, SPEC §3 ("required → optional"). */
 export const eventDataSchemas = {
   'incident.reported': z.strictObject({
@@ -89,16 +136,45 @@ export const eventDataSchemas = {
     site: line(LIMITS.nameLength).optional(),
     reporter: line(LIMITS.nameLength).optional(),
     policyId: identifier(64).optional(),
+    serviceKind: z
+      .enum(SERVICE_KINDS)
+      .optional()
+      .describe(
+        'after_sales (the default) or installation: counted apart in the monthly statistics',
+      ),
   }),
   'incident.acknowledged': z.strictObject({ by: line(LIMITS.nameLength).optional() }),
-  'incident.dispatched': z.strictObject({ engineers: names().optional() }),
-  'incident.arrived': z.strictObject({ engineer: line(LIMITS.nameLength).optional() }),
+  'incident.dispatched': z
+    .strictObject({
+      engineers: names().optional(),
+      persons: count(LIMITS.persons)
+        .optional()
+        .describe('People sent (人次); default: the engineers named, else 1'),
+      days: count(LIMITS.days).optional().describe('Working days of this dispatch (default 1)'),
+      travelCost: moneySchema
+        .optional()
+        .describe('Cost of sending the people (travel, allowances): the dispatch cost'),
+    })
+    .refine((d) => d.persons === undefined || d.persons >= (d.engineers?.length ?? 0), {
+      path: ['persons'],
+      error: 'must be at least the number of engineers named',
+    }),
+  'incident.arrived': z.strictObject({
+    engineer: line(LIMITS.nameLength).optional(),
+    travelCost: moneySchema
+      .optional()
+      .describe('Cost of the journey, when known on arrival (not also on the dispatch)'),
+  }),
   'incident.diagnosed': z.strictObject({ cause: text(LIMITS.textLength).optional() }),
   'incident.solution_provided': z.strictObject({
     kind: z.enum(['solution', 'workaround']),
     detail: text(LIMITS.textLength).optional(),
   }),
-  'incident.spare_parts_provided': z.strictObject({ parts: names().optional() }),
+  'incident.spare_parts_provided': z.strictObject({
+    parts: names().optional(),
+    materialCost: moneySchema.optional().describe('Cost of the parts'),
+    transportCost: moneySchema.optional().describe('Cost of shipping the parts (运输)'),
+  }),
   'incident.assigned': z.strictObject({
     assignee: line(LIMITS.nameLength),
     tier: tierSchema.optional(),
@@ -114,6 +190,14 @@ export const eventDataSchemas = {
   'incident.closed': z.strictObject({ confirmedBy: line(LIMITS.nameLength).optional() }),
   'incident.reopened': z.strictObject({ reason: text(LIMITS.textLength) }),
   'incident.cancelled': z.strictObject({ reason: text(LIMITS.textLength) }),
+  'incident.cost_recorded': z.strictObject({
+    kind: z.enum(COST_KINDS),
+    amount: minorUnits(-LIMITS.amount).describe(
+      'Integer minor units; negative corrects an earlier cost',
+    ),
+    currency: currencySchema,
+    note: text(LIMITS.textLength).optional(),
+  }),
   // Not about an incident: meets a scheduled inspection (§4.5.8.4); the projector records it apart.
   'inspection.completed': z.strictObject({
     site: line(LIMITS.nameLength),
@@ -198,6 +282,7 @@ export const cloudEventSchema = z
     event('incident.closed', d['incident.closed'].default({})),
     event('incident.reopened', d['incident.reopened']),
     event('incident.cancelled', d['incident.cancelled']),
+    event('incident.cost_recorded', d['incident.cost_recorded']),
     event('inspection.completed', d['inspection.completed']),
   ])
   .meta({ id: 'IncidentEvent', title: 'Incident lifecycle event (CloudEvents 1.0)' });

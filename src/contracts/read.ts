@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors';
 import { inspectionReportSection } from './inspections';
 
-import { SEVERITIES } from '../domain';
+import { SERVICE_KINDS, SEVERITIES } from '../domain';
 
 export { SEVERITIES };
 export const INCIDENT_STATUSES = ['pending', 'open', 'resolved', 'closed', 'cancelled'] as const;
@@ -201,6 +201,8 @@ export const incidentSummary = z
     category: z.string().nullable(),
     customer: z.string().nullable(),
     site: z.string().nullable(),
+    /** From the report (`after_sales` unless it said `installation`): seed §4.5.3.6. */
+    serviceKind: z.enum(SERVICE_KINDS),
     assignee: z.string().nullable(),
     /** Effective tier: the greater of the lifecycle tier and every escalation reached. */
     tier,
@@ -329,6 +331,60 @@ export const milestoneStats = z
   .meta({ id: 'MilestoneStats' });
 export type MilestoneStats = z.infer<typeof milestoneStats>;
 
+/** A sum in integer minor units of one ISO 4217 currency (never converted between currencies). */
+export const moneyOut = z
+  .object({ currency: z.string(), amount: z.number().int().describe('Integer minor units') })
+  .meta({ id: 'MoneySum' });
+const sums = z.array(moneyOut).describe('One entry per currency, by currency code');
+
+const effortStats = z.object({
+  /** 人次: people sent, summed over dispatches. */
+  personTimes: count,
+  /** personTimes / days of the month, two decimals (人次/天). */
+  personTimesPerDay: z.number(),
+  /** 人天: people × working days of each dispatch. */
+  personDays: count,
+  cost: sums,
+});
+
+/** The §4.5.3.6 rows for one scope (src/domain/costs.ts costStatistics). */
+export const costStats = z
+  .object({
+    /** Row 1: installation and commissioning (安装调试), all work for installation incidents. */
+    installation: effortStats,
+    /** Row 2: after-sales dispatches (售后派人). */
+    dispatch: effortStats,
+    /** Row 3: after-sales material (售后材料费用). */
+    material: sums,
+    /** Row 4: after-sales transport (售后运输费用). */
+    transport: sums,
+    other: sums,
+    /** Row 5: total after-sales cost, installation excluded (售后总费用). */
+    totalAfterSales: sums,
+  })
+  .meta({ id: 'CostStatistics' });
+
+/** What a customer's or a project's line holds besides its name (§4.5.3.6 row 6). */
+const scopeStats = {
+  /** null: incidents that name no customer. */
+  customer: z.string().nullable(),
+  /** Reported in the month, cancelled ones excluded. */
+  incidents: count,
+  /** Milestones of those incidents whose clock started: met on time, breached. */
+  metOnTime: count,
+  breached: count,
+  compliancePct: pct,
+  statistics: costStats,
+};
+export const customerStats = z.object(scopeStats).meta({ id: 'CustomerStatistics' });
+/** A project is a customer's site (SPEC §3 `customer` and `site` of the report). */
+export const projectStats = z
+  .object({ ...scopeStats, site: z.string().nullable() })
+  .meta({ id: 'ProjectStatistics' });
+export type CostStats = z.infer<typeof costStats>;
+export type CustomerStats = z.infer<typeof customerStats>;
+export type ProjectStats = z.infer<typeof projectStats>;
+
 export const monthlyReport = z
   .object({
     month: z.string(),
@@ -349,6 +405,17 @@ export const monthlyReport = z
     escalations: z.array(z.object({ tier, total: count, automatic: count, manual: count })),
     /** §4.5.3.6 售后派人 人次: dispatch events, engineers sent (人次), arrivals on site. */
     field: z.object({ dispatches: count, dispatchedEngineers: count, onSiteVisits: count }),
+    /**
+     * Seed §4.5.3.6 monthly statistics: effort and costs by the event time of each line, for the
+     * month overall, per customer, and per project (customer and site).
+     */
+    statistics: z.object({
+      /** Days of the month (the divisor of personTimesPerDay). */
+      days: count,
+      overall: costStats,
+      byCustomer: z.array(customerStats),
+      byProject: z.array(projectStats),
+    }),
     /** §4.5.8.4 inspections due in the month: met on time, breached, open; per site. */
     inspections: inspectionReportSection,
   })

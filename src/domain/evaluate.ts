@@ -41,7 +41,8 @@
  * events, not their arrival order; a duplicate changes nothing; a milestone met on time has no
  * breach and no timers.
  */
-import type { Severity, Tier } from './events';
+import { DEFAULT_SERVICE_KIND } from './costs';
+import type { ServiceKind, Severity, Tier } from './events';
 import { Fold, type IncidentStatus, type Run } from './fold';
 import { reportOf, type IncidentState } from './incident';
 import {
@@ -67,6 +68,8 @@ export interface IncidentView {
   readonly category: string | null;
   readonly customer: string | null;
   readonly reporter: string | null;
+  /** From the report (seed §4.5.3.6: installation work is counted apart). */
+  readonly serviceKind: ServiceKind;
   /** Current handler (receives warnings); from the latest `incident.assigned`. */
   readonly assignee: string | null;
   /** 1 until `incident.assigned` (with a tier) or `incident.escalated` says otherwise. */
@@ -184,6 +187,7 @@ export function evaluate(
       category: d.category ?? null,
       customer: d.customer ?? null,
       reporter: d.reporter ?? null,
+      serviceKind: d.serviceKind ?? DEFAULT_SERVICE_KIND,
       assignee: fold.assignee,
       tier: fold.tier,
       policyId: policy.id,
@@ -240,12 +244,19 @@ function viewOf(
   timers: TimerPlan[] | null,
   incidentId: string,
 ): MilestoneView {
+  if (neverApplied(fold, run)) return withoutDeadline(fold, run, 'not_applicable', run.startAt);
   if (run.metAt !== null) return metView(fold, run, run.metAt);
-  if (run.neverStarted || (!run.started && fold.status !== 'open')) {
-    return withoutDeadline(fold, run, 'not_applicable', run.startAt);
-  }
   if (run.settledAt !== null) return settledView(fold, run, run.settledAt);
   return openView(fold, run, now, timers, incidentId);
+}
+
+/**
+ * The run's clock never started and never will: it applied to nothing, even if its meeting event
+ * came early (spare parts within 24 h of an incident resolved within 24 h). Counted nowhere
+ * (SPEC §2), and shown without a `metAt`.
+ */
+function neverApplied(fold: Fold, run: Run): boolean {
+  return run.neverStarted || (!run.started && fold.status !== 'open');
 }
 
 /** What a situation decides of a view; `finish` adds what every view computes the same way. */
@@ -270,7 +281,7 @@ function finish(fold: Fold, run: Run, r: Reading): MilestoneView {
     startAt: run.startAt,
     dueAt: r.dueAt,
     warnAt: r.warnAt,
-    metAt: run.metAt,
+    metAt: neverApplied(fold, run) ? null : run.metAt,
     breachedAt: r.breachedAt,
     remainingMs: r.remainingMs,
     // Pauses after the deadline moved nothing (SPEC §2): count only those before it.

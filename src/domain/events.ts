@@ -9,6 +9,20 @@ export type Severity = (typeof SEVERITIES)[number];
 /** Escalation tier: 1 first line, 2 second line, 3 third line and vendor support (SPEC §2). */
 export type Tier = 1 | 2 | 3;
 
+/** `incident.reported` `serviceKind`: installation work is counted apart (seed §4.5.3.6, ./costs.ts). */
+export const SERVICE_KINDS = ['after_sales', 'installation'] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
+
+/** `incident.cost_recorded` `kind`, and the kind of every stored line. */
+export const COST_KINDS = ['installation', 'dispatch', 'material', 'transport', 'other'] as const;
+export type CostKind = (typeof COST_KINDS)[number];
+
+/** An amount in integer minor units of `currency` (ISO 4217, e.g. 12050 CNY = ¥120.50). */
+export interface Money {
+  readonly amount: number;
+  readonly currency: string;
+}
+
 export interface EventDataByType {
   'incident.reported': {
     severity: Severity;
@@ -18,13 +32,25 @@ export interface EventDataByType {
     site?: string;
     reporter?: string;
     policyId?: string;
+    /** Installation work is counted apart in the monthly statistics (default after-sales). */
+    serviceKind?: ServiceKind;
   };
   'incident.acknowledged': { by?: string };
-  'incident.dispatched': { engineers?: string[] };
-  'incident.arrived': { engineer?: string };
+  /** Effort and cost: see costLinesOf (./costs.ts). */
+  'incident.dispatched': {
+    engineers?: string[];
+    persons?: number;
+    days?: number;
+    travelCost?: Money;
+  };
+  'incident.arrived': { engineer?: string; travelCost?: Money };
   'incident.diagnosed': { cause?: string };
   'incident.solution_provided': { kind: 'solution' | 'workaround'; detail?: string };
-  'incident.spare_parts_provided': { parts?: string[] };
+  'incident.spare_parts_provided': {
+    parts?: string[];
+    materialCost?: Money;
+    transportCost?: Money;
+  };
   'incident.assigned': { assignee: string; tier?: Tier };
   /** `fromTier`/`automatic` are set when the service's own escalations are fed back into the log. */
   'incident.escalated': { toTier: Tier; reason: string; fromTier?: Tier; automatic?: boolean };
@@ -35,6 +61,8 @@ export interface EventDataByType {
   'incident.closed': { confirmedBy?: string };
   'incident.reopened': { reason: string };
   'incident.cancelled': { reason: string };
+  /** A cost outside the events above (seed §4.5.3.6); no effect on the SLA. */
+  'incident.cost_recorded': { kind: CostKind; amount: number; currency: string; note?: string };
 }
 
 export type IncidentEventType = keyof EventDataByType;
@@ -56,6 +84,7 @@ export const INCIDENT_EVENT_TYPES: readonly IncidentEventType[] = [
   'incident.closed',
   'incident.reopened',
   'incident.cancelled',
+  'incident.cost_recorded',
 ];
 
 /** Event types a policy may name as "meets this milestone". */

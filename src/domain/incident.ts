@@ -48,6 +48,7 @@ const RANK: Readonly<Record<IncidentEventType, number>> = {
   'incident.closed': 3,
   'incident.cancelled': 3,
   'incident.reopened': 4,
+  'incident.cost_recorded': 1,
 };
 
 /** Total order of events used by the fold: (at, rank, source, id). */

@@ -8,3 +8,4 @@ export * from './evaluate';
 export * from './timers';
 export * from './milestone-state';
 export * from './inspections';
+export * from './costs';

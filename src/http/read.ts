@@ -131,7 +131,11 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
       description:
         'Per severity and milestone: count, met on time, breached, compliance %, median and p90 ' +
         'time to milestone (incidents reported in the month); escalations per tier; dispatches ' +
-        'and on-site visits; reopened incidents. JSON, or CSV for `Accept: text/csv` / `format=csv`.',
+        "and on-site visits; reopened incidents; `statistics`, the seed's table (installation and " +
+        'dispatch person-times, per day and person-days, material, transport, other and total ' +
+        'after-sales cost per currency, installation excluded from the total) overall, per ' +
+        'customer and per project (customer and site). JSON, or CSV for `Accept: text/csv` / ' +
+        '`format=csv`.',
       tags: ['reports'],
       querystring: monthlyReportQuery,
       responses: {

@@ -64,7 +64,19 @@ function stripNoise(extra: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-/** An idempotent acks=all producer that (re)connects on demand and never waits unboundedly. */
+export interface PublisherOptions {
+  /**
+   * Idempotent producer (the default): the broker drops a retried duplicate and keeps a
+   * partition's order across retries. kafkajs pays for it with one produce request in flight per
+   * broker for the whole producer: concurrent publish calls wait for each other's
+   * acknowledgements. The outbox relay turns it off: it keeps order per key itself (one key never
+   * in two requests at once, src/outbox/relay.ts) and its consumers dedupe by id, so its
+   * pipelined rounds' requests can overlap.
+   */
+  idempotent?: boolean;
+}
+
+/** An acks=all producer that (re)connects on demand and never waits unboundedly. */
 export class KafkaPublisher implements EventPublisher {
   private readonly producer: Producer;
   private connecting: Promise<void> | null = null;
@@ -73,9 +85,10 @@ export class KafkaPublisher implements EventPublisher {
   constructor(
     kafka: Kafka,
     private readonly defaultTimeoutMs: number,
+    { idempotent = true }: PublisherOptions = {},
   ) {
     this.producer = kafka.producer({
-      idempotent: true,
+      idempotent,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
       // The Java client's murmur2 partitioner: a key lands on the same partition as with any other

@@ -1,33 +1,47 @@
 /**
  * The outbox relay (role `outboxRelay`): publishes outbox rows to Kafka and marks them sent.
  *
+ * A round is claim → produce → mark, in one transaction whose row locks are the lease on its rows.
+ * Rounds are pipelined (issue 12): as soon as one round has claimed, the next claim may run while
+ * the first waits for Kafka's acknowledgement (acks=all), up to `maxInFlight` rounds at once. Before,
+ * a firing that committed during a round waited for that round's produce, mark and commit, then
+ * for its own: at 100 breaching incidents/s that wait was most of the relay's p99 (README
+ * "End to end").
+ *
  * Invariants:
  * - It claims unsent rows (those in `outbox_unsent`, FOR UPDATE SKIP LOCKED, oldest first), never
  *   "everything after the last id seen": a transaction that commits late (an older id or
- *   created_at) is still found. Two relays never hold the same row at once.
+ *   created_at) is still found. Two rounds (or relays) never hold the same row at once.
  * - A row is marked sent only after Kafka acknowledged it (acks=all) and in the same transaction
  *   that held its lock: its `outbox_unsent` row is deleted and `outbox_sent` records the time.
- *   The outbox row itself is never updated (migrations/0011: no dead copy of every SLA event). A crash between the acknowledgement and the COMMIT publishes the row
- *   again later, with the same id: at-least-once delivery, consumers dedupe by CloudEvent id.
+ *   The outbox row itself is never updated (migrations/0011: no dead copy of every SLA event). A
+ *   crash between the acknowledgement and the COMMIT publishes the row again later, with the same
+ *   id: at-least-once delivery, consumers dedupe by CloudEvent id.
  * - A failed publish leaves the rows unsent, counts the attempt and keeps the error text; the
- *   relay backs off exponentially and retries. Nothing is dropped or reordered by a failure.
- * - Order: rows are published in (created_at, seq) order, so a breach precedes the escalation it
- *   caused and, with one relay, an incident's events keep their order (same key → same
- *   partition). With several relays, batches may interleave; consumers must not rely on order
- *   across batches.
+ *   relay backs off exponentially and retries. Nothing is dropped by a failure.
+ * - Order per key: rows are claimed in (created_at, seq) order, and a claim skips every message
+ *   key a round in flight holds, so one key is never in two produce requests at once: an
+ *   incident's events reach its partition in order (a breach before the escalation it caused),
+ *   also when a request fails and is retried later. This is why the relay's producer need not be
+ *   idempotent (src/infra/kafka.ts createRelayPublisher), and why its requests may overlap. With
+ *   several relays (instances), batches may interleave; consumers must not rely on order across
+ *   them.
  * NOTIFY on `sla_outbox` (migrations/0004) wakes the relay at once; a poll is the safety net.
  */
 import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/sla-events';
-import { withTransaction, type Pool } from '../infra/db';
+import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { EventPublisher } from '../infra/kafka';
 import type { Logger } from '../infra/logger';
 import type { PgListener } from '../infra/pg-listener';
 import type { OutboxMetrics } from './metrics';
+import { claimUnsent, markSent, recordFailedAttempt, type UnsentRow } from './store';
 
 export const OUTBOX_CHANNEL = 'sla_outbox';
 
 export interface OutboxRelaySettings {
   batchSize: number;
+  /** Rounds claimed and not yet committed at once (each holds a pool connection meanwhile). */
+  maxInFlight: number;
   pollIntervalMs: number;
   /** Upper bound of one publish call (acks=all); past it the attempt counts as failed. */
   publishTimeoutMs: number;
@@ -52,13 +66,19 @@ export interface PublishedRow {
   type: string;
 }
 
-interface UnsentRow {
-  id: string;
+interface PublishOutcome {
   topic: string;
-  message_key: string;
-  type: string;
-  /** jsonb as text: published as is, never re-serialised. */
-  payload: string;
+  list: UnsentRow[];
+  error: Error | null;
+}
+
+/** A round claimed (or claiming) and not yet committed. */
+interface RoundInFlight {
+  /** Its claim is done (the next round may claim). */
+  claimed: boolean;
+  /** A later claim ran while this round was in flight (and skipped its keys). */
+  overtaken: boolean;
+  done: Promise<void>;
 }
 
 export interface RelayRoundResult {
@@ -72,8 +92,13 @@ export class OutboxRelay {
   readonly name = 'outboxRelay';
   private readonly log: Logger;
   private stopped = true;
-  private draining: Promise<void> | null = null;
-  private drainAgain = false;
+  /** Rounds claimed (or claiming) and not yet committed. */
+  private readonly rounds = new Set<RoundInFlight>();
+  /** Message keys of the rows the rounds in flight hold: claims skip them (order per key). */
+  private readonly keysInFlight = new Set<string>();
+  private claiming = false;
+  /** A wake-up came while a claim ran or the pipeline was full: claim again when it can. */
+  private wanted = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Current back-off; 0 when the last round succeeded. */
@@ -98,55 +123,68 @@ export class OutboxRelay {
     this.stopped = true;
     clearInterval(this.pollTimer);
     clearTimeout(this.retryTimer);
-    await this.draining;
+    await this.settled();
   }
 
   /** Resolves when no round is in progress or queued (start-up ordering, tests). */
   async settled(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.rounds.size > 0) await Promise.all([...this.rounds].map((r) => r.done));
   }
 
+  /**
+   * Starts a round now if none is claiming and fewer than `maxInFlight` are in flight; else
+   * remembers to claim once that changes.
+   */
   kick(): void {
     // While backing off, wake-ups wait for the retry timer: Kafka is known to be failing.
     if (this.stopped || this.retryTimer) return;
-    if (this.draining) {
-      this.drainAgain = true;
+    if (this.claiming || this.rounds.size >= this.settings.maxInFlight) {
+      this.wanted = true;
       return;
     }
-    this.draining = this.drain().finally(() => {
-      this.draining = null;
-      if (this.drainAgain) {
-        this.drainAgain = false;
-        this.kick();
-      }
+    this.wanted = false;
+    this.claiming = true;
+    // The rounds in flight have claimed; this claim skips their keys, so rows of those keys
+    // committed meanwhile wait for a claim after they finish.
+    for (const r of this.rounds) r.overtaken = true;
+    const round: RoundInFlight = { claimed: false, overtaken: false, done: Promise.resolve() };
+    this.rounds.add(round);
+    round.done = this.pipelinedRound(round).finally(() => {
+      this.rounds.delete(round);
+      if (this.wanted) this.kick();
     });
   }
 
-  private async drain(): Promise<void> {
-    while (!this.stopped) {
-      let round: RelayRoundResult;
-      try {
-        round = await this.relayRound();
-      } catch (err) {
-        // Postgres trouble (the publish errors are handled inside the round).
-        this.log.error({ err }, 'outbox round failed');
-        this.backOff();
-        return;
-      }
-      if (round.published.length > 0) this.deps.onPublished?.(round.published);
-      if (round.failed > 0) {
-        this.backOff();
-        return;
-      }
-      if (this.backoffMs > 0) {
-        this.log.info('publishing to Kafka again');
-        this.backoffMs = 0;
-      }
-      if (round.claimed < this.settings.batchSize) return;
+  private async pipelinedRound(state: RoundInFlight): Promise<void> {
+    let round: RelayRoundResult;
+    try {
+      round = await this.relayRound((claimed) => {
+        state.claimed = true;
+        this.claiming = false;
+        // A full batch: there may be more; claim it while this one is being produced.
+        if (claimed === this.settings.batchSize || this.wanted) this.kick();
+      });
+    } catch (err) {
+      // Postgres trouble (the publish errors are handled inside the round).
+      if (!state.claimed) this.claiming = false;
+      this.log.error({ err }, 'outbox round failed');
+      this.backOff();
+      return;
     }
+    if (round.published.length > 0) this.deps.onPublished?.(round.published);
+    if (round.failed > 0) {
+      this.backOff();
+      return;
+    }
+    if (this.backoffMs > 0 && !this.retryTimer) {
+      this.log.info('publishing to Kafka again');
+      this.backoffMs = 0;
+    }
+    if (state.overtaken && round.claimed > 0) this.wanted = true;
   }
 
   private backOff(): void {
+    if (this.retryTimer) return; // another round in flight failed too: one back-off
     this.backoffMs = Math.min(
       this.settings.retryMaxMs,
       Math.max(this.settings.retryMinMs, this.backoffMs * 2),
@@ -157,92 +195,98 @@ export class OutboxRelay {
     }, this.backoffMs);
   }
 
-  /** One batch: claim, publish per topic (in parallel), mark sent or record the failure. */
-  async relayRound(): Promise<RelayRoundResult> {
-    // Marking rows sent need not wait for the WAL flush (milliseconds per commit on a slow disk,
-    // on the path of every next batch): if Postgres crashes before the flush, the rows are unsent
-    // again and are re-published with the same ids, which consumers dedupe anyway.
-    return withTransaction(
-      this.deps.pool,
-      async (client) => {
-        const { rows } = await client.query<UnsentRow>({
-          name: 'sla_outbox_claim',
-          text: `SELECT o.id, o.topic, o.message_key, o.type, o.payload::text AS payload
-               FROM outbox_unsent u JOIN outbox o ON o.id = u.id
-               ORDER BY u.created_at, u.seq
-               LIMIT $1
-               FOR UPDATE OF u SKIP LOCKED`,
-          values: [this.settings.batchSize],
-        });
-        if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
-
-        const byTopic = new Map<string, UnsentRow[]>();
-        for (const row of rows) {
-          const list = byTopic.get(row.topic) ?? [];
-          list.push(row);
-          byTopic.set(row.topic, list);
-        }
-        const outcomes = await Promise.all(
-          [...byTopic].map(async ([topic, list]) => {
-            try {
-              await this.deps.publisher.publish(
-                topic,
-                list.map((r) => ({
-                  key: r.message_key,
-                  value: r.payload,
-                  headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
-                })),
-                { timeoutMs: this.settings.publishTimeoutMs },
-              );
-              return { topic, list, error: null };
-            } catch (err) {
-              return { topic, list, error: err as Error };
-            }
-          }),
-        );
-
-        const sent = outcomes.filter((o) => o.error === null).flatMap((o) => o.list);
-        if (sent.length > 0) {
-          // clock_timestamp(): the acknowledgement time, not the transaction start.
-          const marked = await client.query<{ delay: string }>({
-            name: 'sla_outbox_sent',
-            text: `WITH done AS (
-                   DELETE FROM outbox_unsent WHERE id = ANY($1::text[])
-                   RETURNING id, created_at
-                 ), sent AS (
-                   INSERT INTO outbox_sent (id, sent_at)
-                   SELECT id, clock_timestamp() FROM done
-                   ON CONFLICT (id) DO NOTHING
-                 )
-                 SELECT extract(epoch FROM clock_timestamp() - created_at) AS delay FROM done`,
-            values: [sent.map((r) => r.id)],
-          });
-          for (const r of marked.rows) this.deps.metrics.publishDelay.observe(Number(r.delay));
-        }
-        let failed = 0;
-        for (const o of outcomes) {
-          if (o.error === null) {
-            this.deps.metrics.published.inc({ topic: o.topic }, o.list.length);
-            continue;
+  /**
+   * One round: claim, publish per topic (in parallel), mark sent or record the failure, commit.
+   * `onClaimed` is called once the rows are claimed and their keys recorded as in flight (the
+   * pipeline starts the next claim from there).
+   */
+  async relayRound(onClaimed?: (claimed: number) => void): Promise<RelayRoundResult> {
+    const held: string[] = [];
+    try {
+      // Marking rows sent need not wait for the WAL flush (milliseconds per commit on a slow
+      // disk, on the path of every next batch): if Postgres crashes before the flush, the rows
+      // are unsent again and are re-published with the same ids, which consumers dedupe anyway.
+      return await withTransaction(
+        this.deps.pool,
+        async (client) => {
+          const rows = await claimUnsent(client, this.settings.batchSize, [...this.keysInFlight]);
+          for (const row of rows) {
+            if (this.keysInFlight.has(row.message_key)) continue;
+            this.keysInFlight.add(row.message_key);
+            held.push(row.message_key);
           }
-          failed += o.list.length;
-          this.deps.metrics.publishErrors.inc({ topic: o.topic });
-          await client.query(
-            `UPDATE outbox_unsent SET attempts = attempts + 1, last_error = $2
-             WHERE id = ANY($1::text[])`,
-            [o.list.map((r) => r.id), o.error.message.slice(0, 500)],
+          onClaimed?.(rows.length);
+          if (rows.length === 0) return { claimed: 0, published: [], failed: 0 };
+          const outcomes = await this.publishByTopic(rows);
+          return { claimed: rows.length, ...(await this.record(client, outcomes)) };
+        },
+        { asyncCommit: true },
+      );
+    } finally {
+      for (const key of held) this.keysInFlight.delete(key);
+    }
+  }
+
+  /** One produce call per topic, in parallel; each outcome says which rows it carried. */
+  private async publishByTopic(rows: UnsentRow[]): Promise<PublishOutcome[]> {
+    const byTopic = new Map<string, UnsentRow[]>();
+    for (const row of rows) {
+      const list = byTopic.get(row.topic) ?? [];
+      list.push(row);
+      byTopic.set(row.topic, list);
+    }
+    return Promise.all(
+      [...byTopic].map(async ([topic, list]) => {
+        try {
+          await this.deps.publisher.publish(
+            topic,
+            list.map((r) => ({
+              key: r.message_key,
+              value: r.payload,
+              headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
+            })),
+            { timeoutMs: this.settings.publishTimeoutMs },
           );
-          if (this.backoffMs === 0) {
-            this.log.warn(
-              { err: o.error, topic: o.topic, rows: o.list.length },
-              'publish failed; will retry',
-            );
-          }
+          return { topic, list, error: null };
+        } catch (err) {
+          return { topic, list, error: err as Error };
         }
-        const published = sent.map((r) => ({ id: r.id, topic: r.topic, type: r.type }));
-        return { claimed: rows.length, published, failed };
-      },
-      { asyncCommit: true },
+      }),
     );
+  }
+
+  /** Marks the acknowledged rows sent and counts the failed attempts, in the round's transaction. */
+  private async record(
+    client: PoolClient,
+    outcomes: PublishOutcome[],
+  ): Promise<Omit<RelayRoundResult, 'claimed'>> {
+    const sent = outcomes.filter((o) => o.error === null).flatMap((o) => o.list);
+    const delays = await markSent(
+      client,
+      sent.map((r) => r.id),
+    );
+    for (const d of delays) this.deps.metrics.publishDelay.observe(d);
+    let failed = 0;
+    for (const o of outcomes) {
+      if (o.error === null) {
+        this.deps.metrics.published.inc({ topic: o.topic }, o.list.length);
+        continue;
+      }
+      failed += o.list.length;
+      this.deps.metrics.publishErrors.inc({ topic: o.topic });
+      await recordFailedAttempt(
+        client,
+        o.list.map((r) => r.id),
+        o.error.message,
+      );
+      if (this.backoffMs === 0) {
+        this.log.warn(
+          { err: o.error, topic: o.topic, rows: o.list.length },
+          'publish failed; will retry',
+        );
+      }
+    }
+    const published = sent.map((r) => ({ id: r.id, topic: r.topic, type: r.type }));
+    return { published, failed };
   }
 }

@@ -29,6 +29,7 @@ import {
 } from '../contracts/sla-events';
 import {
   asTier,
+  costLinesOf,
   eventKey,
   forwardedEscalations,
   standDownFor,
@@ -49,6 +50,7 @@ import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
 import type { AppliedRow } from '../tables/applied-events';
 import { insertEscalations, type EscalationRow } from '../tables/escalations';
+import { costRow, type CostRow } from '../tables/incident-costs';
 import type { TimelineRow } from '../tables/incident-events';
 import type { IncidentRow, PriorIncident } from '../tables/incidents';
 import type { MilestoneRow } from '../tables/milestones';
@@ -280,6 +282,8 @@ interface SideEffects {
 /** The rows evaluating a batch's incidents gives, and which incidents it evaluated. */
 interface EvaluatedBatch {
   timeline: TimelineRow[];
+  /** Effort and cost lines of the new events (src/domain/costs.ts). */
+  costs: CostRow[];
   applied: AppliedRow[];
   incidents: IncidentRow[];
   milestones: MilestoneRow[];
@@ -309,6 +313,7 @@ async function evaluateIncidents(
 ): Promise<EvaluatedBatch> {
   const batch: EvaluatedBatch = {
     timeline: [],
+    costs: [],
     applied: [],
     incidents: [],
     milestones: [],
@@ -364,7 +369,10 @@ async function evaluateIncidents(
   return batch;
 }
 
-/** The timeline row and the applied id of each new event (recorded even if evaluation fails). */
+/**
+ * The timeline row, the applied id and the effort or cost lines of each new event (recorded even
+ * if evaluation fails).
+ */
 function recordEvents(
   batch: EvaluatedBatch,
   incidentId: string,
@@ -389,6 +397,11 @@ function recordEvents(
       incidentId,
       digest: d.digest,
     });
+    for (const line of costLinesOf(d.event)) {
+      batch.costs.push(
+        costRow({ incidentId, source: d.event.source, eventId: d.event.id, time: d.time }, line),
+      );
+    }
   }
 }
 
@@ -465,6 +478,7 @@ async function writeProjection(
     rows.filter((r) => batch.evaluated.has(r.incidentId));
   const written = await writeBatch(client, {
     timeline: batch.timeline,
+    costs: batch.costs,
     applied: batch.applied,
     incidents: batch.incidents,
     milestones: diffMilestones(mine(context.milestones), batch.milestones),

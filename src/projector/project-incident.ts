@@ -5,6 +5,7 @@
  */
 import {
   allCycles,
+  DEFAULT_SERVICE_KIND,
   evaluate,
   evolve,
   initialState,
@@ -84,6 +85,7 @@ export function projectIncident(input: IncidentInput): IncidentOutput {
         customer: view.customer,
         site: view.site,
         reporter: view.reporter,
+        serviceKind: view.serviceKind,
         assignee: view.assignee,
         tier: view.tier,
         policyId: view.policyId,
@@ -155,6 +157,7 @@ function pendingRow(incidentId: string, state: IncidentState, at: number | null)
     customer: null,
     site: null,
     reporter: null,
+    serviceKind: DEFAULT_SERVICE_KIND,
     assignee: null,
     tier: 1,
     policyId: null,

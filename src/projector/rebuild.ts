@@ -41,6 +41,7 @@ export const PROJECTOR_TABLES = [
   'incident_events',
   'applied_events',
   'timers',
+  'incident_costs',
 ] as const;
 
 export interface RebuildOptions {
@@ -419,6 +420,7 @@ export async function projectionChecksums(
     incident_events: ['recorded_at'],
     applied_events: ['applied_at'],
     timers: ['updated_at'],
+    incident_costs: [],
   };
   const out: Record<string, string> = {};
   for (const table of PROJECTOR_TABLES) {

@@ -33,6 +33,7 @@ import {
   type EventTuple,
   type TimelineRow,
 } from '../tables/incident-events';
+import { costsInsert, type CostRow } from '../tables/incident-costs';
 import {
   INCIDENTS_LOCK,
   incidentsUpsert,
@@ -147,6 +148,7 @@ export async function loadBatchContext(
 
 export interface BatchWrites {
   timeline: TimelineRow[];
+  costs: CostRow[];
   applied: AppliedRow[];
   incidents: IncidentRow[];
   milestones: { upsert: MilestoneRow[]; remove: MilestoneRow[] };
@@ -166,6 +168,7 @@ export async function writeBatch(
 ): Promise<{ applied: number; inserted: Set<string> }> {
   const parts: [string, Statement | null][] = [
     ['w_timeline', w.timeline.length ? timelineInsert(w.timeline) : null],
+    ['w_costs', w.costs.length ? costsInsert(w.costs) : null],
     ['w_applied', w.applied.length ? appliedInsert(w.applied) : null],
     ['w_incidents', w.incidents.length ? incidentsUpsert(w.incidents) : null],
     ['w_milestones_up', w.milestones.upsert.length ? milestonesUpsert(w.milestones.upsert) : null],

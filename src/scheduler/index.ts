@@ -59,6 +59,7 @@ export function createSchedulerServices(
     { pool, log, publisher, metrics, listener, onPublished: hooks.onPublished },
     {
       batchSize: config.OUTBOX_BATCH_SIZE,
+      maxInFlight: config.OUTBOX_MAX_IN_FLIGHT,
       pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
       publishTimeoutMs: config.KAFKA_PRODUCE_TIMEOUT_MS,
       retryMinMs: config.OUTBOX_RETRY_MIN_MS,

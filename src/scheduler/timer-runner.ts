@@ -61,7 +61,9 @@ export class TimerRunner {
   private stopped = true;
   /** Database clock minus process clock, ms. */
   private offsetMs = 0;
-  private draining: Promise<void> | null = null;
+  /** Claim loops running (at most `concurrency`; SKIP LOCKED keeps them apart). */
+  private readonly loops = new Set<Promise<void>>();
+  /** A wake-up came while every loop was busy: start one when a loop ends. */
   private drainAgain = false;
   private armed: { at: number; timer: NodeJS.Timeout } | null = null;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -104,25 +106,30 @@ export class TimerRunner {
     clearTimeout(this.reloadPending);
     this.disarm();
     // A round in flight commits (or rolls back) before the pool is closed.
-    await this.draining;
+    await this.settled();
     await this.loading;
   }
 
   /** Resolves when no round is in progress or queued (start-up ordering, tests). */
   async settled(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.loops.size > 0) await Promise.all(this.loops);
   }
 
-  /** Requests a drain now (coalesced with one in progress). */
+  /**
+   * Starts a claim loop now, beside those running (up to `concurrency`), else once one ends. A
+   * loop starting while another's firing transaction is still in flight claims what came due
+   * since (the rows the other holds are skipped): a due time never waits for a round it was not
+   * part of (issue 12: detection lateness at 100 breaching incidents/s).
+   */
   kick(): void {
     if (this.stopped) return;
-    if (this.draining) {
+    if (this.loops.size >= this.settings.concurrency) {
       this.drainAgain = true;
       return;
     }
     this.disarm();
-    this.draining = this.drain().finally(() => {
-      this.draining = null;
+    const loop: Promise<void> = this.claimLoop().finally(() => {
+      this.loops.delete(loop);
       if (this.drainAgain) {
         this.drainAgain = false;
         this.kick();
@@ -130,6 +137,9 @@ export class TimerRunner {
         this.arm();
       }
     });
+    this.loops.add(loop);
+    // The due times this loop's round covers left the wheel (see round): arm for the next one.
+    this.arm();
   }
 
   /**
@@ -143,20 +153,6 @@ export class TimerRunner {
   }
 
   /**
-   * One round; if it claimed a full batch (a burst), the burst is drained in parallel. A single
-   * due timer (the common case at 1,000 fires/s) costs one transaction.
-   */
-  private async drain(): Promise<void> {
-    if ((await this.round()) === 'done') return;
-    await this.drainBurst();
-  }
-
-  /** `concurrency` claim loops until nothing is due (SKIP LOCKED keeps them apart). */
-  private async drainBurst(): Promise<void> {
-    await Promise.all(Array.from({ length: this.settings.concurrency }, () => this.claimLoop()));
-  }
-
-  /**
    * Fires batches until a round finds everything due handled. A round that could only defer
    * (escalating incidents locked elsewhere: the projector writing them) lets that commit first,
    * backing off; past a poll interval, the poll retries instead of a spin.
@@ -167,6 +163,8 @@ export class TimerRunner {
       const outcome = await this.round();
       if (outcome === 'done') return;
       if (outcome === 'more') {
+        // A burst: drain it with every loop allowed.
+        this.kick();
         pause = CONTENDED_PAUSE_MS;
         continue;
       }
@@ -179,7 +177,12 @@ export class TimerRunner {
   /** Fires one batch. 'done': everything due at its database time is handled (or held elsewhere). */
   private async round(): Promise<'done' | 'more' | 'contended'> {
     if (this.stopped) return 'done';
+    // The claim's now() is at least the database time now: the wheel's entries up to it are this
+    // round's, out of the wheel while it runs (so it arms for the next); back if not covered.
+    const taken = this.wheel.takeUntil(this.deps.clock.now() + this.offsetMs);
     const result = await this.fireBatch();
+    const coveredUntil = result?.dbNow ?? Number.NEGATIVE_INFINITY;
+    for (const t of taken) if (t > coveredUntil) this.wheel.announce(t);
     // Failed: the poll retries.
     if (result === null) return 'done';
     this.record(result);
@@ -278,7 +281,7 @@ export class TimerRunner {
       else this.wheel.announce(t);
     }
     if (dueNow) this.kick();
-    else if (!this.draining) this.arm();
+    else this.arm();
   }
 
   /**
@@ -320,7 +323,7 @@ export class TimerRunner {
         this.announcedDuringLoad = [];
         this.loading = null;
       }
-      if (!this.draining) this.arm();
+      this.arm();
     })();
     return this.loading;
   }

@@ -55,7 +55,17 @@ export class DueTimeWheel {
 
   /** Removes every entry at or before `t` (they were handled by a claim at database time `t`). */
   dropUntil(t: number): void {
-    while (this.heap.length > 0 && this.heap[0]! <= t) this.pop();
+    this.takeUntil(t);
+  }
+
+  /** Removes and returns (ascending) every entry at or before `t`. */
+  takeUntil(t: number): number[] {
+    const taken: number[] = [];
+    while (this.heap.length > 0 && this.heap[0]! <= t) {
+      taken.push(this.heap[0]!);
+      this.pop();
+    }
+    return taken;
   }
 
   private push(value: number): void {

@@ -4,6 +4,7 @@
  * it (what it knew before the batch) and by the read API (list, detail).
  */
 import type { IncidentSummary, ListIncidentsQuery, ListSort } from '../contracts/read';
+import type { ServiceKind } from '../domain';
 import { milestoneSql } from './milestones';
 import { isoArray, Params, ts, type Statement } from './sql';
 
@@ -19,6 +20,8 @@ export interface IncidentRow {
   customer: string | null;
   site: string | null;
   reporter: string | null;
+  /** after_sales until a report says otherwise (migration 0012). */
+  serviceKind: ServiceKind;
   assignee: string | null;
   tier: number;
   policyId: string | null;
@@ -77,15 +80,15 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
   return {
     text: `INSERT INTO incidents AS i (incident_id, status, severity, title, category, customer, site,
          reporter, assignee, tier, policy_id, policy_version, reported_at, resolved_at, closed_at,
-         cancelled_at, reopen_count, event_count, last_event_at, reopened_at)
+         cancelled_at, reopen_count, event_count, last_event_at, reopened_at, service_kind)
        SELECT u.i, u.st, u.sev, u.ti, u.cat, u.cu, u.si, u.rep, u.asg, u.tier, u.pid, u.pv, u.ra,
-              u.rsa, u.cla, u.caa, u.rc, u.ec, u.lea, u.roa::timestamptz[]
+              u.rsa, u.cla, u.caa, u.rc, u.ec, u.lea, u.roa::timestamptz[], u.sk
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
          $7::text[], $8::text[], $9::text[], $10::smallint[], $11::text[], $12::int[],
          $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::int[],
-         $18::int[], $19::timestamptz[], $20::text[])
+         $18::int[], $19::timestamptz[], $20::text[], $21::text[])
          AS u(i, st, sev, ti, cat, cu, si, rep, asg, tier, pid, pv, ra, rsa, cla, caa, rc, ec, lea,
-              roa)
+              roa, sk)
        ON CONFLICT (incident_id) DO UPDATE SET
          status = EXCLUDED.status, severity = EXCLUDED.severity, title = EXCLUDED.title,
          category = EXCLUDED.category, customer = EXCLUDED.customer, site = EXCLUDED.site,
@@ -95,7 +98,7 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
          closed_at = EXCLUDED.closed_at, cancelled_at = EXCLUDED.cancelled_at,
          reopen_count = EXCLUDED.reopen_count, event_count = EXCLUDED.event_count,
          last_event_at = EXCLUDED.last_event_at, reopened_at = EXCLUDED.reopened_at,
-         updated_at = now()
+         service_kind = EXCLUDED.service_kind, updated_at = now()
        RETURNING incident_id, (xmax = 0) AS inserted`,
     values: [
       rows.map((r) => r.incidentId),
@@ -118,6 +121,7 @@ export function incidentsUpsert(rows: IncidentRow[]): Statement {
       rows.map((r) => r.eventCount),
       rows.map((r) => ts(r.lastEventAt)),
       rows.map((r) => isoArray(r.reopenedAt)),
+      rows.map((r) => r.serviceKind),
     ],
   };
 }
@@ -138,6 +142,7 @@ export interface IncidentRecord {
   category: string | null;
   customer: string | null;
   site: string | null;
+  service_kind: IncidentSummary['serviceKind'];
   reporter: string | null;
   assignee: string | null;
   effective_tier: number;
@@ -155,8 +160,8 @@ export interface IncidentRecord {
 }
 
 const INCIDENT_COLUMNS = `i.incident_id, i.status, i.severity, i.title, i.category, i.customer,
-  i.site, i.reporter, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier, i.policy_id,
-  i.policy_version, i.reported_at, i.resolved_at, i.closed_at, i.cancelled_at, i.reopen_count,
+  i.site, i.service_kind, i.reporter, i.assignee, ${SQL_EFFECTIVE_TIER} AS effective_tier,
+  i.policy_id, i.policy_version, i.reported_at, i.resolved_at, i.closed_at, i.cancelled_at, i.reopen_count,
   i.event_count, i.last_event_at, i.updated_at,
   (extract(epoch FROM i.reported_at) * 1000000)::bigint::text AS reported_us`;
 

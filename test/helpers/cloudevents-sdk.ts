@@ -24,13 +24,23 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
     title: 'Core switch down',
     site: '长葛 data centre',
     customer: 'Acme',
+    serviceKind: 'installation',
   },
   'incident.acknowledged': { by: '李工' },
-  'incident.dispatched': { engineers: ['Wang', 'Zhao'] },
-  'incident.arrived': { engineer: 'Wang' },
+  'incident.dispatched': {
+    engineers: ['Wang', 'Zhao'],
+    persons: 3,
+    days: 2,
+    travelCost: { amount: 120000, currency: 'CNY' },
+  },
+  'incident.arrived': { engineer: 'Wang', travelCost: { amount: 35050, currency: 'CNY' } },
   'incident.diagnosed': { cause: 'PSU failure\nsecond line' },
   'incident.solution_provided': { kind: 'workaround', detail: 'traffic moved to the spare' },
-  'incident.spare_parts_provided': { parts: ['PSU-750W'] },
+  'incident.spare_parts_provided': {
+    parts: ['PSU-750W'],
+    materialCost: { amount: 89900, currency: 'CNY' },
+    transportCost: { amount: 1500, currency: 'CNY' },
+  },
   'incident.assigned': { assignee: 'Chen', tier: 2 },
   'incident.escalated': { toTier: 3, reason: 'vendor needed' },
   'incident.severity_changed': { severity: 'I', reason: 'more sites affected' },
@@ -41,6 +51,7 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
   'incident.closed': { confirmedBy: 'customer desk' },
   'incident.reopened': { reason: 'fault came back' },
   'incident.cancelled': { reason: 'duplicate' },
+  'incident.cost_recorded': { kind: 'other', amount: 5000, currency: 'EUR', note: '过路费 tolls' },
   'inspection.completed': {
     site: '长葛 data centre',
     inspectionId: 'changge:2026-Q4',
@@ -48,7 +59,7 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
   },
 };
 
-/** One SDK event of every type for `subject`, ids `${idPrefix}-0…15`, `time` at `at` (epoch ms). */
+/** One SDK event of every type for `subject`, ids `${idPrefix}-0`, `-1`…, `time` at `at` (epoch ms). */
 export function sdkEventsOfEveryType(
   subject: string,
   idPrefix: string,

@@ -4,50 +4,25 @@
  * different payload under a used (source, id) answers 202 (ingest cannot know) and is reported by
  * the projector (metric) and not applied.
  */
-import { loadConfig } from '../../src/config';
-import { createContext, startApp, type RunningApp } from '../../src/composition';
-import { createApiKey } from '../../src/http/api-keys';
-import { createLogger } from '../../src/infra/logger';
-import { createTopics, testConfig, uniqueTopic, waitFor } from '../helpers/infra';
-import { ownDatabase, type OwnDatabase } from './fixtures/projector-data';
+import type { RunningApp } from '../../src/composition';
+import { waitFor } from '../helpers/infra';
+import type { OwnDatabase } from './fixtures/projector-data';
+import { startTestService, type TestService } from './fixtures/service';
 
 jest.setTimeout(90_000);
 
+let service: TestService;
 let db: OwnDatabase;
 let app: RunningApp;
 let authorization: string;
 
 beforeAll(async () => {
-  db = await ownDatabase('ingest_idem');
-  const topics = {
-    KAFKA_TOPIC_EVENTS: uniqueTopic('idem.events'),
-    KAFKA_TOPIC_DLQ: uniqueTopic('idem.dlq'),
-    KAFKA_TOPIC_WARNINGS: uniqueTopic('idem.warnings'),
-    KAFKA_TOPIC_ESCALATIONS: uniqueTopic('idem.escalations'),
-  };
-  await createTopics([
-    { name: topics.KAFKA_TOPIC_EVENTS, partitions: 3 },
-    topics.KAFKA_TOPIC_DLQ,
-    topics.KAFKA_TOPIC_WARNINGS,
-    topics.KAFKA_TOPIC_ESCALATIONS,
-  ]);
-  const key = createApiKey(['events:write', 'incidents:read'], 'idem');
-  authorization = `Bearer ${key.token}`;
-  const config = loadConfig({
-    ...topics,
-    ROLES: 'api,projector',
-    HTTP_PORT: '0',
-    DATABASE_URL: db.url,
-    KAFKA_BROKERS: testConfig().brokers.join(','),
-    PROJECTOR_GROUP_ID: uniqueTopic('idem.group'),
-    API_KEYS: key.configEntry,
-  });
-  app = await startApp(createContext(config, createLogger('silent')));
+  service = await startTestService('ingest_idem');
+  ({ db, app, authorization } = service);
 });
 
 afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  await service?.stop();
 });
 
 async function post(body: unknown): Promise<number> {

@@ -88,6 +88,15 @@ function mixedEvents(prefix: string): {
     );
     if (i % 2) out.push(ev(id, 'incident.acknowledged', now - MIN));
     if (i % 3 === 0) out.push(ev(id, 'incident.paused', now - 30_000, { reason: 'customer away' }));
+    if (i % 5 === 0) {
+      out.push(
+        ev(id, 'incident.cost_recorded', now - MIN, {
+          kind: 'material',
+          amount: i,
+          currency: 'CNY',
+        }),
+      );
+    }
   }
   for (let i = 0; i < 10; i++)
     out.push(ev(`${prefix}-pending-${i}`, 'incident.acknowledged', now - MIN));
@@ -163,8 +172,11 @@ test('rebuild equals the live tables, re-fires nothing, keeps views and triggers
     'incident_events',
     'applied_events',
     'timers',
+    'incident_costs',
   ];
   const shapeBefore = await shape();
+  // The dispatches of the finished incidents and the recorded costs (src/domain/costs.ts).
+  expect(before.incident_costs).toMatch(/^47:/);
 
   const report = await rebuild();
   expect(report.swapped).toBe(true);

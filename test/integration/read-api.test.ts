@@ -694,7 +694,7 @@ describe('GET /v1/reports/monthly', () => {
     expect(res.headers['content-disposition']).toBe(
       'attachment; filename="sla-report-2026-03.csv"',
     );
-    expect(res.body.split('\r\n')).toContain('milestone,I,response,,2,2,0,0,0,100,180,228');
+    expect(res.body.split('\r\n')).toContain('milestone,I,response,,2,2,0,0,0,100,180,228,,,,,,');
   });
 
   it('needs a valid month', async () => {

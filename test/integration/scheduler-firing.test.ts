@@ -18,6 +18,7 @@ import {
   insertMilestone,
   ownDatabase,
   schedulerTopics,
+  timerKey,
   upsertTimer,
   type ConsumedRecord,
   type OwnDatabase,
@@ -165,6 +166,37 @@ test('several milestones breaching at once: one sla.breached each, one incident.
     [incidentId],
   );
   expect(rows).toEqual([{ to_tier: 2, from_tier: 1 }]);
+});
+
+test('a timer whose (key, generation) fired before fires nothing again and escalates nothing', async () => {
+  const incidentId = newIncidentId();
+  const dueAt = Date.now() - 1000;
+  await insertIncident(db.pool, { incidentId });
+  await insertMilestone(db.pool, { incidentId, milestone: 'response', dueAt, escalatesToTier: 2 });
+  // Its firing is on record already (fired by an instance whose commit the planner had not seen).
+  const key = timerKey({ incidentId, milestone: 'response', kind: 'breach' });
+  await db.pool.query(
+    `INSERT INTO timer_fires (timer_key, generation, incident_id, milestone, cycle, kind, due_at,
+                              event_id)
+     VALUES ($1, $2::bigint, $3, 'response', 0, 'breach', to_timestamp($2::bigint / 1000.0),
+             'fired-earlier')`,
+    [key, dueAt, incidentId],
+  );
+  await upsertTimer(db.pool, { incidentId, milestone: 'response', kind: 'breach', dueAt });
+  await waitFor(
+    async () =>
+      (await db.pool.query('SELECT 1 FROM timers WHERE incident_id = $1', [incidentId]))
+        .rowCount === 0,
+    { what: 'the timer claimed and deleted' },
+  );
+  expect((await firesOf(incidentId)).map((f) => f.event_id)).toEqual(['fired-earlier']);
+  const written = await db.pool.query(
+    `SELECT (SELECT count(*)::int FROM outbox WHERE message_key = $1) AS outbox,
+            (SELECT count(*)::int FROM escalations WHERE incident_id = $1) AS escalations,
+            (SELECT tier FROM incidents WHERE incident_id = $1) AS tier`,
+    [incidentId],
+  );
+  expect(written.rows).toEqual([{ outbox: 0, escalations: 0, tier: 1 }]);
 });
 
 test('a breach whose tier the incident already has raises nothing; a higher one raises from there', async () => {

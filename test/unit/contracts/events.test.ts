@@ -59,6 +59,26 @@ describe('parseEvent', () => {
     ['incident.closed', { confirmedBy: 'customer' }],
     ['incident.reopened', { reason: 'again' }],
     ['incident.cancelled', { reason: 'duplicate' }],
+    ['incident.cost_recorded', { kind: 'transport', amount: 12050, currency: 'CNY' }],
+    ['incident.cost_recorded', { kind: 'other', amount: -500, currency: 'JPY', note: 'refund' }],
+    ['incident.reported', { severity: 'IV', title: 'Rack install', serviceKind: 'installation' }],
+    [
+      'incident.dispatched',
+      {
+        engineers: ['a'],
+        persons: 2,
+        days: 3,
+        travelCost: { amount: 60000, currency: 'CNY' },
+      },
+    ],
+    ['incident.arrived', { travelCost: { amount: 0, currency: 'EUR' } }],
+    [
+      'incident.spare_parts_provided',
+      {
+        materialCost: { amount: 89900, currency: 'CNY' },
+        transportCost: { amount: 0, currency: 'CNY' },
+      },
+    ],
     ['inspection.completed', { site: '长葛 data centre', inspectionId: 'cg:2026-Q4' }],
     ['inspection.completed', { site: 'HQ', inspectionId: 'cg:cny', reportRef: 'RPT 7' }],
   ])('accepts %s %j', (type, data) => {
@@ -66,7 +86,69 @@ describe('parseEvent', () => {
   });
 
   it('covers every event type in the tests above or the example', () => {
-    expect(EVENT_TYPES).toHaveLength(17);
+    expect(EVENT_TYPES).toHaveLength(18);
+  });
+
+  it.each([
+    [
+      'incident.cost_recorded',
+      { kind: 'fuel', amount: 1, currency: 'CNY' },
+      'data.kind',
+      'must be one of "installation", "dispatch", "material", "transport", "other"',
+    ],
+    [
+      'incident.cost_recorded',
+      { kind: 'material', amount: 12.5, currency: 'CNY' },
+      'data.amount',
+      'must be an integer number of minor units (e.g. fen), not a decimal',
+    ],
+    [
+      'incident.cost_recorded',
+      { kind: 'material', amount: 1, currency: 'cny' },
+      'data.currency',
+      'must be an ISO 4217 code of three capital letters, e.g. CNY',
+    ],
+    [
+      'incident.cost_recorded',
+      { kind: 'material', amount: 1, currency: 'ABC' },
+      'data.currency',
+      'must be an ISO 4217 currency code in use, e.g. CNY',
+    ],
+    [
+      'incident.cost_recorded',
+      { kind: 'material', amount: 1e13, currency: 'CNY' },
+      'data.amount',
+      'must be at most 1000000000000',
+    ],
+    ['incident.cost_recorded', { kind: 'material', amount: 1 }, 'data.currency', 'is required'],
+    [
+      'incident.arrived',
+      { travelCost: { amount: -1, currency: 'CNY' } },
+      'data.travelCost.amount',
+      'must be at least 0',
+    ],
+    [
+      'incident.spare_parts_provided',
+      { materialCost: { amount: 1, currency: 'CNY', vat: 1 } },
+      'data.materialCost.vat',
+      'unknown field',
+    ],
+    ['incident.dispatched', { persons: 0 }, 'data.persons', 'must be at least 1'],
+    ['incident.dispatched', { days: 1.5 }, 'data.days', 'must be a whole number'],
+    [
+      'incident.dispatched',
+      { engineers: ['a', 'b', 'c'], persons: 2 },
+      'data.persons',
+      'must be at least the number of engineers named',
+    ],
+    [
+      'incident.reported',
+      { severity: 'I', title: 't', serviceKind: 'warranty' },
+      'data.serviceKind',
+      'must be one of "after_sales", "installation"',
+    ],
+  ])('refuses %s %j at %s', (type, data, path, message) => {
+    expect(issues({ ...reported, type, data })).toEqual([{ path, message }]);
   });
 
   it('normalises a missing data to {} where nothing is required', () => {

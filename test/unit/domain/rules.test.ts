@@ -367,6 +367,13 @@ describe('spare_parts', () => {
     });
   });
 
+  test('parts provided early for an incident resolved within 24 h: it never applied', () => {
+    const m = milestone([reported(), parts(hrs(1)), resolved(hrs(2))], hrs(30), 'spare_parts');
+    expect(m).toMatchObject({ state: 'not_applicable', metAt: null, stoppedAt: null });
+    // Still open at the last event, before the 24 h: met so far (the clock may yet start).
+    expect(milestone([reported(), parts(hrs(1))], hrs(2), 'spare_parts').state).toBe('met');
+  });
+
   test('resolved before 24 h but reopened before 24 h: it starts', () => {
     const m = milestone(
       [reported(), resolved(hrs(2)), reopened(hrs(10))],

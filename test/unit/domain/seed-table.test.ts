@@ -100,6 +100,7 @@ describe('default policy: seed table', () => {
       category: 'network',
       customer: 'ACME',
       reporter: null,
+      serviceKind: 'after_sales',
       assignee: null,
       tier: 1,
       policyId: 'default',

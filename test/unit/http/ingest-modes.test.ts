@@ -81,6 +81,7 @@ describe('every event type, every content mode (SDK-built requests)', () => {
         title: 'Core switch down',
         site: '长葛 data centre',
         customer: 'Acme',
+        serviceKind: 'installation',
       },
     });
   });

@@ -1,5 +1,5 @@
 import { monthRange, reportToCsv } from '../../../src/application/reports';
-import type { MonthlyReport } from '../../../src/contracts/read';
+import type { CostStats, MonthlyReport } from '../../../src/contracts/read';
 
 describe('monthRange', () => {
   it('is the month in the given zone, as instants', () => {
@@ -21,6 +21,26 @@ describe('monthRange', () => {
 });
 
 describe('reportToCsv', () => {
+  const effort = { personTimes: 0, personTimesPerDay: 0, personDays: 0, cost: [] };
+  const costs: CostStats = {
+    installation: effort,
+    dispatch: {
+      personTimes: 5,
+      personTimesPerDay: 0.17,
+      personDays: 7,
+      cost: [{ currency: 'CNY', amount: 120000 }],
+    },
+    material: [],
+    transport: [
+      { currency: 'CNY', amount: 35050 },
+      { currency: 'EUR', amount: 900 },
+    ],
+    other: [],
+    totalAfterSales: [
+      { currency: 'CNY', amount: 155050 },
+      { currency: 'EUR', amount: 900 },
+    ],
+  };
   const report: MonthlyReport = {
     month: '2026-11',
     timeZone: 'Asia/Shanghai',
@@ -61,6 +81,31 @@ describe('reportToCsv', () => {
     ],
     escalations: [{ tier: 2, total: 3, automatic: 2, manual: 1 }],
     field: { dispatches: 2, dispatchedEngineers: 5, onSiteVisits: 4 },
+    statistics: {
+      days: 30,
+      overall: costs,
+      byCustomer: [
+        {
+          customer: 'Acme, Inc.',
+          incidents: 2,
+          metOnTime: 7,
+          breached: 1,
+          compliancePct: 87.5,
+          statistics: costs,
+        },
+      ],
+      byProject: [
+        {
+          customer: null,
+          site: 'HQ',
+          incidents: 1,
+          metOnTime: 0,
+          breached: 0,
+          compliancePct: null,
+          statistics: costs,
+        },
+      ],
+    },
     inspections: {
       due: 3,
       metOnTime: 1,
@@ -68,7 +113,18 @@ describe('reportToCsv', () => {
       metLate: 0,
       open: 1,
       compliancePct: 50,
-      bySite: [],
+      bySite: [
+        {
+          site: 'HQ',
+          customer: 'Acme',
+          due: 3,
+          metOnTime: 1,
+          breached: 1,
+          metLate: 0,
+          open: 1,
+          compliancePct: 50,
+        },
+      ],
     },
   };
 
@@ -76,17 +132,57 @@ describe('reportToCsv', () => {
     const lines = reportToCsv(report).split('\r\n');
     expect(lines.at(-1)).toBe('');
     expect(lines[0]).toBe(
-      'section,severity,milestone,tier,count,met_on_time,breached,open,not_applicable,compliance_pct,median_seconds,p90_seconds',
+      'section,severity,milestone,tier,count,met_on_time,breached,open,not_applicable,compliance_pct,median_seconds,p90_seconds,' +
+        'scope,customer,site,per_day,currency,amount_minor',
     );
-    expect(lines[1]).toBe('milestone,I,response,,4,3,1,0,0,75,120,290');
-    expect(lines[2]).toBe('milestone,all,spare_parts,,2,0,0,0,2,,,');
-    expect(lines).toContain('escalations,,,2,3,,,,,,,');
-    expect(lines).toContain('escalations_automatic,,,2,2,,,,,,,');
-    expect(lines).toContain('incidents_reported,II,,,2,,,,,,,');
-    expect(lines).toContain('dispatched_engineers,,,,5,,,,,,,');
-    expect(lines).toContain('on_site_visits,,,,4,,,,,,,');
-    expect(lines).toContain('inspections,,,,3,1,1,1,,50,,');
-    expect(new Set(lines.slice(0, -1).map((l) => l.split(',').length))).toEqual(new Set([12]));
+    const empty6 = ',,,,,,';
+    expect(lines[1]).toBe(`milestone,I,response,,4,3,1,0,0,75,120,290${empty6}`);
+    expect(lines[2]).toBe(`milestone,all,spare_parts,,2,0,0,0,2,,,${empty6}`);
+    expect(lines).toContain(`escalations,,,2,3,,,,,,,${empty6}`);
+    expect(lines).toContain(`escalations_automatic,,,2,2,,,,,,,${empty6}`);
+    expect(lines).toContain(`incidents_reported,II,,,2,,,,,,,${empty6}`);
+    expect(lines).toContain(`dispatched_engineers,,,,5,,,,,,,${empty6}`);
+    expect(lines).toContain(`on_site_visits,,,,4,,,,,,,${empty6}`);
+    // Every row has the header's 18 cells (a quoted comma is not a separator).
+    const cells = (l: string) => l.replace(/"[^"]*"/g, 'q').split(',').length;
+    expect(new Set(lines.slice(0, -1).map(cells))).toEqual(new Set([18]));
+  });
+
+  it('writes the §4.5.3.6 rows overall, per customer and per project, money per currency', () => {
+    const lines = reportToCsv(report).split('\r\n');
+    const of = (section: string, scope: string) =>
+      lines.filter((l) => l.startsWith(`${section},`) && l.split(',')[12] === scope);
+    expect(of('installation_person_times', 'overall')).toEqual([
+      'installation_person_times,,,,0,,,,,,,,overall,,,0,,',
+    ]);
+    expect(of('dispatch_person_times', 'overall')).toEqual([
+      'dispatch_person_times,,,,5,,,,,,,,overall,,,0.17,,',
+    ]);
+    expect(of('dispatch_person_days', 'overall')).toEqual([
+      'dispatch_person_days,,,,7,,,,,,,,overall,,,,,',
+    ]);
+    expect(of('dispatch_cost', 'overall')).toEqual([
+      'dispatch_cost,,,,,,,,,,,,overall,,,,CNY,120000',
+    ]);
+    expect(of('installation_cost', 'overall')).toEqual([]);
+    expect(of('total_after_sales_cost', 'overall')).toEqual([
+      'total_after_sales_cost,,,,,,,,,,,,overall,,,,CNY,155050',
+      'total_after_sales_cost,,,,,,,,,,,,overall,,,,EUR,900',
+    ]);
+    expect(lines).toContain('summary,,,,2,7,1,,,87.5,,,customer,"Acme, Inc.",,,,');
+    expect(lines).toContain('transport_cost,,,,,,,,,,,,customer,"Acme, Inc.",,,EUR,900');
+    expect(lines).toContain('summary,,,,1,0,0,,,,,,project,,HQ,,,');
+    expect(lines).toContain('days_in_month,,,,30,,,,,,,,,,,,,');
+    // No material anywhere: no material_cost row (a sum needs a currency).
+    expect(lines.filter((l) => l.startsWith('material_cost,'))).toEqual([]);
+  });
+
+  it('writes the §4.5.8.4 inspection rows overall and per site', () => {
+    const lines = reportToCsv(report).split('\r\n');
+    expect(lines.filter((l) => l.startsWith('inspections,'))).toEqual([
+      'inspections,,,,3,1,1,1,,50,,,overall,,,,,',
+      'inspections,,,,3,1,1,1,,50,,,site,Acme,HQ,,,',
+    ]);
   });
 
   it('quotes cells with commas or quotes', () => {

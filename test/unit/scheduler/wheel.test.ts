@@ -25,6 +25,14 @@ describe('DueTimeWheel', () => {
     expect(wheel.size).toBe(2);
   });
 
+  test('takeUntil hands out the entries a claim covers, ascending; the next one stays armed', () => {
+    const wheel = new DueTimeWheel(100);
+    wheel.load([7, 2, 5, 5, 12], 100);
+    expect(wheel.takeUntil(6)).toEqual([2, 5, 5]);
+    expect(wheel.peek()).toBe(7);
+    expect(wheel.takeUntil(6)).toEqual([]);
+  });
+
   test('announcements beyond the loaded horizon are left to the next load', () => {
     const wheel = new DueTimeWheel(100);
     wheel.load([10], 100);
