@@ -15,6 +15,8 @@
  *   is in the month, whatever became of the incident; per customer and project they stand next to
  *   the incidents reported in the month and their compliance;
  * - follow-ups (./report-follow-ups.ts) count the faults handled in the month.
+ * - inspections (§4.5.8.4) cover the inspections *due* in the month, as they stand at generation
+ *   time, overall and per site (application/inspections.ts).
  */
 import { DateTime } from 'luxon';
 import {
@@ -28,6 +30,7 @@ import type { Pool } from '../infra/db';
 import { MONTH_LINES, PERSONS_SENT, type MonthLineRecord } from '../tables/incident-costs';
 import { milestoneSql } from '../tables/milestones';
 import { followUpSection } from './report-follow-ups';
+import { inspectionReport } from './inspections';
 
 // "Breached" and "clock started" as everywhere else (./milestone-state.ts); $3 is the generation time.
 const { breached: BREACHED, clockStarted: CLOCK_STARTED } = milestoneSql('$3');
@@ -79,14 +82,16 @@ export async function monthlyReport(
   now: number,
 ): Promise<MonthlyReport> {
   const period = reportPeriod(month, zone, now);
-  const [incidents, milestones, escalations, field, statistics, followUps] = await Promise.all([
-    incidentsSection(pool, period),
-    milestonesSection(pool, period),
-    escalationsSection(pool, period),
-    fieldSection(pool, period),
-    statisticsSection(pool, period),
-    followUpSection(pool, period),
-  ]);
+  const [incidents, milestones, escalations, field, statistics, followUps, inspections] =
+    await Promise.all([
+      incidentsSection(pool, period),
+      milestonesSection(pool, period),
+      escalationsSection(pool, period),
+      fieldSection(pool, period),
+      statisticsSection(pool, period),
+      followUpSection(pool, period),
+      inspectionsSection(pool, period),
+    ]);
   return {
     month,
     timeZone: zone,
@@ -99,6 +104,7 @@ export async function monthlyReport(
     field,
     statistics,
     followUps,
+    inspections,
   };
 }
 
@@ -108,6 +114,10 @@ type Section<K extends keyof MonthlyReport> = (
 ) => Promise<MonthlyReport[K]>;
 
 const range = (p: ReportPeriod) => [p.from, p.to];
+
+/** §4.5.8.4 inspections due in the month, as they stand now, overall and per site (./inspections.ts). */
+const inspectionsSection: Section<'inspections'> = (pool, p) =>
+  inspectionReport(pool, p.from, p.to, p.now);
 
 /** Incidents reported in the month per severity (cancelled apart), and reopens in the month. */
 const incidentsSection: Section<'incidents'> = async (pool, period) => {
@@ -394,6 +404,7 @@ function reportRows(r: MonthlyReport): CsvRow[] {
     ...fieldRows(r.field),
     ...statisticsRows(r.statistics),
     ...followUpRows(r.followUps),
+    ...inspectionRows(r.inspections),
   ];
 }
 
@@ -496,6 +507,28 @@ function statisticsRows(st: MonthlyReport['statistics']): CsvRow[] {
       },
       ...costRows(scope, s.statistics),
     ]),
+  ];
+}
+
+/**
+ * §4.5.8.4 rows: `inspections` (count = due in the month, met on time, breached, open, compliance)
+ * for scope `overall`, then per `site` (a customer-wide schedule: scope `customer`).
+ */
+function inspectionRows(i: MonthlyReport['inspections']): CsvRow[] {
+  const row = (scope: CsvRow, c: Omit<MonthlyReport['inspections'], 'bySite'>): CsvRow => ({
+    section: 'inspections',
+    ...scope,
+    count: c.due,
+    met_on_time: c.metOnTime,
+    breached: c.breached,
+    open: c.open,
+    compliance_pct: c.compliancePct,
+  });
+  return [
+    row({ scope: 'overall' }, i),
+    ...i.bySite.map((s) =>
+      row({ scope: s.site === null ? 'customer' : 'site', customer: s.customer, site: s.site }, s),
+    ),
   ];
 }
 

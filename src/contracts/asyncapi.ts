@@ -4,6 +4,9 @@ import { ACCEPTED_AT_HEADER, EVENT_CONTENT_TYPE, cloudEventSchema } from './even
 import { SchemaComponents } from './json-schema';
 import {
   incidentEscalatedSchema,
+  inspectionBreachedSchema,
+  inspectionBreachRetractedSchema,
+  inspectionWarningSchema,
   slaBreachedSchema,
   slaBreachRetractedSchema,
   slaStandDownSchema,
@@ -43,6 +46,10 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
   const incidentKey = {
     type: 'string',
     description: 'The incident id (the event `subject`): one incident, one partition, in order',
+  };
+  const siteKey = {
+    type: 'string',
+    description: 'Inspection events: the site (the customer for a customer-wide schedule)',
   };
   const cloudEventHeaders = {
     type: 'object',
@@ -134,6 +141,36 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
         },
       },
     },
+    InspectionWarning: {
+      ...cloudEvent(
+        'InspectionWarning',
+        'sla.warning (inspection)',
+        'A scheduled inspection (§4.5.8.4) is due soon: `data.obligation` is "inspection", the ' +
+          'site and schedule replace the incident.',
+        inspectionWarningSchema,
+      ),
+      bindings: { kafka: { key: siteKey, bindingVersion: KAFKA_BINDING_VERSION } },
+    },
+    InspectionBreached: {
+      ...cloudEvent(
+        'InspectionBreached',
+        'sla.breached (inspection)',
+        'A scheduled inspection passed its deadline without `inspection.completed`; `data.tier` ' +
+          'is the tier the schedule pages.',
+        inspectionBreachedSchema,
+      ),
+      bindings: { kafka: { key: siteKey, bindingVersion: KAFKA_BINDING_VERSION } },
+    },
+    InspectionBreachRetracted: {
+      ...cloudEvent(
+        'InspectionBreachRetracted',
+        'sla.breach_retracted (inspection)',
+        'A completion learned late shows the inspection was done by its deadline; ' +
+          '`data.retracts` names the breach event.',
+        inspectionBreachRetractedSchema,
+      ),
+      bindings: { kafka: { key: siteKey, bindingVersion: KAFKA_BINDING_VERSION } },
+    },
     DeadLetter: {
       name: 'DeadLetter',
       title: 'Unprocessable incident.events record',
@@ -210,13 +247,20 @@ export function asyncApiDocument(topics: TopicNames = DEFAULT_TOPICS): Json {
       slaWarnings: channel(
         topics.warnings,
         'Approaching deadlines, for the current handler and the service desk.',
-        ['SlaWarning'],
+        ['SlaWarning', 'InspectionWarning'],
       ),
       slaEscalations: channel(
         topics.escalations,
         'Breaches, escalations (automatic and manual), retractions and stand-downs, for on-call ' +
           'pagers. Every escalation reaches this topic.',
-        ['SlaBreached', 'IncidentEscalated', 'SlaBreachRetracted', 'SlaStandDown'],
+        [
+          'SlaBreached',
+          'IncidentEscalated',
+          'SlaBreachRetracted',
+          'SlaStandDown',
+          'InspectionBreached',
+          'InspectionBreachRetracted',
+        ],
       ),
       slaReports: channel(
         topics.reports,

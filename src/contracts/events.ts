@@ -43,7 +43,7 @@ const LINE = /^[^\p{Cc}\p{Cs}]*$/u;
 /** Multi-line text: as LINE, but tab, LF and CR are allowed. */
 const TEXT = /^(?:[^\p{Cc}\p{Cs}]|[\t\n\r])*$/u;
 
-const identifier = (max: number) =>
+export const identifier = (max: number) =>
   z
     .string()
     .min(1, { error: 'must not be empty', abort: true })
@@ -53,7 +53,7 @@ const identifier = (max: number) =>
       'must start with a letter or digit and use only letters, digits, ".", "_", ":", "-"',
     );
 
-const line = (max: number) =>
+export const line = (max: number) =>
   z
     .string()
     .min(1, { error: 'must not be empty', abort: true })
@@ -206,9 +206,21 @@ export const eventDataSchemas = {
     currency: currencySchema,
     note: text(LIMITS.textLength).optional(),
   }),
+  // Not about an incident: meets a scheduled inspection (§4.5.8.4); the projector records it apart.
+  'inspection.completed': z.strictObject({
+    site: line(LIMITS.nameLength),
+    inspectionId: identifier(LIMITS.idLength).describe(
+      'The due inspection, as listed by GET /v1/inspections',
+    ),
+    reportRef: line(LIMITS.nameLength).optional().describe('Where the written report is kept'),
+  }),
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
+/** Event types that are not about an incident (their subject is not an incident id). */
+export type InspectionEventType = 'inspection.completed';
+/** Event types about an incident: what the domain's fold sees. */
+export type IncidentLifecycleType = Exclude<EventType, InspectionEventType>;
 
 /**
  * The `data` of any event type: the body of a binary-mode request (documentation only; requests are
@@ -244,7 +256,9 @@ const envelopeShape = {
     })
     .regex(SOURCE, 'must be a URI reference such as /servicedesk (letters, digits, ._~:/@+-)')
     .describe('The producing system'),
-  subject: identifier(LIMITS.idLength).describe('The incident id; the Kafka key'),
+  subject: identifier(LIMITS.idLength).describe(
+    'The incident id (inspection.completed: any id, e.g. the inspection id); the Kafka key',
+  ),
   time: eventTimeSchema,
   datacontenttype: z.literal('application/json').optional(),
 };
@@ -278,6 +292,7 @@ export const cloudEventSchema = z
     event('incident.cancelled', d['incident.cancelled']),
     event('incident.followed_up', d['incident.followed_up']),
     event('incident.cost_recorded', d['incident.cost_recorded']),
+    event('inspection.completed', d['inspection.completed']),
   ])
   .meta({ id: 'IncidentEvent', title: 'Incident lifecycle event (CloudEvents 1.0)' });
 
@@ -563,7 +578,8 @@ export function decodeEventRecord(value: Buffer | string | null): ParseResult<Cl
 /**
  * The domain's view of a validated event: `subject` becomes `incidentId`, `time` becomes epoch ms.
  * The schemas above are a subset of the domain's `EventDataByType` (checked by the compiler here), so
- * the data object passes through unchanged.
+ * the data object passes through unchanged. Not for `inspection.completed` (the projector routes
+ * those apart before: see src/projector/decode.ts).
  */
 export function toDomainEvent(event: CloudEvent): IncidentEvent {
   const { id, source, type, subject, time, data } = event;
@@ -572,8 +588,8 @@ export function toDomainEvent(event: CloudEvent): IncidentEvent {
 
 // Compile-time guard for the cast above: each type's parsed data fits the domain's data type.
 type DataFitsDomain = {
-  [T in EventType]: CloudEventOf<T>['data'] extends EventDataByType[T] ? true : T;
-}[EventType];
+  [T in IncidentLifecycleType]: CloudEventOf<T>['data'] extends EventDataByType[T] ? true : T;
+}[IncidentLifecycleType];
 const _dataFitsDomain: DataFitsDomain = true;
 void _dataFitsDomain;
 

@@ -33,7 +33,7 @@ type WeekdayName = (typeof WEEKDAYS)[number];
 const MILESTONE_ID = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** A positive ISO-8601 duration without years or months, as whole milliseconds. */
-const duration = (opts: { allowZero: boolean }) =>
+export const duration = (opts: { allowZero: boolean }) =>
   z.string().transform((text, ctx) => {
     const d = Duration.fromISO(text);
     if (!d.isValid) {
@@ -70,7 +70,7 @@ const instant = z.string().transform((text, ctx) => {
   return ms;
 });
 
-const localDate = z
+export const localDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
   .refine((s) => {

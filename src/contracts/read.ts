@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { inspectionReportSection } from './inspections';
 
 import { SERVICE_KINDS, SEVERITIES } from '../domain';
 
@@ -448,6 +449,8 @@ export const monthlyReport = z
       byProject: z.array(projectStats),
     }),
     followUps: followUpStats,
+    /** §4.5.8.4 inspections due in the month: met on time, breached, open; per site. */
+    inspections: inspectionReportSection,
   })
   .meta({ id: 'MonthlyReport' });
 export type MonthlyReport = z.infer<typeof monthlyReport>;

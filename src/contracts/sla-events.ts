@@ -96,7 +96,7 @@ export const slaStandDownDataSchema = pagerFieldsSchema.extend({
   escalatedAt: instant,
 });
 
-function envelope<T extends string, D extends z.ZodType>(type: T, data: D) {
+export function envelope<T extends string, D extends z.ZodType>(type: T, data: D) {
   return z.object({
     specversion: z.literal('1.0'),
     id: z.uuid(),
@@ -134,6 +134,54 @@ export type SlaBreached = z.infer<typeof slaBreachedSchema>;
 export type IncidentEscalated = z.infer<typeof incidentEscalatedSchema>;
 export type SlaBreachRetracted = z.infer<typeof slaBreachRetractedSchema>;
 export type SlaStandDown = z.infer<typeof slaStandDownSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Inspection obligations (SPEC §4: same types and topics as milestones, with
+// `data.obligation: "inspection"` and the site instead of an incident). Subject and Kafka key: the
+// site (the customer for a customer-wide schedule), so one site's inspection events stay in order.
+
+/** What a pager needs about an inspection obligation without a lookup. */
+export const inspectionFieldsSchema = z.object({
+  obligation: z.literal('inspection'),
+  inspectionId: z.string().min(1),
+  scheduleId: z.string().min(1),
+  /** "2026-Q4", or the holiday or event the inspection is due before. */
+  label: z.string(),
+  site: z.string().nullable(),
+  customer: z.string().nullable(),
+  /** The tier the schedule sends its pages to (default 2). */
+  tier,
+});
+export type InspectionFields = z.infer<typeof inspectionFieldsSchema>;
+
+export const inspectionWarningSchema = envelope(
+  'sla.warning',
+  inspectionFieldsSchema.extend({
+    /** The schedule's lead time, e.g. "P14D". */
+    threshold: z.string(),
+    warnAt: instant,
+    dueAt: instant,
+    remainingSeconds: z.number().int().min(0),
+  }),
+);
+export const inspectionBreachedSchema = envelope(
+  'sla.breached',
+  inspectionFieldsSchema.extend({ dueAt: instant, breachedAt: instant }),
+);
+export const inspectionBreachRetractedSchema = envelope(
+  'sla.breach_retracted',
+  inspectionFieldsSchema.extend({
+    reason: z.string(),
+    retracts: z.uuid(),
+    dueAt: instant,
+    /** When the inspection was completed (at or before dueAt). */
+    metAt: instant,
+  }),
+);
+export type InspectionSlaEvent =
+  | z.infer<typeof inspectionWarningSchema>
+  | z.infer<typeof inspectionBreachedSchema>
+  | z.infer<typeof inspectionBreachRetractedSchema>;
 
 /** Which topic each type goes to: the warnings topic, or the escalations topic (SPEC §4). */
 export const SLA_EVENT_TOPIC: Record<SlaEventType, 'warnings' | 'escalations'> = {
@@ -375,6 +423,64 @@ export function buildStandDown(
   );
 }
 
+function wrapInspection<T extends InspectionSlaEvent['type'], D>(
+  type: T,
+  id: string,
+  emittedAt: number,
+  data: D & InspectionFields,
+) {
+  return {
+    specversion: '1.0' as const,
+    id,
+    source: SLA_EVENT_SOURCE,
+    type,
+    subject: inspectionKey(data),
+    time: iso(emittedAt),
+    datacontenttype: 'application/json' as const,
+    data,
+  };
+}
+
+/** The subject and Kafka key of an inspection event: its site, else its customer. */
+export function inspectionKey(f: { site: string | null; customer: string | null }): string {
+  return f.site ?? f.customer ?? '';
+}
+
+/** A warning or breach of an inspection obligation; ids as for milestone timers. */
+export function buildInspectionFiring(
+  fields: InspectionFields,
+  firing: Omit<TimerFiring, 'milestone' | 'cycle'> & { kind: TimerKind; threshold: string | null },
+): InspectionSlaEvent {
+  const id = timerEventId(firing.timerKey, firing.generation, firing.kind);
+  if (firing.kind === 'warning') {
+    return wrapInspection('sla.warning', id, firing.firedAt, {
+      ...fields,
+      threshold: firing.threshold ?? '',
+      warnAt: iso(firing.dueAt),
+      dueAt: iso(firing.deadline),
+      remainingSeconds: Math.max(0, Math.floor((firing.deadline - firing.firedAt) / 1000)),
+    });
+  }
+  return wrapInspection('sla.breached', id, firing.firedAt, {
+    ...fields,
+    dueAt: iso(firing.deadline),
+    breachedAt: iso(Math.max(firing.deadline, firing.firedAt)),
+  });
+}
+
+export function buildInspectionBreachRetracted(
+  fields: InspectionFields,
+  r: { breachEventId: string; dueAt: number; metAt: number; emittedAt: number },
+): InspectionSlaEvent {
+  return wrapInspection('sla.breach_retracted', retractionEventId(r.breachEventId), r.emittedAt, {
+    ...fields,
+    reason: `inspection ${fields.inspectionId} was completed at ${iso(r.metAt)}, by its deadline`,
+    retracts: r.breachEventId,
+    dueAt: iso(r.dueAt),
+    metAt: iso(r.metAt),
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outbox rows
 
@@ -386,7 +492,7 @@ export interface OutboxRow {
   messageKey: string;
   type: SlaEventType;
   /** The whole CloudEvent, published as the record value. */
-  payload: SlaEvent;
+  payload: SlaEvent | InspectionSlaEvent;
 }
 
 /**
@@ -394,7 +500,7 @@ export interface OutboxRow {
  * KAFKA_TOPIC_ESCALATIONS); the type decides which one.
  */
 export function outboxRow(
-  event: SlaEvent,
+  event: SlaEvent | InspectionSlaEvent,
   topics: { warnings: string; escalations: string },
 ): OutboxRow {
   return {

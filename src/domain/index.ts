@@ -7,4 +7,5 @@ export * from './incident';
 export * from './evaluate';
 export * from './timers';
 export * from './milestone-state';
+export * from './inspections';
 export * from './costs';

@@ -46,6 +46,7 @@ import { requireScope } from './auth';
 import type { RouteDocs } from './openapi';
 import { problem } from './server';
 import { registerBoardRoutes } from './board';
+import { registerInspectionRoutes } from './inspections';
 import { registerStreamRoutes, StreamHub } from './stream';
 
 export interface ReadApiDeps {
@@ -289,6 +290,8 @@ export function registerReadRoutes(app: FastifyInstance, deps: ReadApiDeps): voi
 
   // The wallboard page and its data (issue 16): a view over the same read side.
   registerBoardRoutes(app, deps);
+  // Inspection schedules and obligations (issue 15 item 5).
+  registerInspectionRoutes(app, deps);
 }
 
 function notFound(description: string) {

@@ -43,7 +43,8 @@ import {
 import { withTransaction, type Pool, type PoolClient } from '../infra/db';
 import type { Logger } from '../infra/logger';
 import type { PolicyStore } from '../application/policy-store';
-import type { DecodedEvent } from './decode';
+import type { DecodedEvent, DecodedInspection } from './decode';
+import { applyInspectionCompletions } from './apply-inspections';
 import { CpuSlice } from './cpu-slice';
 import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
@@ -85,6 +86,8 @@ export interface BatchInput {
   nextOffset: bigint;
   /** The batch's valid events in offset order. */
   events: DecodedEvent[];
+  /** The batch's `inspection.completed` events (apply-inspections.ts). */
+  inspections?: DecodedInspection[];
 }
 
 export interface DigestConflict {
@@ -137,7 +140,22 @@ export async function projectBatch(
       // Fenced or moved: the fence's UPDATE matched no row, so the transaction wrote nothing and
       // its COMMIT changes nothing.
       if (advanced.kind !== 'ok') return advanced;
-      return applyEvents(client, deps, settings, input);
+      const inspections = input.inspections?.length
+        ? await applyInspectionCompletions(
+            client,
+            settings,
+            input.partition,
+            input.inspections,
+            deps.now(),
+          )
+        : null;
+      const result = await applyEvents(client, deps, settings, input);
+      if (!inspections) return result;
+      return {
+        ...result,
+        applied: result.applied + inspections.applied,
+        outbox: result.outbox + inspections.outbox,
+      };
     },
     { callerBegins: true },
   );

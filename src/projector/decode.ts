@@ -39,7 +39,22 @@ export interface PoisonRecord {
   record: ConsumedRecord;
 }
 
-export type Decoded = DecodedEvent | PoisonRecord;
+/** An `inspection.completed` (issue 15 item 5): not about an incident, applied apart. */
+export interface DecodedInspection {
+  kind: 'inspection';
+  offset: bigint;
+  source: string;
+  eventId: string;
+  inspectionId: string;
+  site: string;
+  reportRef: string | null;
+  /** The event's own `time` (epoch ms). */
+  time: number;
+  /** SPEC §3 effective time: the earlier of `time` and the acceptance. */
+  completedAt: number;
+}
+
+export type Decoded = DecodedEvent | DecodedInspection | PoisonRecord;
 
 const KNOWN_TYPES = new Set<string>(EVENT_TYPES);
 
@@ -63,6 +78,21 @@ export function decodeRecord(record: ConsumedRecord, maxBytes: number): Decoded 
     if (parsed.issues.some((i) => i.message.startsWith('not JSON')))
       return poison('not_json', detail);
     return poison(hasUnknownType(value) ? 'unknown_type' : 'invalid_event', detail);
+  }
+  if (parsed.value.type === 'inspection.completed') {
+    const { source, id, data } = parsed.value;
+    const time = Date.parse(parsed.value.time);
+    return {
+      kind: 'inspection',
+      offset,
+      source,
+      eventId: id,
+      inspectionId: data.inspectionId,
+      site: data.site,
+      reportRef: data.reportRef ?? null,
+      time,
+      completedAt: effectiveTime(time, acceptedAt(record, time)),
+    };
   }
   const sent = toDomainEvent(parsed.value);
   const at = acceptedAt(record, sent.at);

@@ -16,7 +16,12 @@ import {
 import type { Logger } from '../infra/logger';
 import { ConcurrentWriteError, projectBatch, type ProjectionSettings } from './apply-batch';
 import { CpuSlice } from './cpu-slice';
-import { decodeRecord, type DecodedEvent, type PoisonRecord } from './decode';
+import {
+  decodeRecord,
+  type DecodedEvent,
+  type DecodedInspection,
+  type PoisonRecord,
+} from './decode';
 import { toDlqRecord } from './dlq';
 import { createProjectorMetrics, type ProjectorMetrics } from './metrics';
 import { claimPartitions } from './offsets';
@@ -142,12 +147,14 @@ export function createBatchHandler(
     const nextOffset = BigInt(records[records.length - 1]!.offset) + 1n;
     try {
       const events: DecodedEvent[] = [];
+      const inspections: DecodedInspection[] = [];
       const poison: PoisonRecord[] = [];
       const slice = new CpuSlice();
       for (const record of records) {
         await slice.pause();
         const decoded = decodeRecord(record, options.maxEventBytes);
         if (decoded.kind === 'event') events.push(decoded);
+        else if (decoded.kind === 'inspection') inspections.push(decoded);
         else poison.push(decoded);
       }
       await deadLetter(partition, poison);
@@ -155,7 +162,14 @@ export function createBatchHandler(
       const result = await projectBatch(
         { pool: deps.pool, policies: deps.policies, log, now: () => deps.clock.now() },
         settings,
-        { partition, epoch: batch.claim.epoch, fromOffset: batch.fromOffset, nextOffset, events },
+        {
+          partition,
+          epoch: batch.claim.epoch,
+          fromOffset: batch.fromOffset,
+          nextOffset,
+          events,
+          inspections,
+        },
       );
       if (result.kind === 'fenced') {
         metrics.batchFailures.inc({ reason: 'fenced' });

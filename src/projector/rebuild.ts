@@ -28,6 +28,7 @@ import { quoteIdent, withTransaction, type Pool, type PoolClient } from '../infr
 import type { Kafka } from '../infra/kafka';
 import { subscribeWithStoredOffsets } from '../infra/kafka-consumer';
 import type { Logger } from '../infra/logger';
+import { INSPECTION_TIMER_PREFIX } from '../domain';
 import { createProjectorMetrics } from './metrics';
 import { storedOffsets } from './offsets';
 import { createBatchHandler } from './projector';
@@ -344,6 +345,11 @@ async function swapIn(
     await client.query(
       `DELETE FROM ${s}.timers t USING public.timer_fires f
        WHERE f.timer_key = t.timer_key AND f.generation = t.generation`,
+    );
+    // Inspection timers are written by the API, not projected from the log: carried over.
+    await client.query(
+      `INSERT INTO ${s}.timers SELECT * FROM public.timers WHERE starts_with(incident_id, $1)`,
+      [INSPECTION_TIMER_PREFIX],
     );
 
     await client.query(`CREATE SCHEMA ${prev}`);

@@ -39,14 +39,17 @@ import {
   asTier,
   decideFiring,
   escalationFor,
+  isInspectionTimerSubject,
   isSeverity,
   type ClaimedTimer,
   type IncidentSnapshot,
   type MilestoneSnapshot,
+  type InspectionSkipReason,
   type SkipReason,
   type TimerKind,
 } from '../domain';
 import { outboxInsertSql } from '../outbox/store';
+import { decideInspectionTimers } from './fire-inspections';
 
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
@@ -75,7 +78,7 @@ export interface FireRoundResult {
   /** Rows claimed (fired + skipped + deferred). Equal to batchSize: there may be more due. */
   claimed: number;
   fired: FiredTimer[];
-  skipped: { kind: TimerKind; reason: SkipReason }[];
+  skipped: { kind: TimerKind; reason: SkipReason | InspectionSkipReason }[];
   /** Timers left for the next round because their incident was locked by another transaction. */
   deferred: number;
   escalations: { incidentId: string; fromTier: number; toTier: number; milestone: string }[];
@@ -214,18 +217,30 @@ async function fireInTransaction(
   client: PoolClient,
   { batchSize, topics }: FireOptions,
 ): Promise<FireRoundResult> {
-  const rows = await claim(client, batchSize);
+  const claimed = await claim(client, batchSize);
   // The claim's now() is the transaction start: every decision and event time uses it.
-  const now = rows[0]?.db_now.getTime() ?? (await databaseNow(client));
+  const now = claimed[0]?.db_now.getTime() ?? (await databaseNow(client));
   const result: FireRoundResult = {
-    claimed: rows.length,
+    claimed: claimed.length,
     fired: [],
     skipped: [],
     deferred: 0,
     escalations: [],
     dbNow: now,
   };
-  if (rows.length === 0) return result;
+  if (claimed.length === 0) return result;
+  // Inspection obligations' timers (fire-inspections.ts) share the claim, timer_fires and the
+  // outbox; they never escalate an incident (there is none: their page names the schedule's tier).
+  const rows = claimed.filter((r) => !isInspectionTimerSubject(r.incident_id));
+  const inspections =
+    rows.length < claimed.length
+      ? await decideInspectionTimers(
+          client,
+          claimed.filter((r) => isInspectionTimerSubject(r.incident_id)),
+          now,
+          topics,
+        )
+      : [];
 
   let decided = rows.map((row) => decide(row, toIncident(row), now, topics));
   const lock = await lockEscalatingIncidents(client, decided);
@@ -240,7 +255,7 @@ async function fireInTransaction(
         return fresh ? decide(d.row, fresh, now, topics) : d;
       });
   }
-  if (decided.length === 0) return result;
+  if (decided.length === 0 && inspections.length === 0) return result;
 
   // Escalations are planned over the breaches decided to fire; the write keeps those whose
   // incident had a breach fired anew (with a conflict, that firing escalated already).
@@ -256,12 +271,25 @@ async function fireInTransaction(
     now,
     topics,
   );
-  const written = await write(client, decided, planned);
-  for (const d of decided) {
-    const { kind, timerKey, dueAt } = d.timer;
+  const outcomes: Outcome[] = [
+    ...decided.map(({ timer: { kind, timerKey, dueAt }, ...d }) => ({
+      kind,
+      timerKey,
+      dueAt,
+      ...(d.fire ? { outbox: d.outbox, reason: null } : { outbox: null, reason: d.reason }),
+    })),
+    ...inspections.map(({ outcome, ...d }) => ({
+      ...d,
+      ...(outcome.fire
+        ? { outbox: outcome.outbox, reason: null }
+        : { outbox: null, reason: outcome.reason }),
+    })),
+  ];
+  const written = await write(client, outcomes, planned);
+  for (const { kind, timerKey, dueAt, outbox, reason } of outcomes) {
     if (!written.fresh.has(timerKey)) result.skipped.push({ kind, reason: 'already_fired' });
-    else if (!d.fire) result.skipped.push({ kind, reason: d.reason });
-    else result.fired.push({ kind, timerKey, dueAt, eventId: d.outbox.id });
+    else if (outbox === null) result.skipped.push({ kind, reason: reason! });
+    else result.fired.push({ kind, timerKey, dueAt, eventId: outbox.id });
   }
   result.escalations = planned
     .filter((e) => written.escalated.has(e.incidentId))
@@ -272,6 +300,15 @@ async function fireInTransaction(
       milestone,
     }));
   return result;
+}
+
+/** A decided timer as the write records it: its event (fired) or why not (skipped). */
+interface Outcome {
+  kind: TimerKind;
+  timerKey: string;
+  dueAt: number;
+  outbox: OutboxRow | null;
+  reason: SkipReason | InspectionSkipReason | null;
 }
 
 /** A claimed timer with its decision; a firing carries its event, ready for the outbox. */
@@ -382,12 +419,12 @@ interface PlannedEscalation {
 /** WRITE_SQL: returns the timer keys whose firing is new and the incidents escalated. */
 async function write(
   client: PoolClient,
-  decided: Decided[],
+  decided: Outcome[],
   planned: PlannedEscalation[],
 ): Promise<{ fresh: Set<string>; escalated: Set<string> }> {
   // After the breaches: the relay publishes in (created_at, seq) order.
   const outbox = [
-    ...decided.flatMap((d) => (d.fire ? [d.outbox] : [])),
+    ...decided.flatMap((d) => (d.outbox ? [d.outbox] : [])),
     ...planned.map((e) => e.outbox),
   ];
   // Not a named (prepared) statement: a generic plan guesses the arrays' length and may hash-join
@@ -396,9 +433,9 @@ async function write(
   const { rows } = await client.query<{ what: 'fired' | 'escalated'; key: string }>({
     text: WRITE_SQL,
     values: [
-      decided.map((d) => d.timer.timerKey),
-      decided.map((d) => (d.fire ? d.outbox.id : null)),
-      decided.map((d) => (d.fire ? null : d.reason)),
+      decided.map((d) => d.timerKey),
+      decided.map((d) => d.outbox?.id ?? null),
+      decided.map((d) => d.reason),
       planned.map((e) => e.incidentId),
       planned.map((e) => e.toTier),
       planned.map((e) => e.fromTier),

@@ -98,7 +98,8 @@ export function timelineOf(incidentId: string, limit: number): Statement {
          SELECT 'sla', o.created_at, o.type, o.id, o.payload->>'source', o.payload->'data',
                 o.created_at, o.topic, s.sent_at
          FROM outbox o LEFT JOIN outbox_sent s ON s.id = o.id
-         WHERE o.message_key = $1
+         -- Inspection events are keyed by site (migrations/0014): never an incident's.
+         WHERE o.message_key = $1 AND NOT (o.payload->'data' ? 'obligation')
        ) t
        ORDER BY at, recorded_at, kind, id
        LIMIT $2`,

@@ -105,6 +105,11 @@ export function timersDelete(rows: { key: string; generation: number }[]): State
   };
 }
 
+/** Deletes every timer of these subjects (incidents, or `inspection/<id>`: domain/inspections.ts). */
+export function timersOfSubjectsDelete(subjects: readonly string[]): Statement {
+  return { text: 'DELETE FROM timers WHERE incident_id = ANY($1::text[])', values: [subjects] };
+}
+
 // ---------------------------------------------------------------------------------------------
 // timer_fires (written by the scheduler), as the projector reads it
 

@@ -53,6 +53,11 @@ export const SAMPLE_DATA: Record<EventType, Record<string, unknown> | undefined>
   'incident.cancelled': { reason: 'duplicate' },
   'incident.followed_up': { channel: 'phone', satisfaction: 5, note: '客户满意' },
   'incident.cost_recorded': { kind: 'other', amount: 5000, currency: 'EUR', note: '过路费 tolls' },
+  'inspection.completed': {
+    site: '长葛 data centre',
+    inspectionId: 'changge:2026-Q4',
+    reportRef: 'RPT-7',
+  },
 };
 
 /** One SDK event of every type for `subject`, ids `${idPrefix}-0`, `-1`…, `time` at `at` (epoch ms). */

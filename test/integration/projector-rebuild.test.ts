@@ -4,6 +4,7 @@
  * no outbox or escalation rows again, keeps the views and triggers working, and a live projector
  * running during the rebuild continues from the rebuilt position.
  */
+import { createInspectionSchedule } from '../../src/application/inspections';
 import { createPolicyStore } from '../../src/application/policy-store';
 import { timerEventId } from '../../src/contracts/sla-events';
 import { DEFAULT_POLICY } from '../../src/domain';
@@ -260,4 +261,49 @@ test('a live projector running through a rebuild continues from the rebuilt posi
   const dry = await rebuild(true);
   expect(dry.swapped).toBe(false);
   expect(await projectionChecksums(db.pool)).toEqual(dry.checksums);
+});
+
+test('inspection timers (written by the API, not projected) and completions survive a rebuild', async () => {
+  live ??= await startProjector(db, topics);
+  const now = Date.now();
+  const soon = (h: number) => new Date(now + h * 3_600_000).toISOString();
+  await createInspectionSchedule(
+    db.pool,
+    {
+      id: 'rb-insp',
+      site: 'HQ',
+      quarterly: false,
+      dates: [
+        { id: 'a', dueAt: soon(1), label: 'event a' },
+        { id: 'b', dueAt: soon(2), label: 'event b' },
+      ],
+    },
+    { createdBy: null, now, defaultTimeZone: 'UTC' },
+  );
+  const inspectionTimers = () =>
+    db.pool
+      .query<{ timer_key: string }>(
+        `SELECT timer_key FROM timers WHERE incident_id LIKE 'inspection/%' ORDER BY 1`,
+      )
+      .then((r) => r.rows.map((t) => t.timer_key));
+  const base = await appliedCount();
+  await producer.send(topics.events, [
+    // Same subject as the marker: one partition, in order.
+    ev('INC-RB3', 'inspection.completed', now - 1_000, { site: 'HQ', inspectionId: 'rb-insp:a' }),
+    ev('INC-RB3', 'incident.acknowledged', now),
+  ]);
+  await waitFor(async () => (await appliedCount()) === base + 1, { what: 'marker applied' });
+  expect(await count(db.pool, 'SELECT count(*) AS n FROM inspection_completions')).toBe(1);
+  expect(await inspectionTimers()).toEqual([
+    'inspection/rb-insp:b/breach',
+    'inspection/rb-insp:b/warning',
+  ]);
+
+  const report = await rebuild();
+  expect(report.swapped).toBe(true);
+  expect(await inspectionTimers()).toEqual([
+    'inspection/rb-insp:b/breach',
+    'inspection/rb-insp:b/warning',
+  ]);
+  expect(await count(db.pool, 'SELECT count(*) AS n FROM inspection_completions')).toBe(1);
 });

@@ -117,6 +117,8 @@ describe('asyncapi.yaml', () => {
     expect(d.info.description).toContain('consumers dedupe by event id');
     expect(Object.keys(d.channels.slaEscalations!.messages).sort()).toEqual([
       'IncidentEscalated',
+      'InspectionBreachRetracted',
+      'InspectionBreached',
       'SlaBreachRetracted',
       'SlaBreached',
       'SlaStandDown',

@@ -81,12 +81,14 @@ describe('parseEvent', () => {
         transportCost: { amount: 0, currency: 'CNY' },
       },
     ],
+    ['inspection.completed', { site: '长葛 data centre', inspectionId: 'cg:2026-Q4' }],
+    ['inspection.completed', { site: 'HQ', inspectionId: 'cg:cny', reportRef: 'RPT 7' }],
   ])('accepts %s %j', (type, data) => {
     expect(valid({ ...reported, type, data }).data).toEqual(data);
   });
 
   it('covers every event type in the tests above or the example', () => {
-    expect(EVENT_TYPES).toHaveLength(18);
+    expect(EVENT_TYPES).toHaveLength(19);
   });
 
   it.each([

@@ -62,6 +62,24 @@ const report: MonthlyReport = {
   escalations: [{ tier: 2, total: 1, automatic: 1, manual: 0 }],
   field: { dispatches: 1, dispatchedEngineers: 2, onSiteVisits: 1 },
   statistics: { days: 31, overall: costs, byCustomer: [], byProject: [] },
+  followUps: {
+    due: 2,
+    followedUp: 1,
+    onTime: 1,
+    missed: 0,
+    pending: 1,
+    ratePct: 100,
+    satisfaction: { responses: 1, mean: 5 },
+  },
+  inspections: {
+    due: 0,
+    metOnTime: 0,
+    breached: 0,
+    metLate: 0,
+    open: 0,
+    compliancePct: null,
+    bySite: [],
+  },
 };
 
 test('canonical JSON sorts keys at every depth and keeps array order (RFC 8785)', () => {

@@ -38,6 +38,29 @@ test('a valid record becomes a domain event with its digest', () => {
   expect(parsed.ok && d.digest === eventDigest(parsed.value)).toBe(true);
 });
 
+test('an inspection.completed is decoded apart, at its effective time (not an incident event)', () => {
+  const completed = {
+    ...valid,
+    type: 'inspection.completed',
+    subject: 'cg:2026-Q4',
+    data: { site: '长葛 data centre', inspectionId: 'cg:2026-Q4', reportRef: 'RPT-7' },
+  };
+  const r = record(JSON.stringify(completed));
+  const accepted = Date.parse(valid.time) - 60_000;
+  const d = decodeRecord({ ...r, headers: { 'sla-accepted-at': String(accepted) } }, 10_000);
+  expect(d).toEqual({
+    kind: 'inspection',
+    offset: 7n,
+    source: '/desk',
+    eventId: 'e-1',
+    inspectionId: 'cg:2026-Q4',
+    site: '长葛 data centre',
+    reportRef: 'RPT-7',
+    time: Date.parse(valid.time),
+    completedAt: accepted,
+  });
+});
+
 describe('effective time (SPEC §3): the earlier of `time` and the acceptance time', () => {
   const time = Date.parse(valid.time);
   const decode = (headers: Record<string, string>, timestamp: number) => {

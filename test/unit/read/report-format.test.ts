@@ -116,6 +116,26 @@ describe('reportToCsv', () => {
       ratePct: 66.7,
       satisfaction: { responses: 3, mean: 4.33 },
     },
+    inspections: {
+      due: 3,
+      metOnTime: 1,
+      breached: 1,
+      metLate: 0,
+      open: 1,
+      compliancePct: 50,
+      bySite: [
+        {
+          site: 'HQ',
+          customer: 'Acme',
+          due: 3,
+          metOnTime: 1,
+          breached: 1,
+          metLate: 0,
+          open: 1,
+          compliancePct: 50,
+        },
+      ],
+    },
   };
 
   it('is one rectangular table, CRLF, empty cells where a column does not apply', () => {
@@ -177,6 +197,14 @@ describe('reportToCsv', () => {
     expect(cells('follow_ups_pending')).toEqual({ count: '1', value: '' });
     expect(cells('follow_up_rate_pct')).toEqual({ count: '', value: '66.7' });
     expect(cells('satisfaction_mean')).toEqual({ count: '3', value: '4.33' });
+  });
+
+  it('writes the §4.5.8.4 inspection rows overall and per site', () => {
+    const lines = reportToCsv(report).split('\r\n');
+    expect(lines.filter((l) => l.startsWith('inspections,'))).toEqual([
+      'inspections,,,,3,1,1,1,,50,,,overall,,,,,,',
+      'inspections,,,,3,1,1,1,,50,,,site,Acme,HQ,,,,',
+    ]);
   });
 
   it('quotes cells with commas or quotes', () => {
