@@ -62,6 +62,15 @@ const report: MonthlyReport = {
   escalations: [{ tier: 2, total: 1, automatic: 1, manual: 0 }],
   field: { dispatches: 1, dispatchedEngineers: 2, onSiteVisits: 1 },
   statistics: { days: 31, overall: costs, byCustomer: [], byProject: [] },
+  followUps: {
+    due: 0,
+    followedUp: 0,
+    onTime: 0,
+    missed: 0,
+    pending: 0,
+    ratePct: null,
+    satisfaction: { responses: 0, mean: null },
+  },
 };
 
 test('canonical JSON sorts keys at every depth and keeps array order (RFC 8785)', () => {
