@@ -442,9 +442,9 @@ test('the monthly report counts inspections due in the month (Asia/Shanghai boun
     headers: { authorization: auth.read },
   }).then((r) => r.text());
   expect(csv.split('\r\n').filter((l) => l.startsWith('inspections,'))).toEqual([
-    'inspections,,,,4,2,2,0,,50,,,overall,,,,,',
-    'inspections,,,,3,1,2,0,,33.3,,,site,,Report site,,,',
-    'inspections,,,,1,1,0,0,,100,,,customer,Report customer,,,,',
+    'inspections,,,,4,2,2,0,,50,,,overall,,,,,,',
+    'inspections,,,,3,1,2,0,,33.3,,,site,,Report site,,,,',
+    'inspections,,,,1,1,0,0,,100,,,customer,Report customer,,,,,',
   ]);
 
   // The list's done/due filter (SQL) agrees with the state rule (domain inspectionStateAt).
