@@ -63,7 +63,8 @@ function at(subject: string, time: string, offsetMin: number, type: string, data
 }
 
 // A: after-sales, Acme at 长葛 DC, reported 00:05 on 1 October in Shanghai (30 September in UTC).
-// Every milestone met in time (the follow-up call the next day too); spare parts came within 24 h, so their clock never started.
+// Every milestone met in time (the follow-up call the next day too); spare parts came within
+// 24 h, so their clock never started.
 const A = '2026-10-01T00:05:00+08:00';
 at('INC-A', A, 0, 'incident.reported', {
   severity: 'III',
