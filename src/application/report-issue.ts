@@ -51,21 +51,32 @@ export interface ReportIssueSettings extends IssueSchedule {
   baseUrl?: string;
 }
 
+export interface IssueOutcome {
+  /** The snapshots issued, oldest first. */
+  issued: IssuedMonthlyReport[];
+  /**
+   * Nothing was ever issued and the latest closed month waits for records (an incident reported
+   * before its end, e.g. imported history): worth checking again soon.
+   */
+  awaitingRecords: boolean;
+}
+
 /**
- * Issues every month due at `now` (epoch ms), oldest first. Resolves with the snapshots it
- * issued, or null when another issuer holds the lock (try again later).
+ * Issues every month due at `now` (epoch ms), oldest first. Resolves with what it issued, or
+ * null when another issuer holds the lock (try again later).
  */
 export async function issueDueReports(
   pool: Pool,
   now: number,
   s: ReportIssueSettings,
-): Promise<IssuedMonthlyReport[] | null> {
+): Promise<IssueOutcome | null> {
   return withTransaction(pool, async (client) => {
     if (!(await tryLockIssuer(client))) return null;
     const last = await lastIssued(client);
     let previousIssuedAt = last?.issuedAt.getTime() ?? null;
     let months = monthsToIssue(last?.month ?? null, now, s);
-    if (last === null && !(await hasRecordsBefore(client, months, s.zone))) months = [];
+    const awaitingRecords = last === null && !(await hasRecordsBefore(client, months, s.zone));
+    if (awaitingRecords) months = [];
 
     const issued: IssuedMonthlyReport[] = [];
     for (const month of months) {
@@ -90,7 +101,7 @@ export async function issueDueReports(
       issued.push(snapshot);
       previousIssuedAt = now;
     }
-    return issued;
+    return { issued, awaitingRecords };
   });
 }
 

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { canonicalJson } from './events';
 import { moneyOut, monthlyReport, type MonthlyReport } from './read';
 import { deterministicId, SLA_EVENT_SOURCE } from './sla-events';
 
@@ -100,17 +101,7 @@ export const reportMonthlyIssuedSchema = z.object({
 });
 export type ReportMonthlyIssued = z.infer<typeof reportMonthlyIssuedSchema>;
 
-/** RFC 8785 canonical JSON for plain JSON data (objects' keys sorted, recursively). */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
-        )
-      : v,
-  );
-}
-
+/** `sha256:<hex>` of the report's canonical JSON (keys sorted at every level, src/contracts/events.ts). */
 export function reportDigest(report: MonthlyReport): string {
   return `sha256:${createHash('sha256').update(canonicalJson(report)).digest('hex')}`;
 }

@@ -17,6 +17,11 @@ import type { Logger } from '../infra/logger';
 const MAX_SLEEP_MS = 3_600_000;
 /** After a failure, or while another instance holds the issuer lock. */
 const RETRY_MS = 60_000;
+/**
+ * Before the first issue, while the closed month has no records yet: history imported now (events
+ * up to INGEST_MAX_EVENT_AGE_MS old) is issued within seconds, not at the next hourly check.
+ */
+const AWAITING_RECORDS_MS = 15_000;
 
 export class ReportIssuer implements Service {
   readonly name = 'reportIssuer';
@@ -71,10 +76,11 @@ export class ReportIssuer implements Service {
   private async check(): Promise<number> {
     const { pool, clock, log } = this.deps;
     try {
-      const issued = await issueDueReports(pool, clock.now(), this.settings);
-      if (issued === null) return RETRY_MS;
-      for (const r of issued) logIssued(log, r);
-      this.issuedTotal.inc(issued.length);
+      const outcome = await issueDueReports(pool, clock.now(), this.settings);
+      if (outcome === null) return RETRY_MS;
+      for (const r of outcome.issued) logIssued(log, r);
+      this.issuedTotal.inc(outcome.issued.length);
+      if (outcome.awaitingRecords) return AWAITING_RECORDS_MS;
       const now = clock.now();
       return Math.min(MAX_SLEEP_MS, Math.max(0, nextIssueTime(now, this.settings) - now));
     } catch (err) {

@@ -63,7 +63,8 @@ function at(subject: string, time: string, offsetMin: number, type: string, data
 }
 
 // A: after-sales, Acme at 长葛 DC, reported 00:05 on 1 October in Shanghai (30 September in UTC).
-// Every milestone met in time; spare parts came within 24 h, so their clock never started.
+// Every milestone met in time (the follow-up call the next day too); spare parts came within
+// 24 h, so their clock never started.
 const A = '2026-10-01T00:05:00+08:00';
 at('INC-A', A, 0, 'incident.reported', {
   severity: 'III',
@@ -86,6 +87,7 @@ at('INC-A', A, 90, 'incident.spare_parts_provided', {
   transportCost: cny(1500),
 });
 at('INC-A', A, 120, 'incident.resolved');
+at('INC-A', A, 24 * 60, 'incident.followed_up', { channel: 'phone', satisfaction: 5 });
 // 23:50 on 31 October in Shanghai: October. 00:10 on 1 November: November (UTC: still October).
 at('INC-A', '2026-10-31T23:50:00+08:00', 0, 'incident.cost_recorded', {
   kind: 'transport',
@@ -98,7 +100,8 @@ at('INC-A', '2026-11-01T00:10:00+08:00', 0, 'incident.cost_recorded', {
 });
 
 // B: installation for Acme at 许昌 office: everything done for it is installation. Arrival late
-// (IV: 20 min), diagnosis and solution never came (2 h): three breaches, two milestones met.
+// (IV: 20 min), diagnosis and solution never came (2 h): three breaches; response, dispatch and
+// the follow-up visit met.
 const B = '2026-10-15T10:00:00+08:00';
 at('INC-B', B, 0, 'incident.reported', {
   severity: 'IV',
@@ -112,6 +115,7 @@ at('INC-B', B, 10, 'incident.dispatched', { persons: 3, days: 5, travelCost: cny
 at('INC-B', B, 60, 'incident.arrived', { travelCost: cny(10000) });
 at('INC-B', B, 70, 'incident.cost_recorded', { kind: 'material', ...cny(70000) });
 at('INC-B', B, 180, 'incident.resolved');
+at('INC-B', B, 300, 'incident.followed_up', { channel: 'visit' });
 
 // C: after-sales for Beta (no site), cancelled: counts in no incident figure, but its costs were
 // spent. A dispatch naming nobody sent one person; installation work recorded on it.
@@ -222,13 +226,13 @@ test('October per customer and per project (customer and site)', async () => {
     totalAfterSales: [{ currency: 'EUR', amount: 4500 }],
   };
   expect(r.statistics.byCustomer).toEqual([
-    // A: 5 met; B: 2 met, 3 breached (arrival late, diagnosis and solution never)
+    // A: 6 met; B: 3 met, 3 breached (arrival late, diagnosis and solution never)
     {
       customer: 'Acme',
       incidents: 2,
-      metOnTime: 7,
+      metOnTime: 9,
       breached: 3,
-      compliancePct: 70,
+      compliancePct: 75,
       statistics: acmeStats,
     },
     // C was cancelled: no incident, no compliance; its costs count
@@ -246,9 +250,9 @@ test('October per customer and per project (customer and site)', async () => {
       customer: 'Acme',
       site: '许昌 office',
       incidents: 1,
-      metOnTime: 2,
+      metOnTime: 3,
       breached: 3,
-      compliancePct: 40,
+      compliancePct: 50,
       statistics: {
         ...acmeStats,
         dispatch: zero,
@@ -261,7 +265,7 @@ test('October per customer and per project (customer and site)', async () => {
       customer: 'Acme',
       site: '长葛 DC',
       incidents: 1,
-      metOnTime: 5,
+      metOnTime: 6,
       breached: 0,
       compliancePct: 100,
       statistics: { ...acmeStats, installation: zero },
@@ -299,16 +303,16 @@ test('CSV: the same figures, one row per scope, row and currency', async () => {
   const lines = (await res.text()).split('\r\n');
   expect(lines).toEqual(
     expect.arrayContaining([
-      'installation_person_times,,,,3,,,,,,,,overall,,,0.1,,',
-      'installation_cost,,,,,,,,,,,,overall,,,,CNY,388000',
-      'dispatch_person_days,,,,5,,,,,,,,overall,,,,,',
-      'transport_cost,,,,,,,,,,,,overall,,,,CNY,6500',
-      'total_after_sales_cost,,,,,,,,,,,,overall,,,,CNY,251450',
-      'total_after_sales_cost,,,,,,,,,,,,overall,,,,EUR,4500',
-      'summary,,,,2,7,3,,,70,,,customer,Acme,,,,',
-      'summary,,,,0,0,0,,,,,,customer,Beta,,,,',
-      'installation_person_days,,,,15,,,,,,,,project,Acme,许昌 office,,,',
-      'total_after_sales_cost,,,,,,,,,,,,project,Acme,长葛 DC,,CNY,251450',
+      'installation_person_times,,,,3,,,,,,,,overall,,,0.1,,,',
+      'installation_cost,,,,,,,,,,,,overall,,,,CNY,388000,',
+      'dispatch_person_days,,,,5,,,,,,,,overall,,,,,,',
+      'transport_cost,,,,,,,,,,,,overall,,,,CNY,6500,',
+      'total_after_sales_cost,,,,,,,,,,,,overall,,,,CNY,251450,',
+      'total_after_sales_cost,,,,,,,,,,,,overall,,,,EUR,4500,',
+      'summary,,,,2,9,3,,,75,,,customer,Acme,,,,,',
+      'summary,,,,0,0,0,,,,,,customer,Beta,,,,,',
+      'installation_person_days,,,,15,,,,,,,,project,Acme,许昌 office,,,,',
+      'total_after_sales_cost,,,,,,,,,,,,project,Acme,长葛 DC,,CNY,251450,',
     ]),
   );
 });

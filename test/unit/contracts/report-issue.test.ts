@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { summarize } from '../../../src/application/report-issue';
 import type { CostStats, MonthlyReport } from '../../../src/contracts/read';
+import { canonicalJson } from '../../../src/contracts/events';
 import {
   buildReportIssued,
-  canonicalJson,
   reportDigest,
   reportMonthlyIssuedSchema,
   sameFigures,
