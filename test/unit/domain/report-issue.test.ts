@@ -50,9 +50,7 @@ test('first start issues only the latest closed month; later, every month missed
   expect(monthsToIssue(null, now, SHANGHAI)).toEqual(['2026-04']);
   expect(monthsToIssue('2026-04', now, SHANGHAI)).toEqual([]);
   expect(monthsToIssue('2026-01', now, SHANGHAI)).toEqual(['2026-02', '2026-03', '2026-04']);
-  expect(monthsToIssue('2025-11', ms('2026-01-01T01:00:00+08:00'), SHANGHAI)).toEqual([
-    '2025-12',
-  ]);
+  expect(monthsToIssue('2025-11', ms('2026-01-01T01:00:00+08:00'), SHANGHAI)).toEqual(['2025-12']);
 });
 
 test('an issue re-checks the months that could have received events since the previous one', () => {
