@@ -4,7 +4,7 @@
  * report (the same counting, src/application/reports.ts), and every part honours the filters.
  */
 import {
-  insertEscalation,
+  insertBreachedIncidentB,
   insertIncident,
   insertMilestone,
   manualClock,
@@ -117,24 +117,7 @@ beforeAll(async () => {
     dueAt: null,
   });
   // B: severity II at DC2; response breached 15 min ago and escalated to tier 2; diagnosis runs.
-  await insertIncident(pool, { id: 'B', severity: 'II', site: 'DC2', reportedAt: at(-20 * MIN) });
-  await insertMilestone(pool, {
-    incidentId: 'B',
-    milestone: 'response',
-    state: 'pending',
-    startAt: at(-20 * MIN),
-    dueAt: at(-15 * MIN),
-    warnAt: [at(-16 * MIN)],
-  });
-  await insertMilestone(pool, {
-    incidentId: 'B',
-    milestone: 'diagnosis',
-    state: 'pending',
-    startAt: at(-20 * MIN),
-    dueAt: at(40 * MIN),
-    warnAt: [at(28 * MIN)],
-  });
-  await insertEscalation(pool, { incidentId: 'B', toTier: 2, at: at(-15 * MIN) });
+  await insertBreachedIncidentB(pool, at);
   // C: resolved with a breach: counted today, not "breached now".
   await insertIncident(pool, {
     id: 'C',

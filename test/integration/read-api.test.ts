@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  insertBreachedIncidentB,
   insertEscalation,
   insertEvent,
   insertIncident,
@@ -96,24 +97,7 @@ beforeAll(async () => {
     warnAt: [at(5 * MIN)],
   });
   // B: severity II, open; response breached 15 min ago (escalated to tier 2).
-  await insertIncident(pool, { id: 'B', severity: 'II', site: 'DC2', reportedAt: at(-20 * MIN) });
-  await insertMilestone(pool, {
-    incidentId: 'B',
-    milestone: 'response',
-    state: 'pending',
-    startAt: at(-20 * MIN),
-    dueAt: at(-15 * MIN),
-    warnAt: [at(-16 * MIN)],
-  });
-  await insertMilestone(pool, {
-    incidentId: 'B',
-    milestone: 'diagnosis',
-    state: 'pending',
-    startAt: at(-20 * MIN),
-    dueAt: at(40 * MIN),
-    warnAt: [at(28 * MIN)],
-  });
-  await insertEscalation(pool, { incidentId: 'B', toTier: 2, at: at(-15 * MIN) });
+  await insertBreachedIncidentB(pool, at);
   await insertEvent(pool, {
     incidentId: 'B',
     type: 'incident.reported',
