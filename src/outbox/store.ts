@@ -84,16 +84,19 @@ export async function claimUnsent(
 ): Promise<UnsentRow[]> {
   const { rows } = await client.query<UnsentRow>({
     name: 'sla_outbox_claim',
-    text: `SELECT o.id, o.topic, o.message_key, o.type, o.payload::text AS payload
-           FROM outbox_unsent u JOIN outbox o ON o.id = u.id
-           WHERE o.message_key <> ALL ($2::text[])
-           ORDER BY u.created_at, u.seq
-           LIMIT $1
-           FOR UPDATE OF u SKIP LOCKED`,
+    text: CLAIM_UNSENT_SQL,
     values: [limit, skipKeys],
   });
   return rows;
 }
+
+/** claimUnsent's statement ($1 limit, $2 message keys to skip); prepared, so its plan is generic. */
+export const CLAIM_UNSENT_SQL = `SELECT o.id, o.topic, o.message_key, o.type, o.payload::text AS payload
+  FROM outbox_unsent u JOIN outbox o ON o.id = u.id
+  WHERE o.message_key <> ALL ($2::text[])
+  ORDER BY u.created_at, u.seq
+  LIMIT $1
+  FOR UPDATE OF u SKIP LOCKED`;
 
 /**
  * Marks rows published: their queue rows are deleted and `outbox_sent` records the time
@@ -104,19 +107,22 @@ export async function markSent(client: PoolClient, ids: readonly string[]): Prom
   if (ids.length === 0) return [];
   const { rows } = await client.query<{ delay: string }>({
     name: 'sla_outbox_sent',
-    text: `WITH done AS (
-             DELETE FROM outbox_unsent WHERE id = ANY($1::text[])
-             RETURNING id, created_at
-           ), sent AS (
-             INSERT INTO outbox_sent (id, sent_at)
-             SELECT id, clock_timestamp() FROM done
-             ON CONFLICT (id) DO NOTHING
-           )
-           SELECT extract(epoch FROM clock_timestamp() - created_at) AS delay FROM done`,
+    text: MARK_SENT_SQL,
     values: [ids],
   });
   return rows.map((r) => Number(r.delay));
 }
+
+/** markSent's statement ($1 outbox ids); prepared, so its plan is generic. */
+export const MARK_SENT_SQL = `WITH done AS (
+    DELETE FROM outbox_unsent WHERE id = ANY($1::text[])
+    RETURNING id, created_at
+  ), sent AS (
+    INSERT INTO outbox_sent (id, sent_at)
+    SELECT id, clock_timestamp() FROM done
+    ON CONFLICT (id) DO NOTHING
+  )
+  SELECT extract(epoch FROM clock_timestamp() - created_at) AS delay FROM done`;
 
 /** Counts a failed publish attempt on the rows and keeps the error's text (first 500 characters). */
 export async function recordFailedAttempt(

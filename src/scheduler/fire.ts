@@ -2,7 +2,7 @@
  * One firing round: claim the timers that are due on the database clock and fire them, all in ONE
  * transaction (issue 7):
  *
- *   claim due timers (FOR UPDATE SKIP LOCKED), read their incidents and milestones
+ *   claim due timers, breaches first (FOR UPDATE SKIP LOCKED), read their incidents and milestones
  *   → decide per timer (domain decideFiring) → [lock the incidents that escalate, SKIP LOCKED]
  *   → in one statement: delete the timer rows and record timer_fires, escalations rows +
  *     incidents.tier, outbox rows with deterministic ids → COMMIT
@@ -113,18 +113,36 @@ interface ClaimRow {
 
 /**
  * Claims due timers and, in the same statement, reads their incidents (with the effective tier)
- * and milestones. MATERIALIZED: the locking SELECT runs exactly once. LATERAL keeps every lookup
- * an index probe per claimed row, whatever the planner thinks of the CTE's size (EXPLAIN at
- * 1,000,000 rows).
+ * and milestones. MATERIALIZED: each locking SELECT runs exactly once.
+ *
+ * Breaches first (migrations/0018): up to `$1` due breach timers, oldest first, then as many due
+ * warnings as the batch has room for, oldest first.
+ *
+ * Every lookup is an index
+ * probe per claimed row: the statement is prepared, and a generic plan cannot see how few rows
+ * the claim returns. A plain LATERAL subquery is pulled up into a join, and the generic plan
+ * hashed the whole `milestones` table (every incident ever) on each round: 40 ms per claim with
+ * 35,000 rows, growing with the history (issue 12, burst lateness). `LIMIT 1` (the primary key
+ * admits one row anyway) keeps each subquery a probe; test/integration/hot-statement-plans.test.ts
+ * checks the generic plans.
  */
-const CLAIM_SQL = `
-WITH claimed AS MATERIALIZED (
+export const CLAIM_SQL = `
+WITH breaches AS MATERIALIZED (
   SELECT timer_key, generation, incident_id, milestone, cycle, kind, threshold, due_at, deadline
   FROM timers
-  WHERE due_at <= now()
+  WHERE kind = 'breach' AND due_at <= now()
   ORDER BY due_at
   LIMIT $1
   FOR UPDATE SKIP LOCKED
+), warnings AS MATERIALIZED (
+  SELECT timer_key, generation, incident_id, milestone, cycle, kind, threshold, due_at, deadline
+  FROM timers
+  WHERE kind <> 'breach' AND due_at <= now()
+  ORDER BY due_at
+  LIMIT $1 - (SELECT count(*) FROM breaches)
+  FOR UPDATE SKIP LOCKED
+), claimed AS (
+  SELECT * FROM breaches UNION ALL SELECT * FROM warnings
 )
 SELECT c.timer_key, c.generation::text AS generation, c.incident_id, c.milestone, c.cycle, c.kind,
        c.threshold, c.due_at, c.deadline, now() AS db_now,
@@ -142,6 +160,7 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
   SELECT state, due_at, met_at, breached_at, escalates_to_tier, stopped_at FROM milestones
   WHERE incident_id = c.incident_id AND milestone = c.milestone AND cycle = c.cycle
+  LIMIT 1
 ) m ON true
 ORDER BY c.due_at, c.timer_key`;
 
@@ -149,7 +168,7 @@ ORDER BY c.due_at, c.timer_key`;
  * Locks incidents about to escalate, without waiting, and re-reads them: the latest committed
  * version, so the effective tier counts every escalation committed before the lock.
  */
-const LOCK_INCIDENTS_SQL = `
+export const LOCK_INCIDENTS_SQL = `
 SELECT incident_id, status, title, severity, site, assignee,
        greatest(tier, (SELECT max(to_tier) FROM escalations e
                        WHERE e.incident_id = i.incident_id)) AS effective_tier
