@@ -190,7 +190,7 @@ export class TimerRunner {
     // instance holding it; those wheel entries are done.
     this.wheel.dropUntil(result.dbNow);
     if (result.claimed > 0 && result.claimed === result.deferred) return 'contended';
-    return result.claimed < this.settings.batchSize && result.deferred === 0 ? 'done' : 'more';
+    return result.more || result.deferred > 0 ? 'more' : 'done';
   }
 
   /**
