@@ -75,25 +75,30 @@ export interface UnsentRow {
 /**
  * Claims up to `limit` unsent rows, oldest first ((created_at, seq)), locking their queue rows
  * until the caller's transaction ends (FOR UPDATE SKIP LOCKED: rows another transaction holds are
- * skipped, never waited for). Rows whose message key is in `skipKeys` are left for a later claim.
+ * skipped, never waited for). Rows whose message key is in `skipKeys`, or whose topic is in
+ * `skipTopics`, are left for a later claim.
  */
 export async function claimUnsent(
   client: PoolClient,
   limit: number,
   skipKeys: readonly string[],
+  skipTopics: readonly string[] = [],
 ): Promise<UnsentRow[]> {
   const { rows } = await client.query<UnsentRow>({
     name: 'sla_outbox_claim',
     text: CLAIM_UNSENT_SQL,
-    values: [limit, skipKeys],
+    values: [limit, skipKeys, skipTopics],
   });
   return rows;
 }
 
-/** claimUnsent's statement ($1 limit, $2 message keys to skip); prepared, so its plan is generic. */
+/**
+ * claimUnsent's statement ($1 limit, $2 message keys and $3 topics to skip); prepared, so its plan
+ * is generic.
+ */
 export const CLAIM_UNSENT_SQL = `SELECT o.id, o.topic, o.message_key, o.type, o.payload::text AS payload
   FROM outbox_unsent u JOIN outbox o ON o.id = u.id
-  WHERE o.message_key <> ALL ($2::text[])
+  WHERE o.message_key <> ALL ($2::text[]) AND o.topic <> ALL ($3::text[])
   ORDER BY u.created_at, u.seq
   LIMIT $1
   FOR UPDATE OF u SKIP LOCKED`;

@@ -19,7 +19,7 @@ const HISTORY_TABLES = ['incidents', 'milestones', 'escalations', 'outbox', 'tim
 const HOT_STATEMENTS: { name: string; text: string; args: string }[] = [
   { name: 'sla_fire_claim', text: CLAIM_SQL, args: '500' },
   { name: 'sla_fire_lock_incidents', text: LOCK_INCIDENTS_SQL, args: `'{INC-PLAN-1}'` },
-  { name: 'sla_outbox_claim', text: CLAIM_UNSENT_SQL, args: `500, '{}'` },
+  { name: 'sla_outbox_claim', text: CLAIM_UNSENT_SQL, args: `500, '{}', '{sla.reports}'` },
   { name: 'sla_outbox_sent', text: MARK_SENT_SQL, args: `'{OUT-1}'` },
 ];
 
@@ -27,7 +27,8 @@ let db: OwnDatabase;
 
 /**
  * A history of 5,000 incidents: 6 milestones, 2 timers (due for every other incident), an
- * escalation and 4 outbox rows each.
+ * escalation and 4 outbox rows of ~600 bytes each (a CloudEvent), all published but the last
+ * incident's.
  */
 beforeAll(async () => {
   db = await ownDatabase('plans');
@@ -54,8 +55,13 @@ beforeAll(async () => {
     FROM generate_series(1, 5000) n, unnest(ARRAY['warning', 'breach']) k;
     INSERT INTO outbox (id, topic, message_key, type, payload)
     SELECT 'OUT-' || n || '-' || k, 'sla.escalations', 'INC-PLAN-' || n, 'sla.breached',
-           jsonb_build_object('id', 'OUT-' || n || '-' || k)
+           jsonb_build_object('id', 'OUT-' || n || '-' || k, 'data', repeat('x', 500))
     FROM generate_series(1, 5000) n, generate_series(1, 4) k;
+    -- Published but the last incident's: the queue is short, the record long.
+    WITH sent AS (
+      DELETE FROM outbox_unsent WHERE id NOT LIKE 'OUT-5000-%' RETURNING id
+    )
+    INSERT INTO outbox_sent (id, sent_at) SELECT id, now() FROM sent;
   `);
 });
 

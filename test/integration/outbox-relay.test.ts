@@ -1,7 +1,8 @@
 /**
  * The pipelined outbox relay (src/outbox/relay.ts, issue 12) against real Postgres and Kafka:
- * a round waiting for Kafka's acknowledgement does not hold up the next one, and an incident's
- * rows still reach its partition in order.
+ * a round waiting for Kafka's acknowledgement does not hold up the next one, an incident's rows
+ * still reach its partition in order, and a topic that fails backs off without holding up the
+ * others.
  *
  * A slow acknowledgement is made with a real publisher that holds one chosen record back until
  * the test releases it (HeldPublisher: the whole port, forwarding to the real KafkaPublisher).
@@ -11,7 +12,7 @@ import { createKafka, KafkaPublisher, type EventPublisher } from '../../src/infr
 import { createLogger } from '../../src/infra/logger';
 import { PgListener } from '../../src/infra/pg-listener';
 import { createOutboxMetrics } from '../../src/outbox/metrics';
-import { OutboxRelay } from '../../src/outbox/relay';
+import { OutboxRelay, type OutboxRelaySettings } from '../../src/outbox/relay';
 import { createTopics, testConfig, uniqueTopic, waitFor } from '../helpers/infra';
 import {
   collectTopics,
@@ -67,25 +68,18 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function insertRows(rows: { id: string; key: string }[]): Promise<void> {
+async function insertRows(rows: { id: string; key: string }[], to = topic): Promise<void> {
   // One statement: one NOTIFY, and every row visible to the same claim.
   await db.pool.query(
     `INSERT INTO outbox (id, topic, message_key, type, payload)
      SELECT r.id, $1, r.key, 'sla.breached', jsonb_build_object('id', r.id, 'subject', r.key)
      FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(id, key, n) ORDER BY n`,
-    [topic, rows.map((r) => r.id), rows.map((r) => r.key)],
+    [to, rows.map((r) => r.id), rows.map((r) => r.key)],
   );
 }
 
-const idsOf = (records: ConsumedRecord[]) => records.map((r) => r.value.id);
-
-test('a round waiting for Kafka does not hold up the next; a held key waits, in order', async () => {
-  const tag = Date.now().toString(36);
-  const [a, b] = [`INC-RELAY-A-${tag}`, `INC-RELAY-B-${tag}`];
-  const a1 = `${tag}-a1`;
+function startRelay(publisher: EventPublisher, settings: Partial<OutboxRelaySettings> = {}) {
   const log = createLogger('warn');
-  const kafka = createKafka({ brokers: testConfig().brokers, clientId: 'relay-test' }, log);
-  const publisher = new HeldPublisher(new KafkaPublisher(kafka, 5_000, { idempotent: false }), a1);
   const listener = new PgListener(db.pool, log);
   const relay = new OutboxRelay(
     {
@@ -103,10 +97,38 @@ test('a round waiting for Kafka does not hold up the next; a held key waits, in 
       publishTimeoutMs: 5_000,
       retryMinMs: 100,
       retryMaxMs: 1_000,
+      ...settings,
     },
   );
-  await listener.start();
-  await relay.start();
+  return {
+    relay,
+    start: async () => {
+      await listener.start();
+      await relay.start();
+    },
+    stop: async () => {
+      await relay.stop();
+      await listener.stop();
+      await publisher.close().catch(() => undefined);
+    },
+  };
+}
+
+const newKafka = () =>
+  createKafka({ brokers: testConfig().brokers, clientId: 'relay-test' }, createLogger('warn'));
+
+const idsOf = (records: ConsumedRecord[]) => records.map((r) => r.value.id);
+
+test('a round waiting for Kafka does not hold up the next; a held key waits, in order', async () => {
+  const tag = Date.now().toString(36);
+  const [a, b] = [`INC-RELAY-A-${tag}`, `INC-RELAY-B-${tag}`];
+  const a1 = `${tag}-a1`;
+  const publisher = new HeldPublisher(
+    new KafkaPublisher(newKafka(), 5_000, { idempotent: false }),
+    a1,
+  );
+  const { relay, start, stop } = startRelay(publisher);
+  await start();
   try {
     await insertRows([{ id: a1, key: a }]);
     await waitFor(() => publisher.waiting === 1, { what: 'the round with a1 waiting for Kafka' });
@@ -138,8 +160,43 @@ test('a round waiting for Kafka does not hold up the next; a held key waits, in 
     expect(rows[0]!.n).toBe(0);
   } finally {
     publisher.release();
-    await relay.stop();
-    await listener.stop();
-    await publisher.close().catch(() => undefined);
+    await stop();
+  }
+});
+
+test('a topic whose publish fails backs off alone: the other topics go out at once', async () => {
+  const tag = Date.now().toString(36);
+  // Never created, and the broker does not create topics: every publish to it fails.
+  const missing = uniqueTopic('relay.missing');
+  const publisher = new KafkaPublisher(newKafka(), 5_000, { idempotent: false });
+  // The failing topic's first retry comes long after this test's waits.
+  const { start, stop } = startRelay(publisher, {
+    publishTimeoutMs: 1_500,
+    retryMinMs: 120_000,
+    retryMaxMs: 120_000,
+  });
+  await start();
+  try {
+    await insertRows([{ id: `${tag}-lost`, key: `INC-RELAY-M-${tag}` }], missing);
+    const attempts = async () => {
+      const { rows } = await db.pool.query<{ attempts: number; last_error: string | null }>(
+        `SELECT attempts, last_error FROM outbox_unsent WHERE id = $1`,
+        [`${tag}-lost`],
+      );
+      return rows[0];
+    };
+    await waitFor(async () => (await attempts())?.attempts === 1, {
+      what: 'the publish to the missing topic failed once',
+    });
+
+    await insertRows([{ id: `${tag}-page`, key: `INC-RELAY-P-${tag}` }]);
+    await waitFor(() => idsOf(consumed.records).includes(`${tag}-page`), {
+      what: 'the page published while the missing topic backs off',
+    });
+    const lost = await attempts();
+    expect(lost?.attempts).toBe(1);
+    expect(lost?.last_error).toEqual(expect.any(String));
+  } finally {
+    await stop();
   }
 });
