@@ -9,7 +9,7 @@
  * on the same base. Each round posts N new incidents over HTTP and walks them through a whole
  * life in phases, each phase a separate POST round so that rows are written and rewritten the way
  * they are in production (report → acknowledge and dispatch → arrive → diagnose and solve →
- * resolve and close). A quarter are reported 6 min late (sev I–II: response and
+ * resolve and close → follow up: 10 events). A quarter are reported 6 min late (sev I–II: response and
  * dispatch breach at once, with an escalation); the rest meet every milestone. Severities cycle
  * I–IV. After each round it waits until everything is projected and published, then prints
  * pg_total_relation_size per table (heap + indexes + TOAST) divided by the incidents so far, and
@@ -90,6 +90,14 @@ const PHASES: Phase[] = [
       ev(id, 'incident.closed', now, { confirmedBy: 'customer' }),
     ],
   },
+  {
+    // Seed §4.5.7.6: every handled fault owes a follow-up (72 h clock from the resolution); without
+    // it each incident would keep its follow_up warning and breach timers for 72 h.
+    name: 'follow up',
+    events: (id, n, _late, now) => [
+      ev(id, 'incident.followed_up', now, { channel: 'phone', satisfaction: 1 + (n % 5) }),
+    ],
+  },
 ];
 
 export async function run(args: string[]): Promise<void> {
@@ -144,11 +152,14 @@ export async function run(args: string[]): Promise<void> {
     pool = new Pool({ connectionString: databaseUrl, max: 2 });
     let posted = 0;
     const sizes: Map<string, number>[] = [];
+    const parts: Map<string, number>[] = [];
     for (let round = 1; round <= rounds; round++) {
       const ids = Array.from({ length: perRound }, (_, i) => `${label}-r${round}-${i}`);
       for (const phase of PHASES) {
         const now = Date.now();
-        const events = ids.flatMap((id, n) => phase.events(id, n, n % 4 === 0, now));
+        // Each incident's events a millisecond apart from the next one's, as no two real events
+        // share an instant (equal keys would flatter the B-tree indexes on time: deduplicated).
+        const events = ids.flatMap((id, n) => phase.events(id, n, n % 4 === 0, now - perRound + n));
         for (let i = 0; i < events.length; i += 500) {
           await post(svc.baseUrl, keys.writeToken, events.slice(i, i + 500));
         }
@@ -160,8 +171,12 @@ export async function run(args: string[]): Promise<void> {
         await pool.query('VACUUM');
       }
       sizes.push(await printSizes(pool, round * perRound, say));
+      parts.push(await relationSizes(pool));
     }
-    if (sizes.length >= 2) printMarginal(sizes.at(-2)!, sizes.at(-1)!, perRound, say);
+    if (sizes.length >= 2) {
+      printMarginal(sizes.at(-2)!, sizes.at(-1)!, perRound, say);
+      printMarginalParts(parts.at(-2)!, parts.at(-1)!, perRound, say);
+    }
   } finally {
     await pool?.end();
     await svc.stop();
@@ -293,4 +308,35 @@ marginal growth, last round (${perRound} incidents):`);
     `  kept per incident, marginal (all but stream_events): ${kb(kept / perRound)} KB; ` +
       `stream_events: ${kb(stream / perRound)} KB; all: ${kb((kept + stream) / perRound)} KB`,
   );
+}
+
+/** Bytes of each table's heap (with TOAST and maps) and of each of its indexes, `table index`. */
+async function relationSizes(pool: Pool): Promise<Map<string, number>> {
+  const { rows } = await pool.query<{ name: string; bytes: string }>(
+    `SELECT c.relname || ' (heap)' AS name, pg_table_size(c.oid) AS bytes
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind = 'r'
+     UNION ALL
+     SELECT t.relname || ' ' || i.relname, pg_relation_size(i.oid)
+     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+     JOIN pg_namespace n ON n.oid = t.relnamespace
+     WHERE n.nspname = 'public'`,
+  );
+  return new Map(rows.map((r) => [r.name, Number(r.bytes)]));
+}
+
+/** The marginal growth of heaps and indexes, those of 20 bytes per incident or more. */
+function printMarginalParts(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  perRound: number,
+  say: (l: string) => void,
+): void {
+  const growth = [...after]
+    .map(([name, bytes]) => ({ name, perIncident: (bytes - (before.get(name) ?? 0)) / perRound }))
+    .filter((g) => g.perIncident >= 20)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  say(`
+marginal growth by heap and index, B/incident (20 or more):`);
+  for (const g of growth) say(`  ${g.name.padEnd(52)} ${g.perIncident.toFixed(0).padStart(6)}`);
 }

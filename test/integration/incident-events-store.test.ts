@@ -116,7 +116,7 @@ describe('migration 0017 folds applied_events into incident_events', () => {
     );
     expect(keys.rows.map((r) => r.def.replace(`${schema}.`, ''))).toEqual([
       'CREATE INDEX incident_events_incident_idx ON incident_events USING btree (incident_id)',
-      'CREATE INDEX incident_events_type_time_idx ON incident_events USING btree (type, "time")',
+      `CREATE INDEX incident_events_report_time_idx ON incident_events USING btree ("time") WHERE (type = ANY (ARRAY['incident.dispatched'::text, 'incident.arrived'::text, 'incident.followed_up'::text]))`,
       'CREATE UNIQUE INDEX incident_events_pkey ON incident_events USING btree (source, event_id)',
     ]);
   });
