@@ -2,23 +2,23 @@
  * `npm run bench -- storage [--incidents N] [--rounds R] [--vacuum] [--brokers HOST:PORT]`:
  * Postgres bytes per incident after a fixed workload, table by table (issue 12 item 5).
  *
- * Runs the service (every role, `src/main.ts`) on a Postgres cluster of its own (test/chaos/infra.ts;
- * CHAOS_PORT_BASE + 20, default 18300, service on + 30) with autovacuum off like the shared
- * machine, and a Kafka broker of its own on + 10, or with `--brokers` an already running one (topics
- * of its own; bytes in Postgres do not depend on the broker). It cannot run beside `npm run chaos`
- * on the same base. Each round posts N new incidents over HTTP and walks them through a whole
- * life in phases, each phase a separate POST round so that rows are written and rewritten the way
- * they are in production (report → acknowledge and dispatch → arrive → diagnose and solve →
- * resolve and close → follow up: 10 events). A quarter are reported 6 min late (sev I–II: response and
- * dispatch breach at once, with an escalation); the rest meet every milestone. Severities cycle
- * I–IV. After each round it waits until everything is projected and published, then prints
- * pg_total_relation_size per table (heap + indexes + TOAST) divided by the incidents so far, and
- * the dead rows. `--vacuum` runs a plain VACUUM between rounds (an operator's schedule, README
- * "Storage"); without it nothing is ever vacuumed.
+ * Runs the service (every role, `src/main.ts`) on a Postgres cluster of its own
+ * (test/chaos/infra.ts; CHAOS_PORT_BASE + 20, default 18300, service on + 30) with autovacuum off
+ * like the shared machine, and a Kafka broker of its own on + 10, or with `--brokers` an already
+ * running one (topics of its own; bytes in Postgres do not depend on the broker). It cannot run
+ * beside `npm run chaos` on the same base. Each round posts N new incidents over HTTP and walks
+ * them through a whole life in phases, each phase a separate POST round so that rows are written
+ * and rewritten the way they are in production (report → acknowledge and dispatch → arrive →
+ * diagnose and solve → resolve and close → follow up: 10 events). A quarter are reported 6 min late
+ * (sev I–II: response and dispatch breach at once, with an escalation); the rest meet every
+ * milestone. Severities cycle I–IV. After each round it waits until everything is projected and
+ * published, then prints pg_total_relation_size per table (heap + indexes + TOAST) divided by the
+ * incidents so far, and the dead rows. `--vacuum` runs a plain VACUUM between rounds (an operator's
+ * schedule, README "Storage"); without it nothing is ever vacuumed.
  *
  * After the last round it also prints the marginal growth: the bytes the last round added (its
- * sizes minus the round before's) per incident of that round, table by table. That is the steady
- * state: a table whose space is reused (the queues once vacuumed, the live feed once trimmed) adds
+ * sizes minus the round before's) per incident of that round, table by table, then by heap and
+ * index. That is the steady state: a table whose space is reused (the queues once vacuumed) adds
  * about 0, while the cumulative figure still carries the first rounds' high-water mark.
  *
  * `stream_events` (the live feed) is trimmed by age (STREAM_RETENTION_MS, 24 h by default), so its

@@ -36,8 +36,10 @@ BEGIN
   WHERE NOT EXISTS (SELECT 1 FROM incident_events e
                     WHERE e.source = a.source AND e.event_id = a.event_id);
   IF events_only > 0 OR applied_only > 0 THEN
-    RAISE EXCEPTION 'incident_events and applied_events disagree (% events without a digest, % applied ids without an event)', events_only, applied_only
-      USING HINT = 'rebuild the projection (npm run rebuild) with the previous release, then migrate again';
+    RAISE EXCEPTION 'incident_events and applied_events disagree (% events without a digest, '
+                    '% applied ids without an event)', events_only, applied_only
+      USING HINT = 'rebuild the projection (npm run rebuild) with the previous release, '
+                   'then migrate again';
   END IF;
 END $$;
 

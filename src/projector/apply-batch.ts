@@ -339,8 +339,8 @@ async function evaluateIncidents(
       });
     } catch (err) {
       // A bug in evaluation must not stop the partition: the events are still recorded (the
-      // timeline rows above), the incident's rows stay as they were, and a fixed
-      // version picks it up at its next event or with a rebuild. Loud, and counted.
+      // timeline rows above), the incident's rows stay as they were, and a fixed version picks
+      // it up at its next event or with a rebuild. Loud, and counted.
       deps.log.error(
         { err, incidentId },
         'evaluation failed; events recorded, read model not updated',
@@ -367,8 +367,8 @@ async function evaluateIncidents(
 }
 
 /**
- * The timeline row (its digest the applied id's record) and the effort or cost lines of each new event (recorded even
- * if evaluation fails).
+ * The timeline row (with its digest: the record that the id was applied) and the effort or cost
+ * lines of each new event (recorded even if evaluation fails).
  */
 function recordEvents(
   batch: EvaluatedBatch,

@@ -134,7 +134,9 @@ describe('migration 0017 folds applied_events into incident_events', () => {
         digest: hex('e'),
         applied: false,
       });
-      await expect(migrate(scratch)).rejects.toThrow(/0017_fold_applied_events.sql failed/);
+      await expect(migrate(scratch)).rejects.toThrow(
+        /0017_fold_applied_events.sql failed: incident_events and applied_events disagree \(1 events without a digest, 0 applied ids/,
+      );
       const { rows } = await scratch.query<{ n: number }>(
         `SELECT (SELECT count(*) FROM incident_events)::int
               + (SELECT count(*) FROM applied_events)::int AS n`,
