@@ -51,7 +51,6 @@ import { migrate } from '../src/infra/migrate';
 import { createProjector, rebuildProjection } from '../src/projector';
 import { projectIncident } from '../src/projector/project-incident';
 import { execute } from '../src/projector/store';
-import { appliedInsert, type AppliedRow } from '../src/tables/applied-events';
 import { timelineInsert, type TimelineRow } from '../src/tables/incident-events';
 import { incidentsUpsert, type IncidentRow } from '../src/tables/incidents';
 import { milestonesUpsert, type MilestoneRow } from '../src/tables/milestones';
@@ -251,7 +250,7 @@ async function produce(kafka: Kafka, topic: string, events: CloudEvent[]): Promi
 
 async function truncateProjection(pool: Pool): Promise<void> {
   await pool.query(
-    'TRUNCATE incidents, milestones, incident_events, applied_events, timers, projector_offsets, stream_events',
+    'TRUNCATE incidents, milestones, incident_events, timers, projector_offsets, stream_events',
   );
 }
 
@@ -265,7 +264,6 @@ async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> 
   }
   const chunks: {
     timeline: TimelineRow[];
-    applied: AppliedRow[];
     incidents: IncidentRow[];
     milestones: MilestoneRow[];
     timers: TimerRow[];
@@ -296,11 +294,6 @@ async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> 
         data: e.data,
         partition: 0,
         offset: BigInt(i),
-      });
-      chunk.applied.push({
-        source: e.source,
-        eventId: e.id,
-        incidentId: id,
         digest: eventDigest(e),
       });
     });
@@ -315,7 +308,6 @@ async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> 
   for (const c of chunks) {
     await withTransaction(pool, async (client) => {
       await execute(client, timelineInsert(c.timeline));
-      await execute(client, appliedInsert(c.applied));
       await execute(client, incidentsUpsert(c.incidents));
       await execute(client, milestonesUpsert(c.milestones));
       if (c.timers.length) await execute(client, timersUpsert(c.timers));
@@ -326,7 +318,6 @@ async function ceilingInsert(pool: Pool, events: CloudEvent[]): Promise<number> 
   function newChunk() {
     return {
       timeline: [] as TimelineRow[],
-      applied: [] as AppliedRow[],
       incidents: [] as IncidentRow[],
       milestones: [] as MilestoneRow[],
       timers: [] as TimerRow[],
@@ -369,7 +360,7 @@ async function drainLive(
   await projector.assigned;
   const started = process.hrtime.bigint();
   for (;;) {
-    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM applied_events');
+    const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM incident_events');
     if (Number(rows[0]!.n) >= total) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -398,7 +389,7 @@ type Source = '202' | 'produce-ack';
  * 'produce-ack'): the load generator and the NOTIFY listener here must not share an event loop
  * with the projector they measure. Events at `rate` per second for `seconds`, single-event POSTs
  * (or producer sends every 2 ms); per event, acknowledgement → the NOTIFY a bench-only trigger
- * on applied_events sends when the projector's transaction commits.
+ * on incident_events sends when the projector's transaction commits.
  */
 async function latency(
   source: Source,
@@ -414,8 +405,8 @@ async function latency(
   await pool.query(`
     CREATE OR REPLACE FUNCTION bench_applied_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_notify('bench_applied', NEW.event_id); RETURN NULL; END $$;
-    DROP TRIGGER IF EXISTS bench_applied ON applied_events;
-    CREATE TRIGGER bench_applied AFTER INSERT ON applied_events
+    DROP TRIGGER IF EXISTS bench_applied ON incident_events;
+    CREATE TRIGGER bench_applied AFTER INSERT ON incident_events
       FOR EACH ROW EXECUTE FUNCTION bench_applied_notify();`);
   const key = createApiKey(['events:write']);
   const port = await freePort();

@@ -1,19 +1,25 @@
 /**
- * `npm run bench -- storage [--incidents N] [--rounds R] [--vacuum]`: Postgres bytes per incident
- * after a fixed workload, table by table (issue 12 item 5).
+ * `npm run bench -- storage [--incidents N] [--rounds R] [--vacuum] [--brokers HOST:PORT]`:
+ * Postgres bytes per incident after a fixed workload, table by table (issue 12 item 5).
  *
- * Runs the service (every role, `src/main.ts`) on a Postgres cluster and a Kafka broker of its own
- * (test/chaos/infra.ts; CHAOS_PORT_BASE + 20 and + 10, default 18300; it cannot run beside
- * `npm run chaos` on the same base), with autovacuum off like
- * the shared machine. Each round posts N new incidents over HTTP and walks them through a whole
- * life in phases, each phase a separate POST round so that rows are written and rewritten the way
- * they are in production (report → acknowledge and dispatch → arrive → diagnose and solve →
- * resolve and close). A quarter are reported 6 min late (sev I–II: response and
- * dispatch breach at once, with an escalation); the rest meet every milestone. Severities cycle
- * I–IV. After each round it waits until everything is projected and published, then prints
- * pg_total_relation_size per table (heap + indexes + TOAST) divided by the incidents so far, and
- * the dead rows. `--vacuum` runs a plain VACUUM between rounds (an operator's schedule, README
- * "Storage"); without it nothing is ever vacuumed.
+ * Runs the service (every role, `src/main.ts`) on a Postgres cluster of its own
+ * (test/chaos/infra.ts; CHAOS_PORT_BASE + 20, default 18300, service on + 30) with autovacuum off
+ * like the shared machine, and a Kafka broker of its own on + 10, or with `--brokers` an already
+ * running one (topics of its own; bytes in Postgres do not depend on the broker). It cannot run
+ * beside `npm run chaos` on the same base. Each round posts N new incidents over HTTP and walks
+ * them through a whole life in phases, each phase a separate POST round so that rows are written
+ * and rewritten the way they are in production (report → acknowledge and dispatch → arrive →
+ * diagnose and solve → resolve and close → follow up: 10 events). A quarter are reported 6 min late
+ * (sev I–II: response and dispatch breach at once, with an escalation); the rest meet every
+ * milestone. Severities cycle I–IV. After each round it waits until everything is projected and
+ * published, then prints pg_total_relation_size per table (heap + indexes + TOAST) divided by the
+ * incidents so far, and the dead rows. `--vacuum` runs a plain VACUUM between rounds (an operator's
+ * schedule, README "Storage"); without it nothing is ever vacuumed.
+ *
+ * After the last round it also prints the marginal growth: the bytes the last round added (its
+ * sizes minus the round before's) per incident of that round, table by table, then by heap and
+ * index. That is the steady state: a table whose space is reused (the queues once vacuumed) adds
+ * about 0, while the cumulative figure still carries the first rounds' high-water mark.
  *
  * `stream_events` (the live feed) is trimmed by age (STREAM_RETENTION_MS, 24 h by default), so its
  * share per incident depends on the incident rate, not on the history: it is printed apart, and
@@ -23,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
 import { bringUp } from '../test/chaos';
-import { loadAverage, sleep } from '../test/chaos/infra';
+import { loadAverage, sleep, startPgCluster } from '../test/chaos/infra';
 import { createTopicsFor } from '../test/chaos/judge';
 import { apiKeys, ServiceProcess } from '../test/chaos/service';
 
@@ -84,6 +90,14 @@ const PHASES: Phase[] = [
       ev(id, 'incident.closed', now, { confirmedBy: 'customer' }),
     ],
   },
+  {
+    // Seed §4.5.7.6: every handled fault owes a follow-up (72 h clock from the resolution); without
+    // it each incident would keep its follow_up warning and breach timers for 72 h.
+    name: 'follow up',
+    events: (id, n, _late, now) => [
+      ev(id, 'incident.followed_up', now, { channel: 'phone', satisfaction: 1 + (n % 5) }),
+    ],
+  },
 ];
 
 export async function run(args: string[]): Promise<void> {
@@ -93,6 +107,7 @@ export async function run(args: string[]): Promise<void> {
       incidents: { type: 'string', default: '2000' },
       rounds: { type: 'string', default: '3' },
       vacuum: { type: 'boolean', default: false },
+      brokers: { type: 'string' },
     },
   });
   const perRound = Number(values.incidents);
@@ -102,7 +117,11 @@ export async function run(args: string[]): Promise<void> {
     `storage: ${rounds} rounds × ${perRound} incidents, ${values.vacuum ? 'VACUUM between rounds' : 'never vacuumed'}, ` +
       `autovacuum off; load average ${loadAverage()}`,
   );
-  const env = await bringUp(Number(process.env.CHAOS_PORT_BASE ?? 18300), say);
+  const env = await ownInfrastructure(
+    Number(process.env.CHAOS_PORT_BASE ?? 18300),
+    values.brokers,
+    say,
+  );
   const label = `storage_${randomBytes(3).toString('hex')}`;
   const keys = apiKeys();
   const topics = {
@@ -132,11 +151,15 @@ export async function run(args: string[]): Promise<void> {
     await svc.waitReady();
     pool = new Pool({ connectionString: databaseUrl, max: 2 });
     let posted = 0;
+    const sizes: Map<string, number>[] = [];
+    const parts: Map<string, number>[] = [];
     for (let round = 1; round <= rounds; round++) {
       const ids = Array.from({ length: perRound }, (_, i) => `${label}-r${round}-${i}`);
       for (const phase of PHASES) {
         const now = Date.now();
-        const events = ids.flatMap((id, n) => phase.events(id, n, n % 4 === 0, now));
+        // Each incident's events a millisecond apart from the next one's, as no two real events
+        // share an instant (equal keys would flatter the B-tree indexes on time: deduplicated).
+        const events = ids.flatMap((id, n) => phase.events(id, n, n % 4 === 0, now - perRound + n));
         for (let i = 0; i < events.length; i += 500) {
           await post(svc.baseUrl, keys.writeToken, events.slice(i, i + 500));
         }
@@ -147,13 +170,39 @@ export async function run(args: string[]): Promise<void> {
         // Plain VACUUM: dead rows become reusable space (the files do not shrink).
         await pool.query('VACUUM');
       }
-      await printSizes(pool, round * perRound, say);
+      sizes.push(await printSizes(pool, round * perRound, say));
+      parts.push(await relationSizes(pool));
+    }
+    if (sizes.length >= 2) {
+      printMarginal(sizes.at(-2)!, sizes.at(-1)!, perRound, say);
+      printMarginalParts(parts.at(-2)!, parts.at(-1)!, perRound, say);
     }
   } finally {
     await pool?.end();
     await svc.stop();
     await env.teardown();
   }
+}
+
+/**
+ * The bench's Postgres cluster (port base + 20) and broker: its own (base + 10, bringUp) or, with
+ * `brokers`, that one. Service ports from base + 30.
+ */
+async function ownInfrastructure(
+  portBase: number,
+  brokers: string | undefined,
+  say: (line: string) => void,
+): Promise<{
+  pg: { url(db: string): string };
+  broker: { brokers: string };
+  nextPort(): number;
+  teardown(): Promise<void>;
+}> {
+  if (brokers === undefined) return bringUp(portBase, say);
+  const pg = await startPgCluster(portBase + 20);
+  say(`own Postgres cluster on 127.0.0.1:${pg.port}; broker ${brokers}`);
+  let port = portBase + 30;
+  return { pg, broker: { brokers }, nextPort: () => port++, teardown: () => pg.destroy() };
 }
 
 async function post(baseUrl: string, token: string, events: unknown[]): Promise<void> {
@@ -180,7 +229,7 @@ async function settled(pool: Pool, events: number): Promise<void> {
   const deadline = Date.now() + 300_000;
   for (;;) {
     const { rows } = await pool.query<{ applied: string; due: string; unsent: string }>(
-      `SELECT (SELECT count(*) FROM applied_events) AS applied,
+      `SELECT (SELECT count(*) FROM incident_events) AS applied,
               (SELECT count(*) FROM timers WHERE due_at <= now()) AS due,
               (SELECT count(*) FROM outbox_unsent) AS unsent`,
     );
@@ -191,7 +240,12 @@ async function settled(pool: Pool, events: number): Promise<void> {
   }
 }
 
-async function printSizes(pool: Pool, incidents: number, say: (l: string) => void): Promise<void> {
+/** Prints bytes per table per incident so far; returns bytes by table. */
+async function printSizes(
+  pool: Pool,
+  incidents: number,
+  say: (l: string) => void,
+): Promise<Map<string, number>> {
   await pool.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
   const { rows } = await pool.query<{ table: string; bytes: string; live: string; dead: string }>(
     `SELECT c.relname AS table, pg_total_relation_size(c.oid) AS bytes,
@@ -222,4 +276,67 @@ async function printSizes(pool: Pool, incidents: number, say: (l: string) => voi
       `stream_events (trimmed by age): ${kb(stream / incidents)} KB per incident of the retention window; ` +
       `all: ${kb((kept + stream) / incidents)} KB`,
   );
+  return new Map(rows.map((r) => [r.table, Number(r.bytes)]));
+}
+
+/** Bytes the last round added per incident of that round, by table (the steady state). */
+function printMarginal(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  perRound: number,
+  say: (l: string) => void,
+): void {
+  const kb = (b: number) => (b / 1024).toFixed(2);
+  const growth = [...after].map(([table, bytes]) => ({
+    table,
+    bytes: bytes - (before.get(table) ?? 0),
+  }));
+  growth.sort((a, b) => b.bytes - a.bytes || a.table.localeCompare(b.table));
+  say(`
+marginal growth, last round (${perRound} incidents):`);
+  say(`  ${'table'.padEnd(22)} ${'KB added'.padStart(10)} ${'B/incident'.padStart(11)}`);
+  let kept = 0;
+  let stream = 0;
+  for (const g of growth) {
+    if (g.table === 'stream_events') stream += g.bytes;
+    else kept += g.bytes;
+    say(
+      `  ${g.table.padEnd(22)} ${kb(g.bytes).padStart(10)} ${(g.bytes / perRound).toFixed(0).padStart(11)}`,
+    );
+  }
+  say(
+    `  kept per incident, marginal (all but stream_events): ${kb(kept / perRound)} KB; ` +
+      `stream_events: ${kb(stream / perRound)} KB; all: ${kb((kept + stream) / perRound)} KB`,
+  );
+}
+
+/** Bytes of each table's heap (with TOAST and maps) and of each of its indexes, `table index`. */
+async function relationSizes(pool: Pool): Promise<Map<string, number>> {
+  const { rows } = await pool.query<{ name: string; bytes: string }>(
+    `SELECT c.relname || ' (heap)' AS name, pg_table_size(c.oid) AS bytes
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind = 'r'
+     UNION ALL
+     SELECT t.relname || ' ' || i.relname, pg_relation_size(i.oid)
+     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+     JOIN pg_namespace n ON n.oid = t.relnamespace
+     WHERE n.nspname = 'public'`,
+  );
+  return new Map(rows.map((r) => [r.name, Number(r.bytes)]));
+}
+
+/** The marginal growth of heaps and indexes, those of 20 bytes per incident or more. */
+function printMarginalParts(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  perRound: number,
+  say: (l: string) => void,
+): void {
+  const growth = [...after]
+    .map(([name, bytes]) => ({ name, perIncident: (bytes - (before.get(name) ?? 0)) / perRound }))
+    .filter((g) => g.perIncident >= 20)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  say(`
+marginal growth by heap and index, B/incident (20 or more):`);
+  for (const g of growth) say(`  ${g.name.padEnd(52)} ${g.perIncident.toFixed(0).padStart(6)}`);
 }

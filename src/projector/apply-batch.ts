@@ -9,7 +9,7 @@
  *      events, fired timers, stored milestones and timers, escalations (store.ts)
  *   3. split new events from duplicates and digest conflicts; fold and evaluate every incident
  *      with new events (pure: project-incident.ts); diff against the stored rows
- *   4. write timeline, applied ids, incidents, changed milestones and timers in one statement;
+ *   4. write timeline (with digests), incidents, changed milestones and timers in one statement;
  *      with side effects on (and only when there are any), the escalation rows and outbox rows
  *      of forwarded manual escalations, of retractions and of stand-downs; COMMIT
  *
@@ -48,7 +48,6 @@ import { applyInspectionCompletions } from './apply-inspections';
 import { CpuSlice } from './cpu-slice';
 import { beginAndAdvance, type OffsetsKey } from './offsets';
 import { projectIncident, type IncidentOutput } from './project-incident';
-import type { AppliedRow } from '../tables/applied-events';
 import { insertEscalations, type EscalationRow } from '../tables/escalations';
 import { costRow, type CostRow } from '../tables/incident-costs';
 import type { TimelineRow } from '../tables/incident-events';
@@ -211,7 +210,7 @@ async function applyEvents(
   }
   return {
     ...ok,
-    applied: batch.applied.length,
+    applied: batch.timeline.length,
     incidents: batch.evaluated.size,
     outbox,
     failed: batch.failed,
@@ -284,7 +283,6 @@ interface EvaluatedBatch {
   timeline: TimelineRow[];
   /** Effort and cost lines of the new events (src/domain/costs.ts). */
   costs: CostRow[];
-  applied: AppliedRow[];
   incidents: IncidentRow[];
   milestones: MilestoneRow[];
   timers: TimerRow[];
@@ -314,7 +312,6 @@ async function evaluateIncidents(
   const batch: EvaluatedBatch = {
     timeline: [],
     costs: [],
-    applied: [],
     incidents: [],
     milestones: [],
     timers: [],
@@ -342,8 +339,8 @@ async function evaluateIncidents(
       });
     } catch (err) {
       // A bug in evaluation must not stop the partition: the events are still recorded (the
-      // timeline and applied ids above), the incident's rows stay as they were, and a fixed
-      // version picks it up at its next event or with a rebuild. Loud, and counted.
+      // timeline rows above), the incident's rows stay as they were, and a fixed version picks
+      // it up at its next event or with a rebuild. Loud, and counted.
       deps.log.error(
         { err, incidentId },
         'evaluation failed; events recorded, read model not updated',
@@ -370,8 +367,8 @@ async function evaluateIncidents(
 }
 
 /**
- * The timeline row, the applied id and the effort or cost lines of each new event (recorded even
- * if evaluation fails).
+ * The timeline row (with its digest: the record that the id was applied) and the effort or cost
+ * lines of each new event (recorded even if evaluation fails).
  */
 function recordEvents(
   batch: EvaluatedBatch,
@@ -390,11 +387,6 @@ function recordEvents(
       data: d.data,
       partition,
       offset: d.offset,
-    });
-    batch.applied.push({
-      source: d.event.source,
-      eventId: d.event.id,
-      incidentId,
       digest: d.digest,
     });
     for (const line of costLinesOf(d.event)) {
@@ -464,7 +456,7 @@ function collectSideEffects(
 }
 
 /**
- * Timeline, applied ids, incidents, and the milestones and timers that changed, in one round
+ * Timeline (the applied ids), incidents, and the milestones and timers that changed, in one round
  * trip. Stored rows of incidents whose evaluation failed are left alone (not diffed against
  * nothing). Throws ConcurrentWriteError when another transaction applied one of the events or
  * created one of the incidents meanwhile.
@@ -479,12 +471,11 @@ async function writeProjection(
   const written = await writeBatch(client, {
     timeline: batch.timeline,
     costs: batch.costs,
-    applied: batch.applied,
     incidents: batch.incidents,
     milestones: diffMilestones(mine(context.milestones), batch.milestones),
     timers: diffTimers(mine(context.timers), batch.timers),
   });
-  if (written.applied !== batch.applied.length) {
+  if (written.applied !== batch.timeline.length) {
     throw new ConcurrentWriteError('an event id of this batch was applied by another transaction');
   }
   for (const row of batch.incidents) {

@@ -39,7 +39,6 @@ export const PROJECTOR_TABLES = [
   'incidents',
   'milestones',
   'incident_events',
-  'applied_events',
   'timers',
   'incident_costs',
 ] as const;
@@ -140,10 +139,17 @@ export async function rebuildProjection(
 const offsetsKey = (o: RebuildOptions) => ({ groupId: o.groupId, topic: o.topic });
 
 /**
+ * Secondary indexes the replay reads through, built with the shadow tables instead of after the
+ * replay: every batch reads its incidents' earlier events by incident_id (store.ts), which
+ * without this index would scan the whole shadow timeline each time (migrations/0017).
+ */
+export const REPLAY_INDEXES: readonly string[] = ['incident_events_incident_idx'];
+
+/**
  * Empty, unlogged copies of the live tables, with only their primary keys and unique constraints
- * (the replay needs those for lookups and ON CONFLICT). The other indexes and the foreign key are
- * built once the bulk of the replay is in (finishShadow): one sort per index instead of an index
- * update per row.
+ * (the replay needs those for lookups and ON CONFLICT) and the REPLAY_INDEXES. The other indexes
+ * and the foreign key are built once the bulk of the replay is in (finishShadow): one sort per
+ * index instead of an index update per row.
  */
 async function createShadow(pool: Pool, schema: string): Promise<void> {
   const s = quoteIdent(schema);
@@ -165,6 +171,7 @@ async function createShadow(pool: Pool, schema: string): Promise<void> {
       const table = k.table.replace(/^public\./, '');
       await client.query(`ALTER TABLE ${s}.${table} ADD CONSTRAINT ${quoteIdent(k.name)} ${k.def}`);
     }
+    for (const def of await indexDefinitions(client, schema, 'replay')) await client.query(def);
     // LIKE copies no storage parameters (0004 tunes autovacuum of the timers queue).
     const { rows } = await client.query<{ name: string; options: string[] | null }>(
       `SELECT c.relname AS name, c.reloptions AS options FROM pg_class c
@@ -187,22 +194,7 @@ async function finishShadow(pool: Pool, schema: string): Promise<void> {
   const s = quoteIdent(schema);
   // One bulk write of each table to the WAL (what a replica or a crash recovery needs).
   for (const table of PROJECTOR_TABLES) await pool.query(`ALTER TABLE ${s}.${table} SET LOGGED`);
-  const { rows } = await pool.query<{ table: string; def: string }>(
-    `SELECT i.indrelid::regclass::text AS table, pg_get_indexdef(i.indexrelid) AS def
-     FROM pg_index i
-     WHERE i.indrelid = ANY($1::regclass[])
-       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`,
-    [PROJECTOR_TABLES.map((t) => `public.${t}`)],
-  );
-  for (const r of rows) {
-    const table = r.table.replace(/^public\./, '');
-    const def = r.def.replace(
-      new RegExp(`ON (ONLY )?(public\\.)?${table} USING`),
-      `ON ${s}.${table} USING`,
-    );
-    if (def === r.def) throw new Error(`cannot re-target index definition: ${r.def}`);
-    await pool.query(def);
-  }
+  for (const def of await indexDefinitions(pool, schema, 'rest')) await pool.query(def);
   // LIKE copies no foreign keys; this one keeps a milestone from outliving its incident.
   await pool.query(
     `ALTER TABLE ${s}.milestones ADD FOREIGN KEY (incident_id)
@@ -210,6 +202,37 @@ async function finishShadow(pool: Pool, schema: string): Promise<void> {
   );
   // The swapped-in tables must not wait for autovacuum to get statistics (the read API's plans).
   for (const table of PROJECTOR_TABLES) await pool.query(`ANALYZE ${s}.${table}`);
+}
+
+/**
+ * CREATE INDEX statements for the shadow schema: the live tables' indexes that back no
+ * constraint (constraints are copied by createShadow), either the REPLAY_INDEXES or the rest.
+ */
+async function indexDefinitions(
+  db: Pool | PoolClient,
+  schema: string,
+  which: 'replay' | 'rest',
+): Promise<string[]> {
+  const s = quoteIdent(schema);
+  const { rows } = await db.query<{ table: string; name: string; def: string }>(
+    `SELECT i.indrelid::regclass::text AS table, c.relname AS name,
+            pg_get_indexdef(i.indexrelid) AS def
+     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE i.indrelid = ANY($1::regclass[])
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)`,
+    [PROJECTOR_TABLES.map((t) => `public.${t}`)],
+  );
+  return rows
+    .filter((r) => REPLAY_INDEXES.includes(r.name) === (which === 'replay'))
+    .map((r) => {
+      const table = r.table.replace(/^public\./, '');
+      const def = r.def.replace(
+        new RegExp(`ON (ONLY )?(public\\.)?${table} USING`),
+        `ON ${s}.${table} USING`,
+      );
+      if (def === r.def) throw new Error(`cannot re-target index definition: ${r.def}`);
+      return def;
+    });
 }
 
 interface Replay {
@@ -405,7 +428,7 @@ async function tableTriggers(client: PoolClient): Promise<{ name: string; defini
 
 /**
  * One md5 per projector table over every row, leaving out what depends on when a row was written
- * (updated_at, recorded_at, applied_at) and the fencing bookkeeping (epoch, owner). Equal
+ * (updated_at, recorded_at) and the fencing bookkeeping (epoch, owner). Equal
  * checksums: identical read models.
  */
 export async function projectionChecksums(
@@ -418,7 +441,6 @@ export async function projectionChecksums(
     incidents: ['updated_at'],
     milestones: ['updated_at'],
     incident_events: ['recorded_at'],
-    applied_events: ['applied_at'],
     timers: ['updated_at'],
     incident_costs: [],
   };

@@ -14,22 +14,18 @@
 import type { IncidentEvent, PagingRecord } from '../domain';
 import type { PoolClient } from '../infra/db';
 import {
-  appliedInsert,
-  DIGESTS_OF_EVENTS,
-  digestsByKey,
-  type AppliedRow,
-  type DigestTuple,
-} from '../tables/applied-events';
-import {
   ESCALATED_OF_INCIDENTS,
   escalatedTiers,
   pagingRecords,
   type EscalatedTuple,
 } from '../tables/escalations';
 import {
+  DIGESTS_OF_EVENTS,
+  digestsByKey,
   EVENTS_OF_INCIDENTS,
   eventsByIncident,
   timelineInsert,
+  type DigestTuple,
   type EventTuple,
   type TimelineRow,
 } from '../tables/incident-events';
@@ -147,9 +143,9 @@ export async function loadBatchContext(
 // Writes: one statement per table (src/tables), combined into one by `writeBatch`.
 
 export interface BatchWrites {
+  /** The new events, digests included: their (source, id) is the idempotency key. */
   timeline: TimelineRow[];
   costs: CostRow[];
-  applied: AppliedRow[];
   incidents: IncidentRow[];
   milestones: { upsert: MilestoneRow[]; remove: MilestoneRow[] };
   timers: { upsert: TimerRow[]; remove: TimerRow[] };
@@ -160,7 +156,8 @@ export interface BatchWrites {
  * (Postgres runs each exactly once, to completion, whether or not it is read). No two of them
  * touch the same row (the diff never both upserts and removes a key), and the milestones' foreign
  * key and the stream triggers run at the end of the statement, when the incidents are in.
- * Returns how many applied ids were new and which incidents were inserted rather than updated.
+ * Returns how many timeline rows were new (each a (source, id) not applied before) and which
+ * incidents were inserted rather than updated.
  */
 export async function writeBatch(
   client: PoolClient,
@@ -169,7 +166,6 @@ export async function writeBatch(
   const parts: [string, Statement | null][] = [
     ['w_timeline', w.timeline.length ? timelineInsert(w.timeline) : null],
     ['w_costs', w.costs.length ? costsInsert(w.costs) : null],
-    ['w_applied', w.applied.length ? appliedInsert(w.applied) : null],
     ['w_incidents', w.incidents.length ? incidentsUpsert(w.incidents) : null],
     ['w_milestones_up', w.milestones.upsert.length ? milestonesUpsert(w.milestones.upsert) : null],
     ['w_milestones_rm', w.milestones.remove.length ? milestonesDelete(w.milestones.remove) : null],
@@ -188,7 +184,7 @@ export async function writeBatch(
   const has = (name: string) => present.some(([n]) => n === name);
   const { rows } = await client.query<{ applied: string; inserted: string[] }>(
     `WITH ${ctes.join(',\n')}
-     SELECT ${has('w_applied') ? '(SELECT count(*) FROM w_applied)' : '0'} AS applied,
+     SELECT ${has('w_timeline') ? '(SELECT count(*) FROM w_timeline)' : '0'} AS applied,
             ${
               has('w_incidents')
                 ? `(SELECT coalesce(array_agg(incident_id), '{}') FROM w_incidents WHERE inserted)`

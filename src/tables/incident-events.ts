@@ -1,7 +1,10 @@
 /**
- * Table `incident_events` (migrations 0001, 0008): the timeline, every lifecycle event the
- * projector applied, as sent (its own `time`) and when the service accepted it. Written by the
- * projector; read back by it (an incident's earlier events) and by the read API's timeline.
+ * Table `incident_events` (migrations 0001, 0008, 0017): the timeline, every lifecycle event the
+ * projector applied, as sent (its own `time`) and when the service accepted it, with the sha256
+ * digest of its content. Its primary key (source, event_id) is the projector's idempotency guard:
+ * a (source, id) is applied once; again with the same digest it is a duplicate, with another a
+ * conflict (reported, not applied). Written by the projector; read back by it (an incident's
+ * earlier events, the digests of a batch's ids) and by the read API's timeline.
  */
 import { effectiveTime, type IncidentEvent } from '../domain';
 import { epochMs, iso, type Statement } from './sql';
@@ -18,16 +21,26 @@ export interface TimelineRow {
   data: Record<string, unknown>;
   partition: number;
   offset: bigint;
+  /** sha256 hex of the event's content (src/contracts/events.ts eventDigest). */
+  digest: string;
 }
 
+/**
+ * Inserts the rows; RETURNING one row per new (source, id): fewer than given means another
+ * transaction applied one of them first (the caller rolls back and retries).
+ */
 export function timelineInsert(rows: TimelineRow[]): Statement {
   return {
+    // The digest travels as hex and is stored as its 32 bytes (migrations/0011, 0017).
     text: `INSERT INTO incident_events
          (incident_id, source, event_id, type, time, data, kafka_partition, kafka_offset,
-          accepted_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                            $6::jsonb[], $7::int[], $8::bigint[], $9::timestamptz[])
-       ON CONFLICT DO NOTHING`,
+          accepted_at, digest)
+       SELECT u.i, u.s, u.e, u.t, u.tm, u.d, u.p, u.o, u.a, decode(u.h, 'hex')
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                   $6::jsonb[], $7::int[], $8::bigint[], $9::timestamptz[], $10::text[])
+         AS u(i, s, e, t, tm, d, p, o, a, h)
+       ON CONFLICT DO NOTHING
+       RETURNING 1`,
     values: [
       rows.map((r) => r.incidentId),
       rows.map((r) => r.source),
@@ -38,8 +51,23 @@ export function timelineInsert(rows: TimelineRow[]): Statement {
       rows.map((r) => r.partition),
       rows.map((r) => r.offset.toString()),
       rows.map((r) => iso(r.acceptedAt)),
+      rows.map((r) => r.digest),
     ],
   };
+}
+
+/** A JSON array of the digests of the pairs (`$2::text[]` sources, `$3::text[]` ids) applied. */
+export const DIGESTS_OF_EVENTS = `(SELECT coalesce(json_agg(json_build_array(
+    a.source, a.event_id, encode(a.digest, 'hex'))), '[]')
+  FROM incident_events a
+  JOIN unnest($2::text[], $3::text[]) AS k(source, event_id)
+    ON a.source = k.source AND a.event_id = k.event_id)`;
+
+export type DigestTuple = [string, string, string];
+
+/** Digest hex by `${source}\0${id}` (eventKey). */
+export function digestsByKey(tuples: DigestTuple[]): Map<string, string> {
+  return new Map(tuples.map(([source, id, digest]) => [`${source}\u0000${id}`, digest]));
 }
 
 /** A JSON array of the events of the incidents `$1::text[]`, as EventTuple. */

@@ -60,7 +60,7 @@ test('the same event twice: 202 twice, applied once', async () => {
   );
   await waitFor(
     async () =>
-      (await db.pool.query(`SELECT 1 FROM applied_events WHERE event_id = 'idem-2'`)).rowCount ===
+      (await db.pool.query(`SELECT 1 FROM incident_events WHERE event_id = 'idem-2'`)).rowCount ===
       1,
     { what: 'the marker event applied', timeoutMs: 30_000 },
   );
@@ -88,4 +88,19 @@ test('a different payload under a used id: reported by the projector, not applie
     `SELECT title, severity FROM incidents WHERE incident_id = 'INC-IDEM-1'`,
   );
   expect(rows[0]).toEqual({ title: 'Printer queue stuck', severity: 'III' });
+});
+
+test('a used id naming another incident: a conflict, applied to neither', async () => {
+  const conflictsBefore = await metric('sla_projector_digest_conflicts_total');
+  // Keyed by the other incident, so it may reach another partition than the first copy.
+  expect(await post({ ...reported, subject: 'INC-IDEM-OTHER' })).toBe(202);
+  await waitFor(
+    async () => (await metric('sla_projector_digest_conflicts_total')) > conflictsBefore,
+    { what: 'the digest conflict counted', timeoutMs: 30_000 },
+  );
+  const { rows } = await db.pool.query<{ events: string; incidents: string }>(
+    `SELECT (SELECT count(*) FROM incident_events WHERE incident_id = 'INC-IDEM-OTHER') AS events,
+            (SELECT count(*) FROM incidents WHERE incident_id = 'INC-IDEM-OTHER') AS incidents`,
+  );
+  expect(rows[0]).toEqual({ events: '0', incidents: '0' });
 });

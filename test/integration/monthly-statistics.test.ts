@@ -31,7 +31,7 @@ beforeAll(async () => {
   await waitFor(
     async () => {
       const { rows } = await db.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM applied_events`,
+        `SELECT count(*)::int AS n FROM incident_events`,
       );
       return rows[0]!.n === EVENTS.length;
     },

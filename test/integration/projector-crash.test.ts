@@ -63,7 +63,7 @@ test('SIGKILL at random points: every event applied exactly once', async () => {
   expect(unique).toBeGreaterThanOrEqual(2500);
 
   const applied = () =>
-    count(db.pool, 'SELECT count(*) AS n FROM applied_events WHERE incident_id LIKE $1', [
+    count(db.pool, 'SELECT count(*) AS n FROM incident_events WHERE incident_id LIKE $1', [
       `${PREFIX}%`,
     ]);
   // Small fetches: many transactions, so a kill lands mid-run and often mid-transaction.

@@ -70,7 +70,7 @@ test('two instances share the partitions; the survivor of a SIGKILL takes over e
   );
 
   const applied = () =>
-    count(db.pool, 'SELECT count(*) AS n FROM applied_events WHERE incident_id LIKE $1', [
+    count(db.pool, 'SELECT count(*) AS n FROM incident_events WHERE incident_id LIKE $1', [
       `${PREFIX}%`,
     ]);
   const producer = new RawProducer();

@@ -307,7 +307,7 @@ describe('eventDigest', () => {
     expect(canonicalJson({ b: [{ d: 1, c: 2 }], a: null })).toBe('{"a":null,"b":[{"c":2,"d":1}]}');
   });
 
-  it('keeps the digests already stored in applied_events valid', () => {
+  it('keeps the digests already stored in incident_events valid', () => {
     // Computed by the first version (session 1); a changed canonical form would turn every
     // redelivery of an old event into a "conflict".
     expect(eventDigest(event)).toBe(
