@@ -61,7 +61,7 @@ interface Board {
 
 async function board(query = ''): Promise<Board> {
   const res = await server.app.inject({
-    url: `/v1/board?tz=${ZONE}${query}`,
+    url: `/v1/board?tz=${encodeURIComponent(ZONE)}${query}`,
     headers: server.auth.read,
   });
   expect(res.statusCode).toBe(200);
@@ -220,7 +220,7 @@ it("counts today and this month's compliance as the monthly report does", async 
     escalations: [{ tier: 2, count: 1 }],
   });
   const res = await server.app.inject({
-    url: `/v1/reports/monthly?month=${b.month.month}&tz=${ZONE}`,
+    url: `/v1/reports/monthly?month=${b.month.month}&tz=${encodeURIComponent(ZONE)}`,
     headers: server.auth.read,
   });
   const report = res.json<{
