@@ -54,6 +54,11 @@ import { decideInspectionTimers } from './fire-inspections';
 export interface FireOptions {
   /** Most timers claimed in one transaction. */
   batchSize: number;
+  /**
+   * Whether the round may claim warnings (when no breach is due); default true. The runner keeps
+   * one claim loop for breaches only while another claims warnings (timer-runner.ts).
+   */
+  claimWarnings?: boolean;
   /** Topic names (config KAFKA_TOPIC_WARNINGS, KAFKA_TOPIC_ESCALATIONS). */
   topics: { warnings: string; escalations: string };
   /**
@@ -121,7 +126,7 @@ interface ClaimRow {
  * and milestones. MATERIALIZED: each locking SELECT runs exactly once.
  *
  * Breaches first (migrations/0018): a round claims up to `$1` due breach timers, oldest first,
- * and only when none is due, up to `$1` due warnings. A breach due now never waits behind overdue
+ * and only when none is due (and `$2`: the runner lets it), up to `$1` due warnings. A breach due now never waits behind overdue
  * warnings, nor shares a transaction with them (a round of 500 warnings took ~100 ms to write at
  * 333 breaching incidents/s; the breaches in it were stamped at its start and published after its
  * commit).
@@ -146,7 +151,7 @@ WITH breaches AS MATERIALIZED (
   FROM timers
   WHERE kind <> 'breach' AND due_at <= now()
   ORDER BY due_at
-  LIMIT CASE WHEN EXISTS (SELECT FROM breaches) THEN 0 ELSE $1 END
+  LIMIT CASE WHEN NOT $2::boolean OR EXISTS (SELECT FROM breaches) THEN 0 ELSE $1 END
   FOR UPDATE SKIP LOCKED
 ), claimed AS (
   SELECT * FROM breaches UNION ALL SELECT * FROM warnings
@@ -243,9 +248,9 @@ export async function fireDueTimers(pool: Pool, options: FireOptions): Promise<F
 
 async function fireInTransaction(
   client: PoolClient,
-  { batchSize, topics }: FireOptions,
+  { batchSize, topics, claimWarnings = true }: FireOptions,
 ): Promise<FireRoundResult> {
-  const claimed = await claim(client, batchSize);
+  const claimed = await claim(client, batchSize, claimWarnings);
   // The claim's now() is the transaction start: every decision and event time uses it.
   const now = claimed[0]?.db_now.getTime() ?? (await databaseNow(client));
   const result: FireRoundResult = {
@@ -346,13 +351,17 @@ type Decided = { row: ClaimRow; timer: ClaimedTimer } & (
 );
 type Fired = Extract<Decided, { fire: true }>;
 
-async function claim(client: PoolClient, batchSize: number): Promise<ClaimRow[]> {
+async function claim(
+  client: PoolClient,
+  batchSize: number,
+  claimWarnings: boolean,
+): Promise<ClaimRow[]> {
   // Named statements are prepared once per connection: planning this query cost 1.5–6 ms per
   // round against 0.3 ms of execution (EXPLAIN ANALYZE on this machine).
   const { rows } = await client.query<ClaimRow>({
     name: 'sla_fire_claim',
     text: CLAIM_SQL,
-    values: [batchSize],
+    values: [batchSize, claimWarnings],
   });
   return rows;
 }

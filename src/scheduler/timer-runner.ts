@@ -65,6 +65,10 @@ export class TimerRunner {
   private readonly loops = new Set<Promise<void>>();
   /** A wake-up came while every loop was busy: start one when a loop ends. */
   private drainAgain = false;
+  /** Rounds in flight that may claim warnings (at most concurrency − 1; 1 when it is 1). */
+  private warningClaimers = 0;
+  /** A breaches-only round ran: warnings may be due; the next warning claimer's loop goes on. */
+  private warningsMayWait = false;
   private armed: { at: number; timer: NodeJS.Timeout } | null = null;
   private pollTimer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -180,7 +184,18 @@ export class TimerRunner {
     // The claim's now() is at least the database time now: the wheel's entries up to it are this
     // round's, out of the wheel while it runs (so it arms for the next); back if not covered.
     const taken = this.wheel.takeUntil(this.deps.clock.now() + this.offsetMs);
-    const result = await this.fireBatch();
+    // Breaches first (fire.ts CLAIM_SQL), and one loop kept for them: while the other loops claim
+    // warnings (a burst of incidents reported late brings hundreds, ~100 ms per round of 500),
+    // this one claims breaches only, so a breach coming due never waits for a loop to free up.
+    const claimWarnings = this.warningClaimers < Math.max(1, this.settings.concurrency - 1);
+    if (claimWarnings) this.warningClaimers += 1;
+    else this.warningsMayWait = true;
+    let result: FireRoundResult | null;
+    try {
+      result = await this.fireBatch(claimWarnings);
+    } finally {
+      if (claimWarnings) this.warningClaimers -= 1;
+    }
     const coveredUntil = result?.dbNow ?? Number.NEGATIVE_INFINITY;
     for (const t of taken) if (t > coveredUntil) this.wheel.announce(t);
     // Failed: the poll retries.
@@ -190,18 +205,22 @@ export class TimerRunner {
     // instance holding it; those wheel entries are done.
     this.wheel.dropUntil(result.dbNow);
     if (result.claimed > 0 && result.claimed === result.deferred) return 'contended';
-    return result.more || result.deferred > 0 ? 'more' : 'done';
+    // Warnings that came due during a breaches-only round are this loop's to claim.
+    const skippedWarnings = claimWarnings && this.warningsMayWait;
+    if (skippedWarnings) this.warningsMayWait = false;
+    return result.more || result.deferred > 0 || skippedWarnings ? 'more' : 'done';
   }
 
   /**
    * One firing transaction (fire.ts). Null when it failed: it rolled back, nothing fired, the rows
    * are due again. Failures are logged on the first and every 60th in a row, and on recovery.
    */
-  private async fireBatch(): Promise<FireRoundResult | null> {
+  private async fireBatch(claimWarnings: boolean): Promise<FireRoundResult | null> {
     let result: FireRoundResult;
     try {
       result = await fireDueTimers(this.deps.pool, {
         batchSize: this.settings.batchSize,
+        claimWarnings,
         topics: this.settings.topics,
         asyncCommit: this.settings.asyncCommit,
       });

@@ -17,7 +17,7 @@ jest.setTimeout(120_000);
 const HISTORY_TABLES = ['incidents', 'milestones', 'escalations', 'outbox', 'timer_fires'];
 
 const HOT_STATEMENTS: { name: string; text: string; args: string }[] = [
-  { name: 'sla_fire_claim', text: CLAIM_SQL, args: '500' },
+  { name: 'sla_fire_claim', text: CLAIM_SQL, args: '500, true' },
   { name: 'sla_fire_lock_incidents', text: LOCK_INCIDENTS_SQL, args: `'{INC-PLAN-1}'` },
   { name: 'sla_outbox_claim', text: CLAIM_UNSENT_SQL, args: `500, '{}', '{sla.reports}'` },
   { name: 'sla_outbox_sent', text: MARK_SENT_SQL, args: `'{OUT-1}'` },
@@ -116,11 +116,14 @@ describe.each([
 
 test('the firing claim takes due breaches, and due warnings only when no breach is due', async () => {
   // Even incidents: a warning due 20 min ago and a breach due 10 min ago (2,500 of each).
-  const claimKinds = async (batch: number) => {
+  const claimKinds = async (batch: number, claimWarnings = true) => {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query<{ kind: string }>({ text: CLAIM_SQL, values: [batch] });
+      const { rows } = await client.query<{ kind: string }>({
+        text: CLAIM_SQL,
+        values: [batch, claimWarnings],
+      });
       const count = (kind: string) => rows.filter((r) => r.kind === kind).length;
       return { breach: count('breach'), warning: count('warning') };
     } finally {
@@ -134,4 +137,6 @@ test('the firing claim takes due breaches, and due warnings only when no breach 
   // Warnings are claimed when no breach is due.
   await db.pool.query(`UPDATE timers SET due_at = now() + interval '1 hour' WHERE kind = 'breach'`);
   expect(await claimKinds(6000)).toEqual({ breach: 0, warning: 2500 });
+  // A round the runner keeps for breaches claims no warnings.
+  expect(await claimKinds(6000, false)).toEqual({ breach: 0, warning: 0 });
 });
