@@ -83,8 +83,8 @@ export interface FireRoundResult {
   /** Rows claimed (fired + skipped + deferred). */
   claimed: number;
   /**
-   * Whether more may be due: the claim was full, or it took breaches (a round with breaches due
-   * claims no warnings, CLAIM_SQL), so warnings may be waiting.
+   * Whether more may be due: the claim was full, or it took breaches while it could have taken
+   * warnings (a round with breaches due claims no warnings, CLAIM_SQL), so warnings may wait.
    */
   more: boolean;
   fired: FiredTimer[];
@@ -255,7 +255,8 @@ async function fireInTransaction(
   const now = claimed[0]?.db_now.getTime() ?? (await databaseNow(client));
   const result: FireRoundResult = {
     claimed: claimed.length,
-    more: claimed.length >= batchSize || claimed.some((r) => r.kind === 'breach'),
+    more:
+      claimed.length >= batchSize || (claimWarnings && claimed.some((r) => r.kind === 'breach')),
     fired: [],
     skipped: [],
     deferred: 0,
