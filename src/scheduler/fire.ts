@@ -131,6 +131,9 @@ interface ClaimRow {
  * 333 breaching incidents/s; the breaches in it were stamped at its start and published after its
  * commit).
  *
+ * One row with only `db_now` when nothing is due (the runner re-arms against the database clock
+ * without another round trip).
+ *
  * Every lookup is an index probe per claimed row: the statement is prepared, and a generic plan
  * cannot see how few rows the claim returns. A plain LATERAL subquery is pulled up into a join,
  * and the generic plan hashed the whole `milestones` table (every incident ever) on each round:
@@ -157,12 +160,13 @@ WITH breaches AS MATERIALIZED (
   SELECT * FROM breaches UNION ALL SELECT * FROM warnings
 )
 SELECT c.timer_key, c.generation::text AS generation, c.incident_id, c.milestone, c.cycle, c.kind,
-       c.threshold, c.due_at, c.deadline, now() AS db_now,
+       c.threshold, c.due_at, c.deadline, n.db_now,
        i.status, i.title, i.severity, i.site, i.assignee, i.effective_tier,
        m.state AS m_state, m.due_at = c.deadline AS m_due_matches, m.met_at AS m_met_at,
        m.breached_at AS m_breached_at, m.escalates_to_tier AS m_escalates_to_tier,
        m.stopped_at AS m_stopped_at
-FROM claimed c
+FROM (SELECT now() AS db_now) n
+LEFT JOIN claimed c ON true
 LEFT JOIN LATERAL (
   SELECT status, title, severity, site, assignee,
          greatest(tier, (SELECT max(to_tier) FROM escalations e
@@ -250,9 +254,7 @@ async function fireInTransaction(
   client: PoolClient,
   { batchSize, topics, claimWarnings = true }: FireOptions,
 ): Promise<FireRoundResult> {
-  const claimed = await claim(client, batchSize, claimWarnings);
-  // The claim's now() is the transaction start: every decision and event time uses it.
-  const now = claimed[0]?.db_now.getTime() ?? (await databaseNow(client));
+  const { claimed, dbNow: now } = await claim(client, batchSize, claimWarnings);
   const result: FireRoundResult = {
     claimed: claimed.length,
     more:
@@ -356,21 +358,19 @@ async function claim(
   client: PoolClient,
   batchSize: number,
   claimWarnings: boolean,
-): Promise<ClaimRow[]> {
+): Promise<{ claimed: ClaimRow[]; dbNow: number }> {
   // Named statements are prepared once per connection: planning this query cost 1.5–6 ms per
   // round against 0.3 ms of execution (EXPLAIN ANALYZE on this machine).
-  const { rows } = await client.query<ClaimRow>({
+  const { rows } = await client.query<ClaimRow | (Partial<ClaimRow> & { timer_key: null })>({
     name: 'sla_fire_claim',
     text: CLAIM_SQL,
     values: [batchSize, claimWarnings],
   });
-  return rows;
-}
-
-/** Nothing claimed: the caller still re-arms against the database clock. */
-async function databaseNow(client: PoolClient): Promise<number> {
-  const { rows } = await client.query<{ now: Date }>('SELECT now() AS now');
-  return rows[0]!.now.getTime();
+  // The claim's now() is the transaction start: every decision and event time uses it.
+  return {
+    claimed: rows.filter((r): r is ClaimRow => r.timer_key !== null),
+    dbNow: rows[0]!.db_now!.getTime(),
+  };
 }
 
 function decide(

@@ -139,4 +139,10 @@ test('the firing claim takes due breaches, and due warnings only when no breach 
   expect(await claimKinds(6000)).toEqual({ breach: 0, warning: 2500 });
   // A round the runner keeps for breaches claims no warnings.
   expect(await claimKinds(6000, false)).toEqual({ breach: 0, warning: 0 });
+  // Nothing claimed: one row carrying only the database's now() (the runner re-arms with it).
+  const { rows } = await db.pool.query<{ timer_key: string | null; db_now: Date }>({
+    text: CLAIM_SQL,
+    values: [10, false],
+  });
+  expect(rows).toEqual([expect.objectContaining({ timer_key: null, db_now: expect.any(Date) })]);
 });
