@@ -369,7 +369,7 @@ async function claim(
   // The claim's now() is the transaction start: every decision and event time uses it.
   return {
     claimed: rows.filter((r): r is ClaimRow => r.timer_key !== null),
-    dbNow: rows[0]!.db_now!.getTime(),
+    dbNow: rows[0]!.db_now.getTime(),
   };
 }
 
