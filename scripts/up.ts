@@ -1,16 +1,17 @@
 /**
  * `npm run up`: everything needed to run the service on its defaults on this machine, in the
  * foreground. Starts (or reuses) the local Kafka broker, makes sure the database exists and is
- * migrated (the service creates its topics itself, KAFKA_CREATE_TOPICS), prints a development API key, then runs every role. Ctrl-C stops the service
- * and the broker if this script started it.
+ * migrated (the service creates its topics itself, KAFKA_CREATE_TOPICS), prints a development API
+ * key, then runs every role in this process. Ctrl-C stops the service and the broker if this
+ * script started it.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { ConfigError, loadConfig, type Config } from '../src/config';
 import { ensureDatabase } from '../src/infra/db';
 import { KafkaLocalError, startKafka } from './kafka-local';
 import { ensureDevApiKey } from './dev-api-key';
+import { runService } from '../src/main';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
 
   // KAFKA_BROKERS set to something other than the default means "use that broker", not ours.
   const useLocalBroker = !process.env.KAFKA_BROKERS;
-  let stopKafka: () => Promise<void> = async () => undefined;
+  let stopOwnBroker: () => Promise<void> = async () => undefined;
   if (useLocalBroker) {
     say('starting the local Kafka broker (the first run fetches the jars from Maven Central)');
     try {
@@ -69,17 +70,21 @@ async function main(): Promise<void> {
           ? `Kafka ready at ${kafka.brokers} in ${kafka.readyMs} ms`
           : `reusing Kafka at ${kafka.brokers}`,
       );
-      stopKafka = () => kafka.stop();
+      if (kafka.startedHere) {
+        stopOwnBroker = async () => {
+          say('stopping the local Kafka broker');
+          await kafka.stop();
+        };
+      }
     } catch (err) {
       if (err instanceof KafkaLocalError) stop(err.message);
       throw err;
     }
   }
 
-  const env = { ...process.env };
   if (!process.env.API_KEYS) {
     const key = await ensureDevApiKey(path.join(ROOT, '.local', 'dev-api-key'));
-    env.API_KEYS = key.configEntry;
+    process.env.API_KEYS = key.configEntry;
     say(`development API key (every scope), also in .local/dev-api-key:`);
     say(`  Authorization: Bearer ${key.token}`);
   }
@@ -87,25 +92,14 @@ async function main(): Promise<void> {
   say(
     `starting the service on http://${config.HTTP_HOST}:${config.HTTP_PORT} (Ctrl-C stops everything)`,
   );
-  const child = spawn(
-    process.execPath,
-    ['--require', 'tsx/cjs', path.join(ROOT, 'src', 'main.ts')],
-    {
-      env,
-      stdio: 'inherit',
-    },
-  );
-  // Ctrl-C reaches the whole process group; a SIGTERM to this script is passed on.
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
-  const code = await new Promise<number>((resolve) =>
-    child.on('exit', (c, s) => resolve(c ?? (s ? 0 : 1))),
-  );
-  if (useLocalBroker) {
-    say('stopping the local Kafka broker');
-    await stopKafka();
-  }
-  process.exit(code);
+  // The service runs in this process, not a child: after a crash, `npm run up` again starts one
+  // process, not two (issue 12: restart to firing). Ctrl-C and SIGTERM stop it gracefully
+  // (src/main.ts), then the broker if this script started it.
+  await runService({ afterStop: stopOwnBroker }).catch(async (err: unknown) => {
+    process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
+    await stopOwnBroker();
+    process.exit(1);
+  });
 }
 
 main().catch((err: unknown) => stop(`failed: ${(err as Error).stack ?? String(err)}`));

@@ -5,8 +5,18 @@ import { ensureDatabase } from './infra/db';
 import { createLogger } from './infra/logger';
 import { migrate } from './infra/migrate';
 
-/** Process entry point: config, migrations, roles; graceful shutdown on SIGTERM and SIGINT. */
-async function main(): Promise<void> {
+export interface RunOptions {
+  /** Runs after a graceful stop, before the process exits (`npm run up`: stop its own broker). */
+  afterStop?: () => Promise<void>;
+}
+
+/**
+ * The service in this process: config (from the environment), migrations, roles; a graceful stop
+ * on SIGTERM and SIGINT, then `afterStop`, then exit. Rejects when it cannot start (the caller
+ * exits). The process entry point below, and `npm run up` in its own process (scripts/up.ts: one
+ * process start less after a crash, issue 12).
+ */
+export async function runService({ afterStop }: RunOptions = {}): Promise<void> {
   let config;
   try {
     config = loadConfig();
@@ -32,19 +42,24 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    app.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    app
+      .stop()
+      .then(() => afterStop?.())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  runService().catch((err: unknown) => {
+    process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
