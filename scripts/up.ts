@@ -46,7 +46,18 @@ async function checkPostgres(config: Config): Promise<void> {
   await ensureDatabase(config.DATABASE_URL);
 }
 
+const USAGE = `usage: npm run up
+Runs the service on its defaults, or on the variables of README "Configuration" (HTTP_PORT,
+DATABASE_URL, KAFKA_BROKERS, KAFKA_TOPIC_*, PROJECTOR_GROUP_ID, ...). Without KAFKA_BROKERS it
+starts (or reuses) the local Kafka broker on 127.0.0.1:9092. Takes no arguments.`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.length > 0) {
+    const help = args.every((a) => a === '--help' || a === '-h');
+    (help ? process.stdout : process.stderr).write(`${USAGE}\n`);
+    process.exit(help ? 0 : 2);
+  }
   let config: Config;
   try {
     config = loadConfig();
@@ -60,7 +71,7 @@ async function main(): Promise<void> {
   const useLocalBroker = !process.env.KAFKA_BROKERS;
   let stopOwnBroker: () => Promise<void> = async () => undefined;
   if (useLocalBroker) {
-    say('starting the local Kafka broker (the first run fetches the jars from Maven Central)');
+    say('starting the local Kafka broker, or reusing one on its port (the first run fetches the jars)');
     try {
       const kafka = await startKafka({
         port: Number(config.KAFKA_BROKERS[0]?.split(':')[1] ?? 9092),
