@@ -71,7 +71,9 @@ async function main(): Promise<void> {
   const useLocalBroker = !process.env.KAFKA_BROKERS;
   let stopOwnBroker: () => Promise<void> = async () => undefined;
   if (useLocalBroker) {
-    say('starting the local Kafka broker, or reusing one on its port (the first run fetches the jars)');
+    say(
+      'starting the local Kafka broker, or reusing one on its port (the first run fetches the jars)',
+    );
     try {
       const kafka = await startKafka({
         port: Number(config.KAFKA_BROKERS[0]?.split(':')[1] ?? 9092),
