@@ -507,20 +507,32 @@ async function pollUntil(done: () => boolean, timeoutMs: number): Promise<boolea
 // CLI
 // ---------------------------------------------------------------------------------------------
 
+const CLI_OPTIONS = {
+  port: { type: 'string' },
+  'controller-port': { type: 'string' },
+  'data-dir': { type: 'string' },
+  fresh: { type: 'boolean' },
+  brokers: { type: 'string' },
+  'events-partitions': { type: 'string' },
+  'other-partitions': { type: 'string' },
+} as const;
+
+const USAGE =
+  'usage: npm run kafka -- fetch|start|stop|status|topics [--port N] [--controller-port N] ' +
+  '[--data-dir DIR] [--fresh] [--brokers HOST:PORT] [--events-partitions N] [--other-partitions N]';
+
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string' },
-      'controller-port': { type: 'string' },
-      'data-dir': { type: 'string' },
-      fresh: { type: 'boolean' },
-      brokers: { type: 'string' },
-      'events-partitions': { type: 'string' },
-      'other-partitions': { type: 'string' },
-    },
-  });
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: CLI_OPTIONS });
+  } catch (err) {
+    throw new KafkaLocalError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { positionals, values } = parsed;
   const port = values.port === undefined ? undefined : Number(values.port);
   const int = (v: string | undefined): number | undefined =>
     v === undefined ? undefined : Number(v);
@@ -566,9 +578,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new KafkaLocalError(
-        'usage: npm run kafka -- fetch|start|stop|status|topics [--port N]',
-      );
+      throw new KafkaLocalError(USAGE);
   }
 }
 
