@@ -255,22 +255,18 @@ async function printSizes(
      WHERE n.nspname = 'public' AND c.relkind = 'r'
      ORDER BY pg_total_relation_size(c.oid) DESC`,
   );
-  const kb = (b: number) => (b / 1024).toFixed(2);
-  let kept = 0;
-  let stream = 0;
   say(`\nafter ${incidents} incidents (load average ${loadAverage()}):`);
   say(
     `  ${'table'.padEnd(22)} ${'KB total'.padStart(10)} ${'B/incident'.padStart(11)} ${'live rows'.padStart(10)} ${'dead rows'.padStart(10)}`,
   );
   for (const r of rows) {
     const bytes = Number(r.bytes);
-    if (r.table === 'stream_events') stream += bytes;
-    else kept += bytes;
     say(
       `  ${r.table.padEnd(22)} ${kb(bytes).padStart(10)} ${(bytes / incidents).toFixed(0).padStart(11)} ` +
         `${r.live.padStart(10)} ${r.dead.padStart(10)}`,
     );
   }
+  const { kept, stream } = keptAndStream(rows.map((r) => [r.table, Number(r.bytes)]));
   say(
     `  kept per incident (all but stream_events): ${kb(kept / incidents)} KB; ` +
       `stream_events (trimmed by age): ${kb(stream / incidents)} KB per incident of the retention window; ` +
@@ -286,24 +282,16 @@ function printMarginal(
   perRound: number,
   say: (l: string) => void,
 ): void {
-  const kb = (b: number) => (b / 1024).toFixed(2);
-  const growth = [...after].map(([table, bytes]) => ({
-    table,
-    bytes: bytes - (before.get(table) ?? 0),
-  }));
-  growth.sort((a, b) => b.bytes - a.bytes || a.table.localeCompare(b.table));
+  const added = growth(before, after).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   say(`
 marginal growth, last round (${perRound} incidents):`);
   say(`  ${'table'.padEnd(22)} ${'KB added'.padStart(10)} ${'B/incident'.padStart(11)}`);
-  let kept = 0;
-  let stream = 0;
-  for (const g of growth) {
-    if (g.table === 'stream_events') stream += g.bytes;
-    else kept += g.bytes;
+  for (const [table, bytes] of added) {
     say(
-      `  ${g.table.padEnd(22)} ${kb(g.bytes).padStart(10)} ${(g.bytes / perRound).toFixed(0).padStart(11)}`,
+      `  ${table.padEnd(22)} ${kb(bytes).padStart(10)} ${(bytes / perRound).toFixed(0).padStart(11)}`,
     );
   }
+  const { kept, stream } = keptAndStream(added);
   say(
     `  kept per incident, marginal (all but stream_events): ${kb(kept / perRound)} KB; ` +
       `stream_events: ${kb(stream / perRound)} KB; all: ${kb((kept + stream) / perRound)} KB`,
@@ -332,11 +320,31 @@ function printMarginalParts(
   perRound: number,
   say: (l: string) => void,
 ): void {
-  const growth = [...after]
-    .map(([name, bytes]) => ({ name, perIncident: (bytes - (before.get(name) ?? 0)) / perRound }))
-    .filter((g) => g.perIncident >= 20)
-    .sort((a, b) => a.name.localeCompare(b.name));
+  const parts = growth(before, after)
+    .map(([name, bytes]) => [name, bytes / perRound] as const)
+    .filter(([, perIncident]) => perIncident >= 20)
+    .sort((a, b) => a[0].localeCompare(b[0]));
   say(`
 marginal growth by heap and index, B/incident (20 or more):`);
-  for (const g of growth) say(`  ${g.name.padEnd(52)} ${g.perIncident.toFixed(0).padStart(6)}`);
+  for (const [name, perIncident] of parts) {
+    say(`  ${name.padEnd(52)} ${perIncident.toFixed(0).padStart(6)}`);
+  }
+}
+
+const kb = (bytes: number) => (bytes / 1024).toFixed(2);
+
+/** Bytes each relation of `after` added since `before` ([name, bytes]; new relations count whole). */
+function growth(before: Map<string, number>, after: Map<string, number>): [string, number][] {
+  return [...after].map(([name, bytes]) => [name, bytes - (before.get(name) ?? 0)]);
+}
+
+/** Bytes kept for good (every table but the live feed) and the live feed's (trimmed by age). */
+function keptAndStream(sizes: [string, number][]): { kept: number; stream: number } {
+  let kept = 0;
+  let stream = 0;
+  for (const [table, bytes] of sizes) {
+    if (table === 'stream_events') stream += bytes;
+    else kept += bytes;
+  }
+  return { kept, stream };
 }
