@@ -4,10 +4,11 @@
  *
  * What a user of the deployed service gets (issue 12 §3), measured from outside the service:
  *
- * - The service runs the way `npm run up` runs it: `node --require tsx/cjs src/main.ts` in a child
- *   process, configured only through the documented variables (its own port, database, topics and
- *   consumer group), every role in one process, escalations on (the default policy). `--split`
- *   runs two processes instead: `ROLES=api,projector` and `ROLES=scheduler`.
+ * - The service runs as a user runs it: `npm run up` (in a process group of its own), configured
+ *   only through the documented variables (its own port, database, topics and consumer group; with
+ *   KAFKA_BROKERS and API_KEYS set, `up` starts no broker and makes no key), every role in one
+ *   process, escalations on (the default policy). `--split` runs two instead: `ROLES=api,projector`
+ *   and `ROLES=scheduler`.
  * - Incidents are posted over HTTP by this process (./raw-http.ts): severity I, reported 5 min
  *   before the moment they should breach, so `response` and `dispatch` come due together at a
  *   planned instant `dueAt`; each is posted `--lead-ms` ahead of it (its warnings, already past,
@@ -25,8 +26,8 @@
  * double: a CloudEvent id received more than once (allowed: at-least-once, consumers dedupe);
  * double pages: two different ids for one (incident, milestone) breach or one escalation (a bug).
  *
- * Restart (`--kills N`): incidents come due 0.2–1.2 s after the service is SIGKILLed; it is
- * restarted at once (as `npm run up` again would). Printed per kill: kill → HTTP answers, → /readyz
+ * Restart (`--kills N`): incidents come due 0.2–1.2 s after the service is SIGKILLed (its whole
+ * process group, npm with it); `npm run up` is started again at once. Printed per kill: kill → HTTP answers, → /readyz
  * 200, → first and last of the overdue breaches received, → the breach of an incident posted after
  * the restart received (it needs the projector: its consumer group has rejoined).
  *
@@ -59,11 +60,7 @@ import { RawHttpPool } from './raw-http';
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** BENCH_SERVICE_ROOT: run the service from another checkout (before/after in one sitting). */
-const MAIN = path.join(
-  process.env.BENCH_SERVICE_ROOT ?? path.join(__dirname, '..'),
-  'src',
-  'main.ts',
-);
+const SERVICE_ROOT = process.env.BENCH_SERVICE_ROOT ?? path.join(__dirname, '..');
 const MIN = 60_000;
 /** Severity I: response and dispatch are due 5 min after the report (SPEC §2). */
 const LIMIT_MS = 5 * MIN;
@@ -243,9 +240,13 @@ class E2eBench {
   }
 
   private spawnService(roles: string, port: number): ServiceProcess {
-    // BENCH_NODE_ARGS: extra node flags for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
-    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, '--require', 'tsx/cjs', MAIN], {
+    // `npm run up`, as a user starts it, in a process group of its own: a kill takes npm and the
+    // service together (`kill -9 -- -PGID`, a supervisor's whole-unit kill). BENCH_NODE_ARGS: extra
+    // node flags for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` (through NODE_OPTIONS).
+    const nodeOptions = [process.env.NODE_OPTIONS, process.env.BENCH_NODE_ARGS].filter(Boolean);
+    const child = spawn('npm', ['run', '--silent', 'up'], {
+      cwd: SERVICE_ROOT,
+      detached: true,
       env: {
         ...process.env,
         ROLES: roles,
@@ -260,6 +261,7 @@ class E2eBench {
         PROJECTOR_GROUP_ID: this.group,
         API_KEYS: this.key.configEntry,
         LOG_LEVEL: process.env.BENCH_LOG ?? 'info',
+        NODE_OPTIONS: nodeOptions.join(' '),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -275,8 +277,8 @@ class E2eBench {
 
   private async stopProcess(p: ServiceProcess): Promise<void> {
     if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-    p.child.kill('SIGTERM');
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+    p.child.kill('SIGTERM'); // npm passes it on to the service: a graceful stop
+    const timer = setTimeout(() => process.kill(-p.child.pid!, 'SIGKILL'), 15_000);
     await p.exited;
     clearTimeout(timer);
   }
@@ -441,7 +443,9 @@ class E2eBench {
     );
     await sleep(1000); // doubles arriving late
     const loop = await this.scrapeLoop();
-    const rss = this.processes.map((p) => `${p.roles}: ${rssOf(p.child.pid!)}`).join('; ');
+    const rss = this.processes
+      .map((p) => `${p.roles}: ${rssOf(servicePid(p.child.pid!))}`)
+      .join('; ');
     const report = judge(mine(), accepted);
     const posts = [...statuses].map(([s, n]) => `${s}×${n}`).join(' ');
     say(
@@ -543,7 +547,7 @@ class E2eBench {
       await sleep(Math.max(0, killAt - Date.now()));
       const fromIndex = this.received.length;
       const killedAt = Date.now();
-      for (const p of this.processes) p.child.kill('SIGKILL');
+      for (const p of this.processes) process.kill(-p.child.pid!, 'SIGKILL');
       await Promise.all(this.processes.map((p) => p.exited));
       this.processes = this.processes.map((p) => this.spawnService(p.roles, p.port));
       const port = this.processes[0]!.port;
@@ -600,7 +604,9 @@ class E2eBench {
       // Settle before the next kill: the projector holds its partitions again.
       await this.waitProjectorClaimed(killedAt, 120_000);
     }
-    const rss = this.processes.map((p) => `${p.roles}: ${rssOf(p.child.pid!)}`).join('; ');
+    const rss = this.processes
+      .map((p) => `${p.roles}: ${rssOf(servicePid(p.child.pid!))}`)
+      .join('; ');
     say(`   service RSS after the restarts ${rss}; load ${loadavg()}`);
   }
 }
@@ -672,6 +678,12 @@ function stats(values: number[]): string {
 
 function ms(v: number): string {
   return `${Math.round(v)} ms`;
+}
+
+/** The service's pid: npm's child (`exec node` in the `up` script: no shell between them). */
+function servicePid(npmPid: number): number {
+  const children = readFileSync(`/proc/${npmPid}/task/${npmPid}/children`, 'utf8').trim();
+  return Number(children.split(' ')[0]) || npmPid;
 }
 
 function rssOf(pid: number): string {

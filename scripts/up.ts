@@ -46,6 +46,24 @@ async function checkPostgres(config: Config): Promise<void> {
   await ensureDatabase(config.DATABASE_URL);
 }
 
+/**
+ * Stops the service (gracefully, as SIGTERM does) when the process that started it is gone. `npm`
+ * killed with SIGKILL cannot pass the signal on, and the service would outlive it holding its port:
+ * the next `npm run up` could not listen. Node has no parent-death signal; `process.ppid` is read
+ * anew on each call, so this polls it every `intervalMs`.
+ */
+function stopWithParent(intervalMs = 200): void {
+  const parent = process.ppid;
+  if (parent <= 1) return; // orphaned already: nothing to watch
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer); // one SIGTERM: a second one would end the graceful stop
+    say(`the process that started this one (pid ${parent}) is gone; stopping`);
+    process.kill(process.pid, 'SIGTERM');
+  }, intervalMs);
+  timer.unref();
+}
+
 const USAGE = `usage: npm run up
 Runs the service on its defaults, or on the variables of README "Configuration" (HTTP_PORT,
 DATABASE_URL, KAFKA_BROKERS, KAFKA_TOPIC_*, PROJECTOR_GROUP_ID, ...). Without KAFKA_BROKERS it
@@ -108,6 +126,7 @@ async function main(): Promise<void> {
   // The service runs in this process, not a child: after a crash, `npm run up` again starts one
   // process, not two (issue 12: restart to firing). Ctrl-C and SIGTERM stop it gracefully
   // (src/main.ts), then the broker if this script started it.
+  stopWithParent();
   await runService({ afterStop: stopOwnBroker }).catch(async (err: unknown) => {
     process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
     await stopOwnBroker();

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { CoalescingPublisher } from './application/coalescing-publisher';
-import { createPolicyStore, loadConfiguredPolicy } from './application/policy-store';
+import type * as CoalescingPublisherModule from './application/coalescing-publisher';
+import type * as PolicyStoreModule from './application/policy-store';
 import type { AppContext, Service } from './application/roles';
 import type { Config } from './config';
+import type * as HttpApiModule from './http/api';
+import type * as HttpReadModule from './http/read';
+import type * as HttpServerModule from './http/server';
 import { ensureTopics, serviceTopics } from './infra/kafka-topics';
-import { registerApiFoundation, registerIngestApi } from './http/api';
-import { registerReadApi } from './http/read';
-import { buildServer } from './http/server';
 import { systemClock, type Clock } from './infra/clock';
 import { autovacuumAdvisory } from './infra/autovacuum';
 import { createPool } from './infra/db';
@@ -14,8 +14,21 @@ import { createKafka, KafkaHealth, KafkaPublisher } from './infra/kafka';
 import type { Logger } from './infra/logger';
 import { PgListener } from './infra/pg-listener';
 import { createMetricsRegistry } from './infra/metrics';
-import { createProjectorService, type Projector } from './projector';
+import type * as ProjectorModule from './projector';
+import type { Projector } from './projector';
 import { createSchedulerServices } from './scheduler';
+
+/**
+ * Loads a module of this package when first needed rather than when this file loads: the modules
+ * the scheduler does not need (fastify, the routes and their schemas, the projector) take a few
+ * hundred ms to load, and after a crash overdue timers fire before they do (issue 12, restart to
+ * firing). `require`, not `import()`: under `node --require tsx/cjs` (npm run up) a dynamic import
+ * goes to Node's ESM loader, which does not resolve TypeScript files.
+ */
+function lazy<T>(path: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, above
+  return require(path) as T;
+}
 
 /**
  * The one composition root: adapters are built here and wired into the roles the config asks for
@@ -60,6 +73,13 @@ export async function registerApiRole(
   context: AppContext,
 ): Promise<Service[]> {
   const { config } = context;
+  // Loaded here, not at the top: after a crash the scheduler starts firing before these load
+  // (startApp; issue 12, restart to firing).
+  const { CoalescingPublisher } = lazy<typeof CoalescingPublisherModule>(
+    './application/coalescing-publisher',
+  );
+  const { registerApiFoundation, registerIngestApi } = lazy<typeof HttpApiModule>('./http/api');
+  const { registerReadApi } = lazy<typeof HttpReadModule>('./http/read');
   // First authentication, rate limiting and the OpenAPI collector: they see the routes after them.
   await registerApiFoundation(http, context);
   // Concurrent POSTs share produce calls (src/application/coalescing-publisher.ts).
@@ -99,19 +119,6 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
   const roles = new Set(config.ROLES);
   /** Role → what it is doing now, for /readyz. */
   const roleStates: Record<string, () => string> = {};
-  const http = buildServer({
-    logger: log,
-    metrics: context.metrics,
-    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
-    connectionTimeoutMs: config.HTTP_CONNECTION_TIMEOUT_MS,
-    readiness: [
-      { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
-      { name: 'kafka', check: () => kafkaHealth.check() },
-    ],
-    roles: () => Object.fromEntries(Object.entries(roleStates).map(([r, state]) => [r, state()])),
-    advisories: [{ name: 'autovacuum', check: autovacuumAdvisory(pool) }],
-  });
-
   // Missing topics would stop the projector and fail every POST; a broker that is down now is
   // not fatal (/readyz says so, the roles retry), so neither is failing to create them. Only the
   // projector waits for this (it cannot subscribe to a missing topic).
@@ -143,7 +150,9 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
     const scheduler = createSchedulerServices({ ...context, listener, publisher: relayPublisher });
     const closeRelayPublisher: Service = {
       name: 'relayPublisher',
-      start: async () => undefined,
+      // Connected while the timer runner starts and claims: the relay's first send is not kept
+      // waiting for it.
+      start: async () => relayPublisher.warmUp(),
       // Stopped after the relay (services stop in reverse order).
       stop: () => relayPublisher.close(),
     };
@@ -160,10 +169,30 @@ export async function startApp(context: AppContext): Promise<RunningApp> {
       new Promise((resolve) => setTimeout(resolve, 2_000).unref()),
     ]);
   }
+  // The HTTP server and the other roles' modules load only now: loading them (fastify, the routes'
+  // schemas, the projector) takes a few hundred ms, which after a crash would delay overdue timers.
+  const { buildServer } = lazy<typeof HttpServerModule>('./http/server');
+  const http = buildServer({
+    logger: log,
+    metrics: context.metrics,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: config.HTTP_CONNECTION_TIMEOUT_MS,
+    readiness: [
+      { name: 'postgres', check: () => pool.query('SELECT 1').then(() => undefined) },
+      { name: 'kafka', check: () => kafkaHealth.check() },
+    ],
+    roles: () => Object.fromEntries(Object.entries(roleStates).map(([r, state]) => [r, state()])),
+    advisories: [{ name: 'autovacuum', check: autovacuumAdvisory(pool) }],
+  });
+
   let projector: { stop(): Promise<void> } | null = null;
   if (roles.has('projector')) {
     // roles: projector (incident.events → read models, exactly once; src/projector), joining its
     // consumer group in the background, from now on: the sooner it asks, the sooner it is in.
+    const { createPolicyStore, loadConfiguredPolicy } = lazy<typeof PolicyStoreModule>(
+      './application/policy-store',
+    );
+    const { createProjectorService } = lazy<typeof ProjectorModule>('./projector');
     const policies = createPolicyStore(
       pool,
       await loadConfiguredPolicy(config.POLICY_FILE),

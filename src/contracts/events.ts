@@ -223,22 +223,26 @@ export type InspectionEventType = 'inspection.completed';
 export type IncidentLifecycleType = Exclude<EventType, InspectionEventType>;
 
 /**
+ * The schemas of `schemas` with a JSON Schema not seen before, in order (the first of each shape).
+ * Each schema is converted once: this module loads before overdue timers fire after a crash.
+ */
+function distinctShapes<T extends z.ZodType>(schemas: T[]): T[] {
+  const byShape = new Map<string, T>();
+  for (const schema of schemas) {
+    const shape = JSON.stringify(z.toJSONSchema(schema));
+    if (!byShape.has(shape)) byShape.set(shape, schema);
+  }
+  return [...byShape.values()];
+}
+
+/**
  * The `data` of any event type: the body of a binary-mode request (documentation only; requests are
  * validated per type). Types with the same data shape (`{ reason }`) appear once.
  */
-export const eventDataSchema = z
-  .union(
-    Object.values(eventDataSchemas).filter(
-      (schema, i, all) =>
-        all.findIndex(
-          (s) => JSON.stringify(z.toJSONSchema(s)) === JSON.stringify(z.toJSONSchema(schema)),
-        ) === i,
-    ),
-  )
-  .meta({
-    id: 'IncidentEventData',
-    title: 'The data of an incident lifecycle event (binary mode)',
-  });
+export const eventDataSchema = z.union(distinctShapes(Object.values(eventDataSchemas))).meta({
+  id: 'IncidentEventData',
+  title: 'The data of an incident lifecycle event (binary mode)',
+});
 export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
 
 /** The envelope attributes every event carries (everything but `type` and `data`). */

@@ -127,6 +127,14 @@ export class KafkaPublisher implements EventPublisher {
     });
   }
 
+  /**
+   * Connects now, in the background, so that the first publish need not (after a crash: the
+   * first overdue breach, issue 12). A failure is left to that publish to meet and report.
+   */
+  warmUp(): void {
+    this.connect().catch(() => undefined);
+  }
+
   private async connect(): Promise<void> {
     if (this.connected) return;
     this.connecting ??= this.producer.connect().then(

@@ -1,15 +1,18 @@
 /**
- * Roles come up independently (issue 12 §1), with the whole service in real processes
- * (src/main.ts, every role, as `npm run up` runs it), the real broker and Postgres:
+ * Roles come up independently (issue 12 §1), with the whole service in real processes started as
+ * a user starts them (`npm run up`, every role), the real broker and Postgres:
  * - SIGKILL while timers are about to come due, restart at once: every overdue breach and
  *   escalation reaches a plain kafkajs consumer exactly once (per id and per milestone), none
  *   early; the restarted process answered /readyz 200 with its roles listed; the projector is back
  *   (an incident posted after the restart breaches, which only the projector can plan), and it
  *   got back by removing the member the killed process left in the consumer group;
- * - a graceful stop (SIGTERM) leaves the consumer group at once: no member is left behind.
+ * - a graceful stop (SIGTERM) leaves the consumer group at once: no member is left behind;
+ * - npm killed alone (SIGKILL cannot be passed on) does not leave the service running without it,
+ *   holding its port: the service notices and stops gracefully (scripts/up.ts stopWithParent).
  * No assertion on time; the timings are printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Consumer } from 'kafkajs';
 import { Pool } from 'pg';
@@ -26,7 +29,7 @@ import {
 
 jest.setTimeout(180_000);
 
-const MAIN = path.resolve(__dirname, '../../src/main.ts');
+const ROOT = path.resolve(__dirname, '../..');
 const MIN = 60_000;
 
 interface Service {
@@ -66,9 +69,12 @@ let pool: Pool;
 const received: Received[] = [];
 const services: Service[] = [];
 
+/** `npm run up` in a process group of its own (killGroup kills npm and the service at once). */
 function startService(): Service {
   let output = '';
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', MAIN], {
+  const child = spawn('npm', ['run', '--silent', 'up'], {
+    cwd: ROOT,
+    detached: true,
     env: {
       ...process.env,
       ROLES: 'api,projector,scheduler',
@@ -94,6 +100,35 @@ function startService(): Service {
   const service = { child, output: () => output, exited };
   services.push(service);
   return service;
+}
+
+/** SIGKILL to npm and the service together (a crash of the whole unit). */
+function killGroup(service: Service): void {
+  try {
+    process.kill(-service.child.pid!, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+/** The service's process: npm's child (`exec node` in the `up` script, no shell between). */
+function servicePid(service: Service): number {
+  const npm = service.child.pid!;
+  const pid = Number(
+    readFileSync(`/proc/${npm}/task/${npm}/children`, 'utf8').trim().split(' ')[0],
+  );
+  if (!pid) throw new Error(`npm (pid ${npm}) has no child process`);
+  return pid;
+}
+
+/** Running (not gone, not a zombie waiting for whoever adopted it to reap it). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 async function readyz(): Promise<{ status: number; body: { roles?: Record<string, string> } }> {
@@ -170,7 +205,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of services) s.child.kill('SIGKILL');
+  for (const s of services) killGroup(s);
   await Promise.all(services.map((s) => s.exited));
   await consumer?.disconnect();
   await pool?.end();
@@ -208,7 +243,7 @@ test('SIGKILL, restart: overdue timers fire once, never early; the projector rej
     what: 'just before the deadline',
   });
   const killedAt = Date.now();
-  first.child.kill('SIGKILL');
+  killGroup(first);
   await first.exited;
   const second = startService();
 
@@ -276,4 +311,29 @@ test('SIGKILL, restart: overdue timers fire once, never early; the projector rej
   await second.exited;
   expect(second.child.exitCode).toBe(0);
   expect(await groupMembers()).toBe(0);
+});
+
+test('npm run up: npm SIGKILLed alone, the service stops with it and leaves the group', async () => {
+  const service = startService();
+  await waitFor(
+    async () => (await readyz().catch(() => null))?.body.roles?.projector === 'running',
+    {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+      what: 'the instance with its projector running',
+    },
+  );
+  const pid = servicePid(service);
+  service.child.kill('SIGKILL'); // npm only: it cannot pass SIGKILL on
+  await service.exited;
+  await waitFor(() => !alive(pid), {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    what: 'the service to stop after npm was killed',
+  });
+  expect(service.output()).toContain('is gone; stopping');
+  // Gracefully: it left the consumer group (no member for a successor to wait out) and freed the
+  // port for the next `npm run up`.
+  expect(await groupMembers()).toBe(0);
+  await expect(fetch(`http://127.0.0.1:${port}/readyz`)).rejects.toThrow();
 });
