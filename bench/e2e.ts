@@ -55,6 +55,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { Client } from 'pg';
 import { createApiKey } from '../src/http/api-keys';
 import { ensureDatabase } from '../src/infra/db';
+import { childOf } from '../test/chaos/infra';
 import { RawHttpPool } from './raw-http';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -444,7 +445,7 @@ class E2eBench {
     await sleep(1000); // doubles arriving late
     const loop = await this.scrapeLoop();
     const rss = this.processes
-      .map((p) => `${p.roles}: ${rssOf(servicePid(p.child.pid!))}`)
+      .map((p) => `${p.roles}: ${rssOf(childOf(p.child.pid!) ?? p.child.pid!)}`)
       .join('; ');
     const report = judge(mine(), accepted);
     const posts = [...statuses].map(([s, n]) => `${s}×${n}`).join(' ');
@@ -605,7 +606,7 @@ class E2eBench {
       await this.waitProjectorClaimed(killedAt, 120_000);
     }
     const rss = this.processes
-      .map((p) => `${p.roles}: ${rssOf(servicePid(p.child.pid!))}`)
+      .map((p) => `${p.roles}: ${rssOf(childOf(p.child.pid!) ?? p.child.pid!)}`)
       .join('; ');
     say(`   service RSS after the restarts ${rss}; load ${loadavg()}`);
   }
@@ -678,12 +679,6 @@ function stats(values: number[]): string {
 
 function ms(v: number): string {
   return `${Math.round(v)} ms`;
-}
-
-/** The service's pid: npm's child (`exec node` in the `up` script: no shell between them). */
-function servicePid(npmPid: number): number {
-  const children = readFileSync(`/proc/${npmPid}/task/${npmPid}/children`, 'utf8').trim();
-  return Number(children.split(' ')[0]) || npmPid;
 }
 
 function rssOf(pid: number): string {

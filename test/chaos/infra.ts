@@ -188,6 +188,19 @@ function childPids(parent: number): number[] {
 }
 
 /** Resident set size of a process in bytes (0 when it is gone). */
+/**
+ * The first child of process `pid` (Linux /proc), or undefined: the service under `npm run up`,
+ * whose script execs node, so that npm's child is the service itself.
+ */
+export function childOf(pid: number): number | undefined {
+  try {
+    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return Number(children.split(' ')[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function rssBytes(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

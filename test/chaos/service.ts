@@ -1,14 +1,16 @@
 /**
- * The service as real child processes (`src/main.ts` through tsx, every role unless told), each
- * configured only through the environment variables the README documents. The suite kills them
- * with SIGKILL and starts them again, like a supervisor would.
+ * The service as real processes started the way a user starts it (`npm run up`, every role unless
+ * told, each in a process group of its own), configured only through the environment variables
+ * the README documents (KAFKA_BROKERS and API_KEYS set: `up` starts no broker and makes no key).
+ * The suite kills them with SIGKILL (npm and the service together) and starts them again, like a
+ * supervisor would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createApiKey } from '../../src/http/api-keys';
-import { rssBytes, sleep } from './infra';
+import { childOf, rssBytes, sleep } from './infra';
 
-const MAIN = path.resolve(__dirname, '../../src/main.ts');
+const ROOT = path.resolve(__dirname, '../..');
 
 export interface Topics {
   events: string;
@@ -57,8 +59,9 @@ export class ServiceProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The service's process (npm's child), not npm's. */
   get pid(): number | undefined {
-    return this.running ? this.child!.pid : undefined;
+    return this.running ? childOf(this.child!.pid!) : undefined;
   }
 
   get running(): boolean {
@@ -75,7 +78,9 @@ export class ServiceProcess {
     const { setup } = this;
     this.starts += 1;
     this.killing = false;
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    const child = spawn('npm', ['run', '--silent', 'up'], {
+      cwd: ROOT,
+      detached: true,
       env: {
         ...process.env,
         ROLES: 'api,projector,scheduler',
@@ -110,24 +115,27 @@ export class ServiceProcess {
     this.child = child;
   }
 
-  /** SIGKILL: no shutdown hook runs, nothing is flushed. Resolves once the process is gone. */
+  /**
+   * SIGKILL to npm and the service together: no shutdown hook runs, nothing is flushed. Resolves
+   * once npm is gone (the service went with it).
+   */
   async kill(): Promise<void> {
     const child = this.child;
     if (!child || !this.running) return;
     this.killing = true;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    killGroup(child);
     await exited;
   }
 
-  /** SIGTERM (graceful), SIGKILL after 15 s. */
+  /** SIGTERM to npm, which passes it on (a graceful stop); SIGKILL to all after 15 s. */
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || !this.running) return;
     this.killing = true;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const timer = setTimeout(() => killGroup(child), 15_000);
     await exited;
     clearTimeout(timer);
   }
@@ -171,4 +179,12 @@ export interface ReadyBody {
   checks?: Record<string, unknown>;
   missing?: string[];
   [key: string]: unknown;
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // gone already
+  }
 }

@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { Consumer } from 'kafkajs';
 import { Pool } from 'pg';
 import { createApiKey } from '../../src/http/api-keys';
+import { childOf } from '../chaos/infra';
 import {
   createTopics,
   dropDatabase,
@@ -109,16 +110,6 @@ function killGroup(service: Service): void {
   } catch {
     // gone already
   }
-}
-
-/** The service's process: npm's child (`exec node` in the `up` script, no shell between). */
-function servicePid(service: Service): number {
-  const npm = service.child.pid!;
-  const pid = Number(
-    readFileSync(`/proc/${npm}/task/${npm}/children`, 'utf8').trim().split(' ')[0],
-  );
-  if (!pid) throw new Error(`npm (pid ${npm}) has no child process`);
-  return pid;
 }
 
 /** Running (not gone, not a zombie waiting for whoever adopted it to reap it). */
@@ -323,7 +314,8 @@ test('npm run up: npm SIGKILLed alone, the service stops with it and leaves the 
       what: 'the instance with its projector running',
     },
   );
-  const pid = servicePid(service);
+  const pid = childOf(service.child.pid!);
+  if (pid === undefined) throw new Error('npm run up has no child process');
   service.child.kill('SIGKILL'); // npm only: it cannot pass SIGKILL on
   await service.exited;
   await waitFor(() => !alive(pid), {
