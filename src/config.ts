@@ -156,7 +156,7 @@ const schema = z.object({
   OUTBOX_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
   /** Back-off after a failed publish: starts here, doubles up to OUTBOX_RETRY_MAX_MS. */
   OUTBOX_RETRY_MIN_MS: int(10, 60_000).default(200),
-  OUTBOX_RETRY_MAX_MS: int(100, 600_000).default(10_000),
+  OUTBOX_RETRY_MAX_MS: int(100, 600_000).default(2_000),
 
   // --- read API and live stream (issue 8) ---
   /** GET /v1/stream: comment sent this often so proxies keep an idle stream open. */
