@@ -66,7 +66,7 @@ function stopWithParent(intervalMs = 200): void {
 
 const USAGE = `usage: npm run up
 Runs the service on its defaults, or on the variables of README "Configuration" (HTTP_PORT,
-DATABASE_URL, KAFKA_BROKERS, KAFKA_TOPIC_*, PROJECTOR_GROUP_ID, ...). Without KAFKA_BROKERS it
+DATABASE_URL, KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, PROJECTOR_GROUP_ID, ...). Without KAFKA_BROKERS it
 starts (or reuses) the local Kafka broker on 127.0.0.1:9092. Takes no arguments.`;
 
 async function main(): Promise<void> {

@@ -21,6 +21,18 @@ const topicName = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,200}$/, 'a Kafka topic name: letters, digits, ".", "_", "-"');
 
+/**
+ * The topics' default names. KAFKA_TOPIC_PREFIX is put before each of them; a topic variable that
+ * is set is taken as it is (SPEC §4 gives the default names).
+ */
+const TOPIC_DEFAULTS = {
+  KAFKA_TOPIC_EVENTS: 'incident.events',
+  KAFKA_TOPIC_WARNINGS: 'sla.warnings',
+  KAFKA_TOPIC_ESCALATIONS: 'sla.escalations',
+  KAFKA_TOPIC_DLQ: 'incident.events.dlq',
+  KAFKA_TOPIC_REPORTS: 'sla.reports',
+} as const;
+
 const schema = z.object({
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(8080),
@@ -50,12 +62,17 @@ const schema = z.object({
     )
     .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port')).min(1)),
   KAFKA_CLIENT_ID: z.string().min(1).default('sla-timer'),
-  KAFKA_TOPIC_EVENTS: topicName.default('incident.events'),
-  KAFKA_TOPIC_WARNINGS: topicName.default('sla.warnings'),
-  KAFKA_TOPIC_ESCALATIONS: topicName.default('sla.escalations'),
-  KAFKA_TOPIC_DLQ: topicName.default('incident.events.dlq'),
+  /** An instance of its own beside another on one broker: `KAFKA_TOPIC_PREFIX=test1.` */
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{0,100}$/, 'up to 100 letters, digits, ".", "_", "-"')
+    .default(''),
+  KAFKA_TOPIC_EVENTS: topicName.default(TOPIC_DEFAULTS.KAFKA_TOPIC_EVENTS),
+  KAFKA_TOPIC_WARNINGS: topicName.default(TOPIC_DEFAULTS.KAFKA_TOPIC_WARNINGS),
+  KAFKA_TOPIC_ESCALATIONS: topicName.default(TOPIC_DEFAULTS.KAFKA_TOPIC_ESCALATIONS),
+  KAFKA_TOPIC_DLQ: topicName.default(TOPIC_DEFAULTS.KAFKA_TOPIC_DLQ),
   /** `report.monthly_issued`, once per closed month (issue 15). */
-  KAFKA_TOPIC_REPORTS: topicName.default('sla.reports'),
+  KAFKA_TOPIC_REPORTS: topicName.default(TOPIC_DEFAULTS.KAFKA_TOPIC_REPORTS),
   /** Create missing topics at start (off where the service may not create topics). */
   KAFKA_CREATE_TOPICS: flag(true),
   KAFKA_EVENTS_PARTITIONS: int(1, 1000).default(6),
@@ -195,6 +212,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const config = parsed.data;
+  for (const [name, byDefault] of Object.entries(TOPIC_DEFAULTS)) {
+    if (!(name in present))
+      config[name as keyof typeof TOPIC_DEFAULTS] = config.KAFKA_TOPIC_PREFIX + byDefault;
+  }
   // An idle event stream is kept open by its heartbeats; a shorter idle timeout would cut it.
   if (config.HTTP_CONNECTION_TIMEOUT_MS <= config.STREAM_HEARTBEAT_MS) {
     throw new ConfigError([

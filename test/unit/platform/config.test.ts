@@ -32,6 +32,17 @@ describe('loadConfig', () => {
     expect(config.HTTP_PORT).toBe(9000);
   });
 
+  it('puts KAFKA_TOPIC_PREFIX before the default topic names; a topic variable set wins as it is', () => {
+    const config = loadConfig({ KAFKA_TOPIC_PREFIX: 'tenant-b.', KAFKA_TOPIC_DLQ: 'dead.letters' });
+    expect(config).toMatchObject({
+      KAFKA_TOPIC_EVENTS: 'tenant-b.incident.events',
+      KAFKA_TOPIC_WARNINGS: 'tenant-b.sla.warnings',
+      KAFKA_TOPIC_ESCALATIONS: 'tenant-b.sla.escalations',
+      KAFKA_TOPIC_DLQ: 'dead.letters',
+      KAFKA_TOPIC_REPORTS: 'tenant-b.sla.reports',
+    });
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ HTTP_PORT: '' }).HTTP_PORT).toBe(8080);
   });
@@ -44,6 +55,7 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url', /DATABASE_URL/],
     ['REPORT_TIME_ZONE', 'Mars/Olympus', /REPORT_TIME_ZONE/],
     ['KAFKA_TOPIC_EVENTS', 'bad topic!', /KAFKA_TOPIC_EVENTS/],
+    ['KAFKA_TOPIC_PREFIX', 'a/b', /KAFKA_TOPIC_PREFIX/],
     ['HTTP_REQUEST_TIMEOUT_MS', '10', /HTTP_REQUEST_TIMEOUT_MS/],
     ['HTTP_CONNECTION_TIMEOUT_MS', '15000', /HTTP_CONNECTION_TIMEOUT_MS.*STREAM_HEARTBEAT_MS/],
   ])('rejects %s=%s naming the variable', (name, value, pattern) => {
