@@ -13,6 +13,7 @@ import { copyFile, mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createPool, type Pool } from '../../src/infra/db';
+import { INCIDENT_EVENT_TYPES } from '../../src/domain';
 import { defaultMigrationsDir, migrate } from '../../src/infra/migrate';
 import {
   DIGESTS_OF_EVENTS,
@@ -222,7 +223,7 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
     );
     expect(keys.rows.map((r) => r.def.replace(`${schema}.`, ''))).toEqual([
       'CREATE INDEX incident_events_incident_idx ON incident_events USING btree (incident_id)',
-      `CREATE INDEX incident_events_report_time_idx ON incident_events USING btree ("time") WHERE (type = ANY (ARRAY['incident.dispatched'::text, 'incident.arrived'::text, 'incident.followed_up'::text]))`,
+      `CREATE INDEX incident_events_report_time_idx ON incident_events USING btree ("time") WHERE (type = ANY (ARRAY['incident.dispatched'::incident_event_type, 'incident.arrived'::incident_event_type, 'incident.followed_up'::incident_event_type]))`,
       'CREATE UNIQUE INDEX incident_events_pkey ON incident_events USING btree (event_key)',
     ]);
     // Only Postgres writes the key.
@@ -235,6 +236,36 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
         [hex16('e')],
       ),
     ).rejects.toThrow(/cannot insert a non-DEFAULT value into column "event_key"/);
+  });
+
+  it('types events with the enum of exactly the projector event types, in text order', async () => {
+    const { rows } = await pool.query<{ labels: string[] }>(
+      `SELECT enum_range(NULL::incident_event_type)::text[] AS labels`,
+    );
+    expect(rows[0]!.labels).toEqual([...INCIDENT_EVENT_TYPES].sort());
+  });
+
+  it('stops, changing nothing, when a stored event type is not one of them', async () => {
+    const other = `${schema}_b`;
+    const scratch = await schemaPool(other);
+    try {
+      await migrate(scratch, undefined, await migrationsBefore(NARROW));
+      await scratch.query(
+        `INSERT INTO incident_events (incident_id, source, event_id, type, time, data,
+           kafka_partition, kafka_offset, digest)
+         VALUES ('I', '/src', 'x', 'incident.teleported', now(), '{}', 0, 1, decode($1, 'hex'))`,
+        [hex('f')],
+      );
+      await expect(migrate(scratch)).rejects.toThrow(
+        /0019_narrow_event_key.sql failed: incident_events holds event types this release does not know: incident.teleported/,
+      );
+      const { rows } = await scratch.query<{ n: number; type: string }>(
+        `SELECT count(*)::int AS n, pg_typeof(min(type))::text AS type FROM incident_events`,
+      );
+      expect(rows[0]).toEqual({ n: 1, type: 'text' });
+    } finally {
+      await dropSchema(scratch, other);
+    }
   });
 });
 
