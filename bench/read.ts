@@ -147,9 +147,9 @@ async function generate(pool: Pool, n: number): Promise<void> {
     await client.query(
       `INSERT INTO incident_events (incident_id, source, event_id, type, time, data,
          kafka_partition, kafka_offset, digest)
-       SELECT i.incident_id, '/bench', i.incident_id || '-' || e.n, e.type,
-              i.reported_at + e.after, e.data::jsonb, 0,
-              row_number() OVER (), sha256(convert_to(i.incident_id || '-' || e.n, 'UTF8'))
+       SELECT i.incident_id, '/bench', i.incident_id || '-' || e.n, e.type::incident_event_type,
+              i.reported_at + e.after, e.data::jsonb, 0, row_number() OVER (),
+              substring(sha256(convert_to(i.incident_id || '-' || e.n, 'UTF8')) FROM 1 FOR 16)
        FROM incidents i
        CROSS JOIN (VALUES
          (1, 'incident.reported', interval '0', '{"severity":"II","title":"t"}'),
