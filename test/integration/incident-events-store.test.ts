@@ -79,6 +79,22 @@ async function insertBefore0017(
   );
 }
 
+/** A row the migration tests insert (source `/src`, an acknowledgement), as read back after them. */
+function migratedRow(incidentId: string, id: string, offset: number) {
+  return {
+    incident_id: incidentId,
+    source: '/src',
+    event_id: id,
+    type: 'incident.acknowledged',
+    data: { by: 'desk' },
+    kafka_partition: 1,
+    kafka_offset: offset,
+    time: new Date('2026-11-01T10:00:00Z'),
+    accepted_at: new Date('2026-11-01T10:00:01Z'),
+    recorded_at: new Date('2026-11-01T10:00:02Z'),
+  };
+}
+
 describe('migration 0017 folds applied_events into incident_events', () => {
   const schema = `fold_test_${process.pid}`;
   let pool: Pool;
@@ -106,16 +122,7 @@ describe('migration 0017 folds applied_events into incident_events', () => {
        FROM incident_events ORDER BY event_id`,
     );
     const row = (incidentId: string, id: string, offset: number, digest: string) => ({
-      incident_id: incidentId,
-      source: '/src',
-      event_id: id,
-      type: 'incident.acknowledged',
-      data: { by: 'desk' },
-      kafka_partition: 1,
-      kafka_offset: offset,
-      time: new Date('2026-11-01T10:00:00Z'),
-      accepted_at: new Date('2026-11-01T10:00:01Z'),
-      recorded_at: new Date('2026-11-01T10:00:02Z'),
+      ...migratedRow(incidentId, id, offset),
       digest,
     });
     expect(rows).toEqual([
@@ -199,16 +206,7 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
        FROM incident_events ORDER BY event_id`,
     );
     const row = (incidentId: string, id: string, offset: number, digest: string) => ({
-      incident_id: incidentId,
-      source: '/src',
-      event_id: id,
-      type: 'incident.acknowledged',
-      data: { by: 'desk' },
-      kafka_partition: 1,
-      kafka_offset: offset,
-      time: new Date('2026-11-01T10:00:00Z'),
-      accepted_at: new Date('2026-11-01T10:00:01Z'),
-      recorded_at: new Date('2026-11-01T10:00:02Z'),
+      ...migratedRow(incidentId, id, offset),
       event_key: eventKeyOf('/src', id),
       digest,
     });
