@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
   AssignerProtocol,
@@ -372,12 +373,25 @@ export function isDeadPredecessor(
   return tag.pid === self.pid || !alive(tag.pid);
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether process `pid` of this host still runs. Signal 0 answers for a zombie too (a process that
+ * has exited and that its parent has not reaped yet): a service killed under `npm run up` with npm
+ * is one until whoever adopted it reaps it, which on some hosts takes long. On Linux its state in
+ * /proc tells (`Z`); elsewhere signal 0 is all there is.
+ */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ...": comm may hold spaces and parentheses, the state follows the last ")".
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch (err) {
+    // Gone since the signal, or no /proc here (not Linux: the signal's answer stands).
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }
 

@@ -12,11 +12,11 @@
  * No assertion on time; the timings are printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Consumer } from 'kafkajs';
 import { Pool } from 'pg';
 import { createApiKey } from '../../src/http/api-keys';
+import { processAlive } from '../../src/infra/kafka-consumer';
 import { childOf } from '../chaos/infra';
 import {
   createTopics,
@@ -109,16 +109,6 @@ function killGroup(service: Service): void {
     process.kill(-service.child.pid!, 'SIGKILL');
   } catch {
     // gone already
-  }
-}
-
-/** Running (not gone, not a zombie waiting for whoever adopted it to reap it). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
   }
 }
 
@@ -318,7 +308,7 @@ test('npm run up: npm SIGKILLed alone, the service stops with it and leaves the 
   if (pid === undefined) throw new Error('npm run up has no child process');
   service.child.kill('SIGKILL'); // npm only: it cannot pass SIGKILL on
   await service.exited;
-  await waitFor(() => !alive(pid), {
+  await waitFor(() => !processAlive(pid), {
     timeoutMs: 30_000,
     intervalMs: 50,
     what: 'the service to stop after npm was killed',
