@@ -95,27 +95,46 @@ function migratedRow(incidentId: string, id: string, offset: number) {
   };
 }
 
-describe('migration 0017 folds applied_events into incident_events', () => {
-  const schema = `fold_test_${process.pid}`;
-  let pool: Pool;
+/** The definitions of `incident_events`' indexes in `schema`, without the schema's name. */
+async function indexesOfIncidentEvents(pool: Pool, schema: string): Promise<string[]> {
+  const { rows } = await pool.query<{ def: string }>(
+    `SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index
+     WHERE indrelid = '${schema}.incident_events'::regclass ORDER BY 1`,
+  );
+  return rows.map((r) => r.def.replace(`${schema}.`, ''));
+}
 
+/**
+ * A schema of its own for one describe block's tests (`db.pool` searches it first): created before
+ * them, dropped after.
+ */
+function useScratchSchema(schema: string): { pool: Pool } {
+  const db = {} as { pool: Pool };
   beforeAll(async () => {
-    pool = await schemaPool(schema);
+    db.pool = await schemaPool(schema);
   });
   afterAll(async () => {
-    await dropSchema(pool, schema);
+    await dropSchema(db.pool, schema);
   });
+  return db;
+}
+
+describe('migration 0017 folds applied_events into incident_events', () => {
+  const schema = `fold_test_${process.pid}`;
+  const db = useScratchSchema(schema);
 
   it('carries every event and its digest over, and drops applied_events', async () => {
-    await migrate(pool, undefined, await migrationsBefore(FOLD));
-    await insertBefore0017(pool, { incidentId: 'INC-1', id: 'e1', offset: 7, digest: hex('a') });
-    await insertBefore0017(pool, { incidentId: 'INC-1', id: 'e2', offset: 9, digest: hex('b') });
-    await insertBefore0017(pool, { incidentId: 'INC-2', id: 'e3', offset: 8, digest: hex('c') });
+    await migrate(db.pool, undefined, await migrationsBefore(FOLD));
+    await insertBefore0017(db.pool, { incidentId: 'INC-1', id: 'e1', offset: 7, digest: hex('a') });
+    await insertBefore0017(db.pool, { incidentId: 'INC-1', id: 'e2', offset: 9, digest: hex('b') });
+    await insertBefore0017(db.pool, { incidentId: 'INC-2', id: 'e3', offset: 8, digest: hex('c') });
 
     // 0017 and what came after it, up to 0019 (which changes the table again: tested below).
-    expect((await migrate(pool, undefined, await migrationsBefore(NARROW))).applied[0]).toBe(FOLD);
+    expect((await migrate(db.pool, undefined, await migrationsBefore(NARROW))).applied[0]).toBe(
+      FOLD,
+    );
 
-    const { rows } = await pool.query(
+    const { rows } = await db.pool.query(
       `SELECT incident_id, source, event_id, type, data, kafka_partition,
               kafka_offset::int AS kafka_offset, time, accepted_at, recorded_at,
               encode(digest, 'hex') AS digest
@@ -130,13 +149,9 @@ describe('migration 0017 folds applied_events into incident_events', () => {
       row('INC-1', 'e2', 9, hex('b')),
       row('INC-2', 'e3', 8, hex('c')),
     ]);
-    const gone = await pool.query(`SELECT to_regclass('${schema}.applied_events') AS t`);
+    const gone = await db.pool.query(`SELECT to_regclass('${schema}.applied_events') AS t`);
     expect(gone.rows[0].t).toBeNull();
-    const keys = await pool.query<{ def: string }>(
-      `SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index
-       WHERE indrelid = '${schema}.incident_events'::regclass ORDER BY 1`,
-    );
-    expect(keys.rows.map((r) => r.def.replace(`${schema}.`, ''))).toEqual([
+    expect(await indexesOfIncidentEvents(db.pool, schema)).toEqual([
       'CREATE INDEX incident_events_incident_idx ON incident_events USING btree (incident_id)',
       `CREATE INDEX incident_events_report_time_idx ON incident_events USING btree ("time") WHERE (type = ANY (ARRAY['incident.dispatched'::text, 'incident.arrived'::text, 'incident.followed_up'::text]))`,
       'CREATE UNIQUE INDEX incident_events_pkey ON incident_events USING btree (source, event_id)',
@@ -172,18 +187,11 @@ describe('migration 0017 folds applied_events into incident_events', () => {
 
 describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)', () => {
   const schema = `narrow_test_${process.pid}`;
-  let pool: Pool;
-
-  beforeAll(async () => {
-    pool = await schemaPool(schema);
-  });
-  afterAll(async () => {
-    await dropSchema(pool, schema);
-  });
+  const db = useScratchSchema(schema);
 
   /** One lifecycle event as the projector wrote it from 0017 to 0019 (a 32-byte digest). */
   const insertBefore0019 = (incidentId: string, id: string, offset: number, digest: string) =>
-    pool.query(
+    db.pool.query(
       `INSERT INTO incident_events (incident_id, source, event_id, type, time, data,
          kafka_partition, kafka_offset, accepted_at, recorded_at, digest)
        VALUES ($1, '/src', $2, 'incident.acknowledged', '2026-11-01T10:00:00Z', '{"by":"desk"}',
@@ -192,14 +200,14 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
     );
 
   it('carries every event over with its key and the first 16 bytes of its digest', async () => {
-    await migrate(pool, undefined, await migrationsBefore(NARROW));
+    await migrate(db.pool, undefined, await migrationsBefore(NARROW));
     await insertBefore0019('INC-1', 'e1', 7, hex('a'));
     await insertBefore0019('INC-2', 'e3', 8, `${hex16('c')}${hex16('d')}`);
     await insertBefore0019('INC-1', 'e2', 9, hex('b'));
 
-    expect((await migrate(pool)).applied[0]).toBe(NARROW);
+    expect((await migrate(db.pool)).applied[0]).toBe(NARROW);
 
-    const { rows } = await pool.query(
+    const { rows } = await db.pool.query(
       `SELECT incident_id, source, event_id, type, data, kafka_partition,
               kafka_offset::int AS kafka_offset, time, accepted_at, recorded_at,
               encode(event_key, 'hex') AS event_key, encode(digest, 'hex') AS digest
@@ -215,18 +223,14 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
       row('INC-1', 'e2', 9, hex16('b')),
       row('INC-2', 'e3', 8, hex16('c')),
     ]);
-    const keys = await pool.query<{ def: string }>(
-      `SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index
-       WHERE indrelid = '${schema}.incident_events'::regclass ORDER BY 1`,
-    );
-    expect(keys.rows.map((r) => r.def.replace(`${schema}.`, ''))).toEqual([
+    expect(await indexesOfIncidentEvents(db.pool, schema)).toEqual([
       'CREATE INDEX incident_events_incident_idx ON incident_events USING btree (incident_id)',
       `CREATE INDEX incident_events_report_time_idx ON incident_events USING btree ("time") WHERE (type = ANY (ARRAY['incident.dispatched'::incident_event_type, 'incident.arrived'::incident_event_type, 'incident.followed_up'::incident_event_type]))`,
       'CREATE UNIQUE INDEX incident_events_pkey ON incident_events USING btree (event_key)',
     ]);
     // Only Postgres writes the key.
     await expect(
-      pool.query(
+      db.pool.query(
         `INSERT INTO incident_events (incident_id, source, event_id, type, time, data,
            kafka_partition, kafka_offset, digest, event_key)
          VALUES ('INC-3', '/src', 'e4', 'incident.acknowledged', now(), '{}', 1, 10,
@@ -237,7 +241,7 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
   });
 
   it('types events with the enum of exactly the projector event types, in text order', async () => {
-    const { rows } = await pool.query<{ labels: string[] }>(
+    const { rows } = await db.pool.query<{ labels: string[] }>(
       `SELECT enum_range(NULL::incident_event_type)::text[] AS labels`,
     );
     expect(rows[0]!.labels).toEqual([...INCIDENT_EVENT_TYPES].sort());
@@ -269,15 +273,8 @@ describe('migration 0019 keys incident_events by a 16-byte hash of (source, id)'
 
 describe('incident_events: the idempotency key', () => {
   const schema = `idem_key_test_${process.pid}`;
-  let pool: Pool;
-
-  beforeAll(async () => {
-    pool = await schemaPool(schema);
-    await migrate(pool);
-  });
-  afterAll(async () => {
-    await dropSchema(pool, schema);
-  });
+  const db = useScratchSchema(schema);
+  beforeAll(() => migrate(db.pool));
 
   const event = (incidentId: string, id: string, digest: string): TimelineRow => ({
     incidentId,
@@ -293,7 +290,7 @@ describe('incident_events: the idempotency key', () => {
   });
   const insert = async (rows: TimelineRow[]) => {
     const stmt = timelineInsert(rows);
-    return (await pool.query(stmt.text, stmt.values)).rowCount;
+    return (await db.pool.query(stmt.text, stmt.values)).rowCount;
   };
 
   it('takes a (source, id) once, whatever its content or incident, and returns its digest', async () => {
@@ -307,7 +304,7 @@ describe('incident_events: the idempotency key', () => {
     // The same id from another source is another event.
     expect(await insert([{ ...event('INC-2', 'k1', hex16('3')), source: '/other' }])).toBe(1);
 
-    const { rows } = await pool.query<{ digests: DigestTuple[] }>(
+    const { rows } = await db.pool.query<{ digests: DigestTuple[] }>(
       `SELECT ${DIGESTS_OF_EVENTS} AS digests, $1::text[] AS unused`,
       [[], ['/src', '/src', '/other', '/src'], ['k1', 'k2', 'k1', 'k9']],
     );
@@ -335,7 +332,12 @@ describe('incident_events: the idempotency key', () => {
       source,
     }));
     expect(await insert(stored)).toBe(pairs.length);
-    const { rows } = await pool.query<{ source: string; id: string; stored: string; fn: string }>(
+    const { rows } = await db.pool.query<{
+      source: string;
+      id: string;
+      stored: string;
+      fn: string;
+    }>(
       `SELECT e.source, e.event_id AS id, encode(e.event_key, 'hex') AS stored,
               encode(sla_event_key(e.source, e.event_id), 'hex') AS fn
        FROM incident_events e WHERE e.incident_id LIKE 'INC-KEY-%'`,
