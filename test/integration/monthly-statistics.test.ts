@@ -378,7 +378,7 @@ test('a bad amount or currency is a 400 naming the field, and nothing is recorde
   ]);
 });
 
-test('the incident shows its service kind', async () => {
+test('the incident shows its service kind, in the read API and in v_incidents', async () => {
   const kinds: Record<string, unknown> = {};
   for (const id of ['INC-A', 'INC-B']) {
     const res = await fetch(`http://${app.address}/v1/incidents/${id}`, {
@@ -387,4 +387,13 @@ test('the incident shows its service kind', async () => {
     kinds[id] = ((await res.json()) as { serviceKind: unknown }).serviceKind;
   }
   expect(kinds).toEqual({ 'INC-A': 'after_sales', 'INC-B': 'installation' });
+  // migrations/0021: a dashboard splits installation from after-sales without a join.
+  const view = await db.pool.query<{ incident_id: string; service_kind: string }>(
+    `SELECT incident_id, service_kind FROM v_incidents WHERE incident_id IN ('INC-A', 'INC-B')
+     ORDER BY incident_id`,
+  );
+  expect(view.rows).toEqual([
+    { incident_id: 'INC-A', service_kind: 'after_sales' },
+    { incident_id: 'INC-B', service_kind: 'installation' },
+  ]);
 });
