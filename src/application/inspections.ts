@@ -11,9 +11,11 @@ import {
   inspectionScheduleBody,
   MAX_SCHEDULE_YEARS,
   type InspectionReportSection,
+  type InspectionScheduleSummary,
   type InspectionScheduleView,
   type InspectionsQuery,
   type InspectionView,
+  type SchedulesQuery,
 } from '../contracts/inspections';
 import { parseInput } from '../contracts/read';
 import {
@@ -32,6 +34,7 @@ import {
   scheduleById,
   scheduleDocumentEquals,
   scheduleInsert,
+  schedulesPage,
   type ObligationRow,
   type ScheduleRow,
 } from '../tables/inspections';
@@ -200,8 +203,12 @@ async function loadSchedule(
   const s = rows[0];
   if (!s) throw new NotFoundError(`no inspection schedule ${JSON.stringify(id)}`);
   const listed = await client.query<ObligationRow>(obligations(now, { scheduleId: id }));
+  return { ...summary(s), inspections: listed.rows.map((r) => view(r, now)) };
+}
+
+function summary(s: ScheduleRow): InspectionScheduleSummary {
   return {
-    id,
+    id: s.schedule_id,
     site: s.site,
     customer: s.customer,
     timeZone: s.time_zone,
@@ -212,8 +219,21 @@ async function loadSchedule(
     escalatesToTier: s.escalates_to_tier,
     createdAt: s.created_at.toISOString(),
     createdBy: s.created_by,
-    inspections: listed.rows.map((r) => view(r, now)),
   };
+}
+
+/**
+ * GET /v1/inspection-schedules: the schedules by id (of a site and / or customer when asked),
+ * `q.limit` per page; `next` is the last id of a full page (pass it as `after`), else null.
+ * Their inspections: GET /v1/inspections?scheduleId=….
+ */
+export async function listInspectionSchedules(
+  pool: Pool,
+  q: SchedulesQuery,
+): Promise<{ items: InspectionScheduleSummary[]; next: string | null }> {
+  const { rows } = await pool.query<ScheduleRow>(schedulesPage(q));
+  const full = rows.length === q.limit;
+  return { items: rows.map(summary), next: full ? rows.at(-1)!.schedule_id : null };
 }
 
 /**

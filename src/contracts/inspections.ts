@@ -126,6 +126,28 @@ export type InspectionScheduleView = z.infer<typeof inspectionSchedule>;
 
 export const scheduleIdParams = z.strictObject({ id: identifier(64) });
 
+/** GET /v1/inspection-schedules: the schedules, by id, a page at a time. */
+export const schedulesQuery = z.strictObject({
+  site: z.string().min(1).max(200).optional().describe('Only the schedules of this site'),
+  customer: z.string().min(1).max(200).optional().describe('Only the schedules of this customer'),
+  after: identifier(64).optional().describe("The previous page's `next`: ids after this one"),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+export type SchedulesQuery = z.output<typeof schedulesQuery>;
+
+export const inspectionScheduleSummary = inspectionSchedule
+  .omit({ inspections: true })
+  .meta({ id: 'InspectionScheduleSummary' });
+export type InspectionScheduleSummary = z.infer<typeof inspectionScheduleSummary>;
+
+export const inspectionScheduleList = z
+  .object({
+    items: z.array(inspectionScheduleSummary),
+    /** Pass as `after` for the next page; null on the last page. */
+    next: z.string().nullable(),
+  })
+  .meta({ id: 'InspectionScheduleList' });
+
 export const inspectionsQuery = z.strictObject({
   site: z.string().min(1).max(200).optional(),
   customer: z.string().min(1).max(200).optional(),

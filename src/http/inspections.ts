@@ -7,6 +7,7 @@ import {
   createInspectionSchedule,
   getInspectionSchedule,
   listInspections,
+  listInspectionSchedules,
   ScheduleConflictError,
 } from '../application/inspections';
 import { problemSchema } from '../contracts/http-common';
@@ -14,8 +15,10 @@ import {
   inspectionList,
   inspectionSchedule,
   inspectionScheduleBody,
+  inspectionScheduleList,
   inspectionsQuery,
   scheduleIdParams,
+  schedulesQuery,
 } from '../contracts/inspections';
 import { parseInput } from '../contracts/read';
 import type { Clock } from '../infra/clock';
@@ -78,6 +81,31 @@ export function registerInspectionRoutes(app: FastifyInstance, deps: InspectionR
         }
         throw err;
       }
+    },
+  );
+
+  app.get(
+    '/v1/inspection-schedules',
+    {
+      preHandler: readScope,
+      config: {
+        docs: {
+          summary: 'The inspection schedules',
+          description:
+            'Every schedule by id, of a site and / or a customer when asked, a page at a time: ' +
+            'a full page ends with `next`, to pass as `after`. Each schedule without its ' +
+            'inspections (`GET /v1/inspections?scheduleId=…` or `GET /v1/inspection-schedules/{id}`).',
+          tags: ['inspections'],
+          querystring: schedulesQuery,
+          responses: { 200: inspectionScheduleList },
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = parseInput(schedulesQuery, req.query, 'query parameter');
+      return reply
+        .header('cache-control', 'no-store')
+        .send(await listInspectionSchedules(deps.pool, q));
     },
   );
 

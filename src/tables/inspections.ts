@@ -82,6 +82,7 @@ export function obligationsInsert(
 
 /** A schedule row (ScheduleRow), dates as ISO text. */
 export interface ScheduleRow {
+  schedule_id: string;
   site: string | null;
   customer: string | null;
   time_zone: string;
@@ -94,12 +95,32 @@ export interface ScheduleRow {
   created_by: string | null;
 }
 
+const SCHEDULE_COLUMNS = `schedule_id, site, customer, time_zone, quarterly, from_date::text,
+  until_date::text, warn_before, escalates_to_tier, created_at, created_by`;
+
 export function scheduleById(scheduleId: string): Statement {
   return {
-    text: `SELECT site, customer, time_zone, quarterly, from_date::text, until_date::text,
-         warn_before, escalates_to_tier, created_at, created_by
-       FROM inspection_schedules WHERE schedule_id = $1`,
+    text: `SELECT ${SCHEDULE_COLUMNS} FROM inspection_schedules WHERE schedule_id = $1`,
     values: [scheduleId],
+  };
+}
+
+/**
+ * Schedules by id, those after `after` (keyset paging), of a site and / or customer when given;
+ * `limit` rows at most.
+ */
+export function schedulesPage(f: {
+  site?: string;
+  customer?: string;
+  after?: string;
+  limit: number;
+}): Statement {
+  return {
+    text: `SELECT ${SCHEDULE_COLUMNS} FROM inspection_schedules
+       WHERE ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR customer = $2)
+         AND ($3::text IS NULL OR schedule_id > $3)
+       ORDER BY schedule_id LIMIT $4`,
+    values: [f.site ?? null, f.customer ?? null, f.after ?? null, f.limit],
   };
 }
 

@@ -496,3 +496,50 @@ test('a completion that arrives before its schedule meets the inspection once th
   expect(fired).toEqual({ kind: 'warning', skipped_reason: 'inspection_done' });
   expect(about(id, 'sla.warning')).toEqual([]);
 });
+
+test('the schedules are listed by id, a page at a time, of a site or customer when asked', async () => {
+  const customer = uniq('list-customer');
+  const ids = ['b', 'a', 'c'].map((x) => `${customer}-${x}`);
+  for (const [n, id] of ids.entries()) {
+    const res = await call('POST', '/v1/inspection-schedules', 'admin', {
+      id,
+      customer,
+      site: n === 2 ? `${customer}-plant` : undefined,
+    });
+    expect(res.status).toBe(201);
+  }
+  type Page = { items: { id: string }[]; next: string | null; details: { path: string }[] };
+  const list = (query: string) => call<Page>('GET', `/v1/inspection-schedules?${query}`, 'read');
+
+  // By id, two per page: a full page names the last id to continue after; the last page none.
+  const first = await list(`customer=${customer}&limit=2`);
+  expect(first.status).toBe(200);
+  expect(first.json.items.map((s) => s.id)).toEqual([ids[1], ids[0]]);
+  expect(first.json.next).toBe(ids[0]);
+  expect(first.json.items[0]).toEqual({
+    id: ids[1],
+    site: null,
+    customer,
+    timeZone: 'Asia/Shanghai',
+    quarterly: true,
+    from: expect.any(String),
+    until: expect.any(String),
+    warnBefore: 'P14D',
+    escalatesToTier: 2,
+    createdAt: expect.any(String),
+    createdBy: expect.any(String),
+  });
+  const second = await list(`customer=${customer}&limit=2&after=${first.json.next}`);
+  expect(second.json).toEqual({ items: [expect.objectContaining({ id: ids[2] })], next: null });
+
+  // Of a site.
+  const site = await list(`site=${customer}-plant`);
+  expect(site.json.items.map((s) => s.id)).toEqual([ids[2]]);
+
+  // Bad paging is a 400 naming the parameter; reading needs a key.
+  const bad = await list('limit=0');
+  expect(bad.status).toBe(400);
+  expect(bad.json.details).toEqual([expect.objectContaining({ path: 'limit' })]);
+  const anonymous = await fetch(`http://${app.address}/v1/inspection-schedules`);
+  expect(anonymous.status).toBe(401);
+});
