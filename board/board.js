@@ -80,6 +80,7 @@
       diagnosis: 'Diagnosis',
       solution: 'Solution',
       spare_parts: 'Spare parts',
+      follow_up: 'Follow-up',
     },
     zh: {
       title: 'SLA 监控大屏',
@@ -137,6 +138,7 @@
       diagnosis: '诊断',
       solution: '解决',
       spare_parts: '备件',
+      follow_up: '回访',
     },
   };
   const ICON = { ok: '●', warned: '▲', breached: '✖' };

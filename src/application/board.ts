@@ -69,17 +69,14 @@ export async function boardSnapshot(
 }
 
 /**
- * Open milestones of open incidents whose clock runs and whose deadline is ahead: what
- * GET /v1/sla/at-risk lists without a horizon and without the breached ones (`onAtRiskList`).
+ * Open milestones whose clock runs and whose deadline is ahead: what GET /v1/sla/at-risk lists
+ * without a horizon and without the breached ones (`onAtRiskList`). Those of open incidents, and
+ * the follow-ups owed by resolved and closed ones (their clock starts at the resolution).
  */
 async function atRiskRows(pool: Pool, q: BoardQuery, now: number): Promise<BoardAtRiskItem[]> {
   const p = new Params();
   const at = p.add(new Date(now));
-  const where = [
-    `i.status = 'open'`,
-    onAtRiskListSql(at, `'infinity'::timestamptz`, 'false'),
-    ...filters(q, p),
-  ];
+  const where = [onAtRiskListSql(at, `'infinity'::timestamptz`, 'false'), ...filters(q, p)];
   const { rows } = await pool.query<MilestoneRecord & IncidentColumns>(
     `SELECT ${COLUMNS}
      FROM milestones m JOIN incidents i ON i.incident_id = m.incident_id
@@ -103,16 +100,20 @@ async function atRiskRows(pool: Pool, q: BoardQuery, now: number): Promise<Board
 }
 
 /**
- * Open incidents with a milestone whose state now is `breached` (unmet past its deadline), each
- * with those milestones, most overdue first. A milestone met late is no longer breached *now*.
+ * Incidents with a milestone whose state now is `breached` (unmet past its deadline), each with
+ * those milestones, most overdue first: open incidents (a breach whose clock stands, paused
+ * after it, included), and resolved or closed ones whose breached milestone is still open (a
+ * follow-up overdue and still owed; their other clocks stopped at the resolution). A milestone
+ * met late is no longer breached *now*.
  */
 async function breachedRows(pool: Pool, q: BoardQuery, now: number): Promise<BoardBreachedItem[]> {
   const p = new Params();
   const at = p.add(new Date(now));
+  const sql = milestoneSql(at);
   const where = [
-    `i.status = 'open'`,
+    `(i.status = 'open' OR ${sql.open})`,
     `m.state <> 'met_late'`,
-    milestoneSql(at).breached,
+    sql.breached,
     ...filters(q, p),
   ];
   // Rows are milestones; a few per incident at most (six in the default policy, per cycle).

@@ -160,6 +160,7 @@ export interface MilestoneRecord {
  */
 export function milestoneSql(now: string): {
   breached: string;
+  open: string;
   openAhead: string;
   atRisk: string;
   clockStarted: string;
@@ -167,6 +168,7 @@ export function milestoneSql(now: string): {
   const state = `sla_milestone_state_at(m.state, m.due_at, m.warn_at, ${now})`;
   return {
     breached: `sla_milestone_is_breached(m.state, m.due_at, m.breached_at, ${now})`,
+    open: `sla_milestone_is_open(m.state, m.start_at, m.stopped_at, ${now})`,
     openAhead: `(${state} IN ('pending', 'warned'))`,
     atRisk: `(${state} = 'warned')`,
     clockStarted: `sla_milestone_clock_started(m.state, m.start_at, m.stopped_at, ${now})`,
@@ -207,10 +209,13 @@ export function milestonesOfIncident(incidentId: string): Statement {
  * implied by the rule (listed rows run, so stopped_at is NULL and the stored state is pending,
  * warned or breached; without includeBreached the deadline is ahead).
  *
- * The LIMIT is applied to milestones before incidents are joined: open milestones belong to
- * open incidents (resolve/close/cancel settles them), so the join only decorates. Joining first
- * made Postgres probe an incident for every milestone in the horizon (bench/read: 2,293 probes
- * for 100 rows shown). Incident filters run inside, as a semi-join.
+ * The rule alone decides, whatever the incident's status: resolve, close and cancel stop every
+ * running clock, except `follow_up`'s, which starts at the resolution (seed §4.5.7.6, SPEC §2
+ * "open milestones"): a follow-up owed by a resolved or closed incident is listed.
+ *
+ * The LIMIT is applied to milestones before incidents are joined, so the join only decorates.
+ * Joining first made Postgres probe an incident for every milestone in the horizon (bench/read:
+ * 2,293 probes for 100 rows shown). Incident filters run inside, as a semi-join.
  */
 export function atRiskMilestones(q: AtRiskQuery, now: number, effectiveTier: string): Statement {
   const p = new Params();
@@ -227,7 +232,7 @@ export function atRiskMilestones(q: AtRiskQuery, now: number, effectiveTier: str
   if (q.site !== undefined) byIncident.push(`f.site = ${p.add(q.site)}`);
   if (byIncident.length) {
     where.push(`m.incident_id IN (SELECT f.incident_id FROM incidents f
-      WHERE f.status = 'open' AND ${byIncident.join(' AND ')})`);
+      WHERE ${byIncident.join(' AND ')})`);
   }
   const order = 'm.due_at, m.incident_id, m.milestone, m.cycle';
   return {
@@ -235,7 +240,6 @@ export function atRiskMilestones(q: AtRiskQuery, now: number, effectiveTier: str
      FROM (SELECT m.* FROM milestones m WHERE ${where.join(' AND ')}
            ORDER BY ${order} LIMIT ${p.add(q.limit)}) m
      JOIN incidents i ON i.incident_id = m.incident_id
-     WHERE i.status = 'open'
      ORDER BY ${order}`,
     values: p.values,
   };

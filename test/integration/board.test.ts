@@ -118,7 +118,8 @@ beforeAll(async () => {
   });
   // B: severity II at DC2; response breached 15 min ago and escalated to tier 2; diagnosis runs.
   await insertBreachedIncidentB(pool, at);
-  // C: resolved with a breach: counted today, not "breached now".
+  // C: resolved with a breach (its clock stopped at the resolution): counted today, not
+  // "breached now".
   await insertIncident(pool, {
     id: 'C',
     severity: 'I',
@@ -134,6 +135,7 @@ beforeAll(async () => {
     startAt: at(-30 * MIN),
     dueAt: at(-25 * MIN),
     breachedAt: at(-25 * MIN),
+    stoppedAt: at(-MIN),
   });
   // E: severity III at DC3; diagnosis paused after it breached: breached now, its clock stands.
   await insertIncident(pool, { id: 'E', severity: 'III', site: 'DC3', reportedAt: at(-40 * MIN) });
