@@ -259,22 +259,34 @@ export async function killLoop(env: ChaosEnv, o: KillLoopOptions): Promise<Scena
     });
     poster.start();
     const killsAt: number[] = [];
+    // Kill → /readyz 200 of the restarted service, for each restart that got there before the
+    // next kill (polled every 200 ms beside the loop, which keeps its rhythm).
+    const readyAfter: number[] = [];
     const end = Date.now() + o.durationMs + 5_000;
     while (Date.now() < end) {
       const interval = o.minIntervalMs + Math.random() * (o.maxIntervalMs - o.minIntervalMs);
       await sleep(Math.min(interval, Math.max(0, end - Date.now())));
       if (Date.now() >= end) break;
       await svc.kill();
-      killsAt.push(Date.now());
+      const killedAt = Date.now();
+      killsAt.push(killedAt);
       svc.start();
+      svc.waitReady(o.maxIntervalMs).then(
+        () => killsAt.at(-1) === killedAt && readyAfter.push(Date.now() - killedAt),
+        () => undefined, // killed again first, or not ready within an interval: not counted
+      );
     }
     await poster.stop();
     await svc.waitReady(180_000);
     const lastKill = killsAt.at(-1) ?? Date.now();
-    const readyAfter = Date.now() - lastKill;
+    readyAfter.sort((a, b) => a - b);
     figures.push(
       `${killsAt.length} SIGKILLs at ${secs(o.minIntervalMs)}–${secs(o.maxIntervalMs)} intervals over ` +
-        `${secs(o.durationMs)}; /readyz 200 again ${secs(readyAfter)} after the last one`,
+        `${secs(o.durationMs)}; kill → /readyz 200 again ` +
+        (readyAfter.length === 0
+          ? 'never before the next kill'
+          : `median ${secs(readyAfter[readyAfter.length >> 1]!)}, max ${secs(readyAfter.at(-1)!)} ` +
+            `(${readyAfter.length} of ${killsAt.length} restarts)`),
     );
     figures.push(`steady poster during the kills: ${poster.tally().text()}`);
     const expected = [...accepted, ...poster.accepted];
