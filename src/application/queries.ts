@@ -18,8 +18,10 @@ import {
   type ListIncidentsQuery,
   type ListSort,
   type PolicyVersion,
+  textParam,
   type TimelineEntry,
 } from '../contracts/read';
+import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors';
 import type { Pool } from '../infra/db';
 import { escalationsOfIncident, type EscalationRecord } from '../tables/escalations';
@@ -55,32 +57,33 @@ export function encodeCursor(c: Cursor): string {
   );
 }
 
+/**
+ * A decoded cursor: [version 1, sort, reported_at in µs, incident id, severity or null]. The texts
+ * are checked as a text parameter is (a NUL must not reach Postgres: it refuses it with a 500).
+ */
+const CURSOR = z.tuple([
+  z.literal(1),
+  z.string(),
+  z.string().regex(/^-?\d{1,20}$/),
+  textParam,
+  textParam.nullable(),
+]);
+
 export function decodeCursor(text: string, sort: ListSort): Cursor {
   const bad = (why: string) =>
     new ValidationError(`invalid query parameter 'cursor': ${why}`, [
       { path: 'cursor', message: why },
     ]);
-  let parts: unknown;
+  let parts: z.output<typeof CURSOR>;
   try {
-    parts = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    parts = CURSOR.parse(JSON.parse(Buffer.from(text, 'base64url').toString('utf8')));
   } catch {
-    throw bad('not a cursor from this API');
-  }
-  if (
-    !Array.isArray(parts) ||
-    parts[0] !== 1 ||
-    typeof parts[1] !== 'string' ||
-    typeof parts[2] !== 'string' ||
-    !/^-?\d{1,20}$/.test(parts[2]) ||
-    typeof parts[3] !== 'string' ||
-    (parts[4] !== null && typeof parts[4] !== 'string')
-  ) {
     throw bad('not a cursor from this API');
   }
   if (parts[1] !== sort) throw bad(`made for sort=${parts[1]}, not sort=${sort}`);
   const cursor: Cursor = { sort, reportedUs: parts[2], id: parts[3] };
   if (sort === 'severity') {
-    if (typeof parts[4] !== 'string') throw bad('not a cursor from this API');
+    if (parts[4] === null) throw bad('not a cursor from this API');
     cursor.severity = parts[4];
   }
   return cursor;

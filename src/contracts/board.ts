@@ -4,7 +4,7 @@
  * ISO-8601 UTC with milliseconds; durations are whole seconds (as in ./read.ts).
  */
 import { z } from 'zod';
-import { isTimeZone, MILESTONE_STATES, SEVERITIES } from './read';
+import { isTimeZone, MILESTONE_STATES, SEVERITIES, textParam } from './read';
 
 const severity = z.enum(SEVERITIES);
 const tier = z.number().int().min(1).max(3);
@@ -25,7 +25,7 @@ function list<T extends z.ZodType>(item: T) {
 
 export const boardQuery = z.strictObject({
   severity: list(severity).optional().describe('Comma-separated or repeated, e.g. I,II'),
-  site: z.string().min(1).max(200).optional().describe('Exact site'),
+  site: textParam.optional().describe('Exact site'),
   tier: list(z.enum(['1', '2', '3']).transform(Number))
     .optional()
     .describe('Effective tier (escalations included), e.g. 2,3'),

@@ -128,8 +128,8 @@ export const scheduleIdParams = z.strictObject({ id: identifier(64) });
 
 /** GET /v1/inspection-schedules: the schedules, by id, a page at a time. */
 export const schedulesQuery = z.strictObject({
-  site: z.string().min(1).max(200).optional().describe('Only the schedules of this site'),
-  customer: z.string().min(1).max(200).optional().describe('Only the schedules of this customer'),
+  site: line(200).optional().describe('Only the schedules of this site'),
+  customer: line(200).optional().describe('Only the schedules of this customer'),
   after: identifier(64).optional().describe("The previous page's `next`: ids after this one"),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
@@ -149,9 +149,9 @@ export const inspectionScheduleList = z
   .meta({ id: 'InspectionScheduleList' });
 
 export const inspectionsQuery = z.strictObject({
-  site: z.string().min(1).max(200).optional(),
-  customer: z.string().min(1).max(200).optional(),
-  scheduleId: z.string().min(1).max(64).optional(),
+  site: line(200).optional(),
+  customer: line(200).optional(),
+  scheduleId: identifier(64).optional(),
   status: z
     .enum(['due', 'done', 'all'])
     .default('all')

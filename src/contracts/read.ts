@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { line } from './events';
 import { inspectionReportSection } from './inspections';
 
 import { SERVICE_KINDS, SEVERITIES } from '../domain';
@@ -54,7 +55,11 @@ const instantParam = z.iso.datetime({
 });
 const limitParam = (def: number, max: number) =>
   z.coerce.number().int().min(1).max(max).default(def);
-const textParam = z.string().min(1).max(200);
+/**
+ * A text query or path parameter matched exactly against stored text: no control characters (a
+ * NUL reached Postgres as a 500 before), 1–200 characters. Errors name the parameter (parseInput).
+ */
+export const textParam = line(200);
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -101,7 +106,7 @@ export const listIncidentsQuery = z
   });
 export type ListIncidentsQuery = z.output<typeof listIncidentsQuery>;
 
-export const incidentIdParams = z.strictObject({ id: z.string().min(1).max(200) });
+export const incidentIdParams = z.strictObject({ id: textParam });
 
 /** ISO-8601 duration (PT30M) or whole seconds. */
 const horizonParam = z.string().transform((text, ctx) => {

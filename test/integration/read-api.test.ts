@@ -758,3 +758,33 @@ describe('policies', () => {
     expect(missing.body.message).toBe('policy "platinum" not found');
   });
 });
+
+describe('text parameters', () => {
+  it('a NUL or another control character is a 400 naming the parameter, never a 500', async () => {
+    const nulCursor = Buffer.from(
+      JSON.stringify([1, '-reportedAt', '1', 'A\u0000', null]),
+    ).toString('base64url');
+    const cases: [string, string][] = [
+      ['/v1/incidents?site=%00', 'site'],
+      ['/v1/incidents?site=DC%071', 'site'],
+      [`/v1/incidents?cursor=${nulCursor}`, 'cursor'],
+      ['/v1/incidents/A%00', 'id'],
+      ['/v1/incidents/A%00/timeline', 'id'],
+      ['/v1/sla/at-risk?site=%00', 'site'],
+      ['/v1/board?site=%00', 'site'],
+      ['/v1/inspections?site=%00', 'site'],
+      ['/v1/inspections?customer=%00', 'customer'],
+      ['/v1/inspections?scheduleId=%00', 'scheduleId'],
+      ['/v1/inspection-schedules?site=%00', 'site'],
+      ['/v1/inspection-schedules?customer=%00', 'customer'],
+    ];
+    for (const [url, path] of cases) {
+      const res = await get(url);
+      expect({ url, status: res.status, path: res.body.details?.[0]?.path }).toEqual({
+        url,
+        status: 400,
+        path,
+      });
+    }
+  });
+});
