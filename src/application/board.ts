@@ -12,11 +12,12 @@
 import { DateTime } from 'luxon';
 import type { Board, BoardAtRiskItem, BoardBreachedItem, BoardQuery } from '../contracts/board';
 import { SEVERITIES } from '../contracts/read';
+import { milestoneAt } from '../domain';
 import type { Pool } from '../infra/db';
 import { SQL_EFFECTIVE_TIER } from '../tables/incidents';
 import { milestoneSql, onAtRiskListSql, type MilestoneRecord } from '../tables/milestones';
 import { Params } from '../tables/sql';
-import { milestoneView } from './milestone-state';
+import { milestoneView, storedMilestone } from './milestone-state';
 import { monthRange } from './reports';
 
 type IncidentColumns = {
@@ -141,13 +142,17 @@ async function breachedRows(pool: Pool, q: BoardQuery, now: number): Promise<Boa
       byIncident.set(r.incident_id, item);
     }
     // The read API's remaining time, negated: it stops (or is null) once the milestone's clock
-    // stands, and only a milestone breached and running keeps ageing.
+    // stands (paused; stopped by a resolution, e.g. a reopened incident's earlier cycle), and only
+    // an open milestone, breached and running, keeps ageing (the domain's isOpen).
     item.milestones.push({
       milestone: r.milestone,
       cycle: r.cycle,
       dueAt: v.dueAt,
       overdueSeconds: v.remainingSeconds === null ? null : Math.max(0, -v.remainingSeconds),
-      ticking: v.state === 'breached' && v.remainingSeconds !== null,
+      ticking:
+        v.state === 'breached' &&
+        v.remainingSeconds !== null &&
+        milestoneAt(storedMilestone(r), now).isOpen,
     });
   }
   return [...byIncident.values()];

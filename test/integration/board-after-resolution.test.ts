@@ -1,9 +1,11 @@
 /**
- * A follow-up (seed §4.5.7.6 回访) is owed after the resolution, while the incident is resolved
- * or closed: its clock is the only one still running then. GET /v1/sla/at-risk and the
- * wallboard list it like any open milestone (SPEC §2 "open milestones"); the other, stopped
- * clocks of the same incidents stay off both. Rows inserted as the projector leaves them, a
- * manual clock, requests through the real server.
+ * What GET /v1/sla/at-risk and the wallboard show of an incident once it was resolved. A follow-up
+ * (seed §4.5.7.6 回访) is owed after the resolution, while the incident is resolved or closed: its
+ * clock is the only one still running then, and both list it like any open milestone (SPEC §2
+ * "open milestones"); the other, stopped clocks of the same incidents stay off both. A reopened
+ * incident's earlier cycle, breached and stopped at the resolution, stands on the board's
+ * breached list without ageing. Rows inserted as the projector leaves them, a manual clock,
+ * requests through the real server.
  */
 import {
   insertIncident,
@@ -31,7 +33,7 @@ async function get<T>(url: string): Promise<T> {
 }
 
 beforeAll(async () => {
-  db = await ownDatabase('board_follow_ups');
+  db = await ownDatabase('board_after_resolution');
   server = await readServer(db.pool, manualClock(NOW));
   const { pool } = db;
   // R: resolved 60 h ago, solution breached before that (stopped at the resolution); the 72 h
@@ -78,6 +80,33 @@ beforeAll(async () => {
     dueAt: at(-8 * HOUR),
     warnAt: [at(-22.4 * HOUR)],
     breachedAt: at(-8 * HOUR),
+  });
+  // P: reopened 2 h ago (open again): its first cycle's response breached 30 h ago and stopped at
+  // the resolution, 20 h ago; the second cycle's response was met.
+  await insertIncident(pool, {
+    id: 'P',
+    severity: 'I',
+    site: 'DC7',
+    reportedAt: at(-31 * HOUR),
+    reopenedAt: [at(-2 * HOUR)],
+  });
+  await insertMilestone(pool, {
+    incidentId: 'P',
+    milestone: 'response',
+    state: 'breached',
+    startAt: at(-31 * HOUR),
+    dueAt: at(-30 * HOUR),
+    breachedAt: at(-30 * HOUR),
+    stoppedAt: at(-20 * HOUR),
+  });
+  await insertMilestone(pool, {
+    incidentId: 'P',
+    milestone: 'response',
+    cycle: 1,
+    state: 'met',
+    startAt: at(-2 * HOUR),
+    dueAt: at(-2 * HOUR + 300_000),
+    metAt: at(-2 * HOUR + 60_000),
   });
   // F: closed and followed up: nothing owed.
   await insertIncident(pool, {
@@ -128,13 +157,25 @@ interface Board {
   }[];
 }
 
-it('the wallboard shows the owed follow-up at risk, and the overdue one as breached now, ticking', async () => {
+it('the wallboard shows the owed follow-up at risk, the overdue one as breached now and ageing, a stopped breach standing still', async () => {
   const b = await get<Board>('/v1/board?tz=UTC');
   expect(b.atRisk.map((r) => `${r.incidentId}/${r.milestone}/${r.state}`)).toEqual([
     'R/follow_up/warned',
   ]);
-  // R's solution breach stopped at the resolution: not "breached now". K's follow-up is.
+  // R's solution breach stopped at the resolution: not "breached now". K's follow-up is, and
+  // ages; P's first cycle stands breached (10 h overdue when the resolution stopped it), still.
   expect(b.breached).toEqual([
+    expect.objectContaining({
+      incidentId: 'P',
+      milestones: [
+        expect.objectContaining({
+          milestone: 'response',
+          cycle: 0,
+          overdueSeconds: 10 * 3600,
+          ticking: false,
+        }),
+      ],
+    }),
     expect.objectContaining({
       incidentId: 'K',
       milestones: [
