@@ -32,7 +32,21 @@ type WeekdayName = (typeof WEEKDAYS)[number];
 
 const MILESTONE_ID = /^[a-z][a-z0-9_]{0,63}$/;
 
-/** A positive ISO-8601 duration without years or months, as whole milliseconds. */
+/**
+ * The longest duration a policy or schedule may name, and the longest stretch of days a business
+ * calendar may have no working time in: a year and a day. Beyond it a deadline can fall outside
+ * what a timestamp holds, or the calendar walk finds no working time (Infinity), and the
+ * projector could not write the incident's milestones (found by a tester: the partition stalled).
+ */
+export const MAX_POLICY_SPAN_DAYS = 366;
+const DAY = 86_400_000;
+const WEEK = 7 * DAY;
+const MAX_POLICY_SPAN_MS = MAX_POLICY_SPAN_DAYS * DAY;
+
+/**
+ * A positive ISO-8601 duration without years or months, at most MAX_POLICY_SPAN_DAYS (P366D), as
+ * whole milliseconds.
+ */
 export const duration = (opts: { allowZero: boolean }) =>
   z.string().transform((text, ctx) => {
     const d = Duration.fromISO(text);
@@ -56,6 +70,10 @@ export const duration = (opts: { allowZero: boolean }) =>
         code: 'custom',
         message: opts.allowZero ? 'must not be negative' : 'must be positive',
       });
+      return z.NEVER;
+    }
+    if (ms > MAX_POLICY_SPAN_MS) {
+      ctx.addIssue({ code: 'custom', message: `must be at most P${MAX_POLICY_SPAN_DAYS}D` });
       return z.NEVER;
     }
     return ms;
@@ -107,6 +125,54 @@ const dayHours = z.array(timeRange).superRefine((ranges, ctx) => {
   }
 });
 
+/**
+ * The longest run of days without working time that the holidays make (days from the last working
+ * day before it to the first after it), between the first and the last holiday; null without
+ * holidays. A day works when its weekday has hours and it is no holiday, or it is a make-up day.
+ * Dates are plain calendar dates (the zone does not change which dates they are).
+ */
+function longestDaysOff(cal: {
+  weekly: Partial<Record<WeekdayName, readonly unknown[]>>;
+  holidays: readonly string[];
+  makeUpDays: readonly string[];
+}): { from: string; to: string; days: number } | null {
+  if (cal.holidays.length === 0) return null;
+  if (!WEEKDAYS.some((d) => (cal.weekly[d]?.length ?? 0) > 0)) return null; // refused above
+  const holidays = new Set(cal.holidays);
+  const makeUp = new Set(cal.makeUpDays);
+  const date = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const works = (ms: number) =>
+    makeUp.has(date(ms)) ||
+    ((cal.weekly[WEEKDAYS[(new Date(ms).getUTCDay() + 6) % 7]!]?.length ?? 0) > 0 &&
+      !holidays.has(date(ms)));
+  // The last working day before `ms` (at most a week back: some weekday has hours, and only a
+  // holiday or a make-up day changes that).
+  const workingBefore = (ms: number) => {
+    let d = ms - DAY;
+    while (!works(d)) d -= DAY;
+    return d;
+  };
+  const starts = [...holidays].map((h) => Date.parse(`${h}T00:00:00Z`)).sort((a, b) => a - b);
+  let longest: { from: string; to: string; days: number } | null = null;
+  let next = 0; // index of the first holiday after `day`
+  let lastWorking = workingBefore(starts[0]!);
+  for (let day = starts[0]!; ; day += DAY) {
+    if (!works(day)) continue;
+    const days = Math.round((day - lastWorking) / DAY);
+    if (longest === null || days > longest.days) {
+      longest = { from: date(lastWorking), to: date(day), days };
+    }
+    lastWorking = day;
+    while (next < starts.length && starts[next]! <= day) next++;
+    if (next === starts.length) return longest;
+    // Between here and a week before the next holiday, every week has its working days.
+    if (starts[next]! - WEEK > day) {
+      day = starts[next]! - WEEK - DAY;
+      lastWorking = workingBefore(day + DAY);
+    }
+  }
+}
+
 const calendar24x7 = z.strictObject({ kind: z.literal('24x7') });
 
 const businessCalendar = z
@@ -147,6 +213,16 @@ const businessCalendar = z
         code: 'custom',
         message: 'make-up days need makeUpHours (Monday has no hours to copy)',
         path: ['makeUpHours'],
+      });
+    }
+    const gap = longestDaysOff(cal);
+    if (gap !== null && gap.days > MAX_POLICY_SPAN_DAYS) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `the holidays leave no working day from ${gap.from} to ${gap.to} (${gap.days} days; ` +
+          `at most ${MAX_POLICY_SPAN_DAYS})`,
+        path: ['holidays'],
       });
     }
   })

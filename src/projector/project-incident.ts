@@ -137,7 +137,40 @@ export function projectIncident(input: IncidentInput): IncidentOutput {
           return breach?.eventId ? [{ ...r, breachEventId: breach.eventId }] : [];
         });
 
+  assertStorable(input.incidentId, milestones, timers);
   return { state, evaluation, incident, milestones, timers, retractions: proven };
+}
+
+/** The latest instant a JS Date (and so a timestamptz written from one) holds: ±8.64e15 ms. */
+const MAX_INSTANT_MS = 8.64e15;
+
+/**
+ * Throws a RangeError naming the incident, milestone and field when an instant of its rows is
+ * not a storable timestamp (NaN, ±Infinity: a calendar without working time ahead; beyond a
+ * Date's range: a duration of millennia). The caller counts it as an evaluation failure (the
+ * events are recorded, the incident's rows stay as they were) instead of the write failing the
+ * whole batch and stalling the partition on retries (a tester's policy with P99999999999999D
+ * did; policies are now bounded at creation, src/contracts/policy.ts, but a stored one may not be).
+ */
+function assertStorable(incidentId: string, milestones: MilestoneRow[], timers: TimerRow[]): void {
+  const check = (what: string, t: number | null) => {
+    if (t !== null && !(Math.abs(t) <= MAX_INSTANT_MS)) {
+      throw new RangeError(`incident ${incidentId}: ${what} is not a storable instant (${t})`);
+    }
+  };
+  for (const m of milestones) {
+    const at = `${m.milestone}/${m.cycle}`;
+    check(`${at} startAt`, m.startAt);
+    check(`${at} dueAt`, m.dueAt);
+    m.warnAt.forEach((w, i) => check(`${at} warnAt[${i}]`, w));
+    check(`${at} metAt`, m.metAt);
+    check(`${at} breachedAt`, m.breachedAt);
+    check(`${at} stoppedAt`, m.stoppedAt);
+  }
+  for (const t of timers) {
+    check(`timer ${t.key} dueAt`, t.dueAt);
+    check(`timer ${t.key} deadline`, t.deadline);
+  }
 }
 
 function lastEventAt(state: IncidentState): number | null {

@@ -228,6 +228,68 @@ describe('policy document', () => {
     expect(errorsOf(doc).map((e) => e.path)).toContain(path);
   });
 
+  test('no duration beyond P366D: a deadline must stay a timestamp (a tester stalled the projector with P99999999999999D)', () => {
+    const doc = defaultDoc();
+    doc.milestones.response!.limits.I = 'P99999999999999D';
+    doc.milestones.arrival!.limits.IV = 'P367D';
+    doc.milestones.spare_parts!.startAfter = 'P400D';
+    doc.milestones.solution!.warnings = [{ before: 'P400D' }];
+    const errors = errorsOf(doc);
+    expect(errors.filter((e) => e.message === 'must be at most P366D').map((e) => e.path)).toEqual([
+      'milestones.response.limits.I',
+      'milestones.arrival.limits.IV',
+      'milestones.spare_parts.startAfter',
+    ]);
+    // A warning is one of two shapes: the union names the element, not the branch's field.
+    expect(errors.map((e) => e.path)).toContain('milestones.solution.warnings.0');
+    doc.milestones.response!.limits.I = 'P366D';
+    doc.milestones.arrival!.limits.IV = 'PT8784H';
+    doc.milestones.solution!.warnings = [{ before: 'PT8784H' }];
+    doc.milestones.spare_parts!.startAfter = 'P1D';
+    expect(parsePolicy(doc).ok).toBe(true);
+  });
+
+  describe('holidays must leave working time in every year and a day', () => {
+    const withHolidays = (holidays: string[], makeUpDays: string[] = []) => ({
+      ...defaultDoc(),
+      calendar: {
+        kind: 'business',
+        zone: 'Asia/Shanghai',
+        weekly: { mon: ['09:00-17:00'] },
+        holidays,
+        makeUpDays,
+      },
+    });
+    /** Every 7th day from `from` for `weeks` weeks (Mondays: 2026-01-05, 2199-01-07). */
+    const mondays = (from: string, weeks: number) =>
+      Array.from({ length: weeks }, (_, i) =>
+        new Date(Date.parse(`${from}T00:00:00Z`) + i * 7 * 86_400_000).toISOString().slice(0, 10),
+      );
+
+    test('every Monday a holiday for 53 weeks: 378 days off, refused, naming them', () => {
+      expect(errorsOf(withHolidays(mondays('2026-01-05', 53)))).toEqual([
+        {
+          path: 'calendar.holidays',
+          message:
+            'the holidays leave no working day from 2025-12-29 to 2027-01-11 (378 days; at most 366)',
+        },
+      ]);
+    });
+
+    test('52 Mondays off (371 days) is refused; 51 (364 days) passes; a make-up day in between breaks the run', () => {
+      expect(errorsOf(withHolidays(mondays('2026-01-05', 52)))[0]!.message).toContain('371 days');
+      expect(parsePolicy(withHolidays(mondays('2026-01-05', 51))).ok).toBe(true);
+      expect(parsePolicy(withHolidays(mondays('2026-01-05', 60), ['2026-07-01'])).ok).toBe(true);
+    });
+
+    test('holidays decades apart are checked without walking every day between', () => {
+      const far = [...mondays('2026-01-05', 3), ...mondays('2199-01-07', 53)];
+      expect(errorsOf(withHolidays(far))[0]!.message).toMatch(
+        /^the holidays leave no working day from 2198-/,
+      );
+    });
+  });
+
   test('parsePolicyOrThrow names every bad path', () => {
     const doc = defaultDoc();
     doc.version = -1;

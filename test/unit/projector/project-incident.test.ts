@@ -171,3 +171,24 @@ test('thresholds are written as the policy states them', () => {
   expect(thresholdText({ kind: 'lead', ms: 90 * MIN })).toBe('PT1H30M');
   expect(thresholdText({ kind: 'lead', ms: 30_000 })).toBe('PT30S');
 });
+
+test('a deadline that is no storable instant is a RangeError naming it (counted as an evaluation failure), not a row', () => {
+  // A policy as stored before durations were bounded (src/contracts/policy.ts): millennia.
+  const huge = {
+    ...DEFAULT_POLICY,
+    milestones: DEFAULT_POLICY.milestones.map((m) =>
+      m.id === 'response' ? { ...m, limits: { ...m.limits, II: 1e20 } } : m,
+    ),
+  };
+  const project = () =>
+    projectIncident({
+      incidentId: ID,
+      existing: [],
+      added: [e('incident.reported', T0, { severity: 'II', title: 'Switch down' })],
+      prior: undefined,
+      policies: [huge],
+      fired: [],
+    });
+  expect(project).toThrow(RangeError);
+  expect(project).toThrow(/^incident INC-1: response\/0 dueAt is not a storable instant/);
+});
