@@ -64,7 +64,13 @@ export function encodeCursor(c: Cursor): string {
 const CURSOR = z.tuple([
   z.literal(1),
   z.string(),
-  z.string().regex(/^-?\d{1,20}$/),
+  // Microseconds since 1970 within the years 1000–9999 (Postgres refuses more: a 500 before).
+  z
+    .string()
+    .regex(/^-?\d{1,18}$/)
+    .refine(
+      (us) => BigInt(us) >= -30_610_224_000_000_000n && BigInt(us) < 253_402_300_800_000_000n,
+    ),
   textParam,
   textParam.nullable(),
 ]);

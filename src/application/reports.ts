@@ -408,7 +408,8 @@ function reportRows(r: MonthlyReport): CsvRow[] {
   ];
 }
 
-function csvTable<C extends string>(
+/** A CSV table (RFC 4180, CRLF): a header row of `columns`, then one row per record. */
+export function csvTable<C extends string>(
   columns: readonly C[],
   rows: readonly Partial<Record<C, string | number | null>>[],
 ): string {
@@ -555,8 +556,13 @@ function costRows(scope: CsvRow, c: CostStats): CsvRow[] {
   ];
 }
 
+/**
+ * One CSV field (RFC 4180 quoting). A text that a spreadsheet would run as a formula (starting
+ * with =, +, -, @, tab or carriage return: a customer named `=HYPERLINK(…)`, found by a tester)
+ * gets a leading `'` (OWASP "CSV injection"); numbers are written as they are.
+ */
 function csvCell(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

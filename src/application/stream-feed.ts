@@ -66,9 +66,14 @@ export function formatCursor(c: FeedCursor): string {
   return `${c.tx}-${c.id}`;
 }
 
+const INT8_MAX = 9_223_372_036_854_775_807n;
+
 export function parseCursor(text: string | undefined): FeedCursor | null {
   const m = /^(\d{1,20})-(\d{1,19})$/.exec(text?.trim() ?? '');
-  return m ? { tx: m[1]!, id: m[2]! } : null;
+  // Both are Postgres int8 (xid8 is unsigned, but no transaction id comes near 2^63): beyond, a
+  // cursor is not one of ours (a 500 before, found by a tester).
+  if (!m || BigInt(m[1]!) > INT8_MAX || BigInt(m[2]!) > INT8_MAX) return null;
+  return { tx: m[1]!, id: m[2]! };
 }
 
 export function compareCursors(a: FeedCursor, b: FeedCursor): number {

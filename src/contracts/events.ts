@@ -53,6 +53,25 @@ export const identifier = (max: number) =>
       'must start with a letter or digit and use only letters, digits, ".", "_", ":", "-"',
     );
 
+/**
+ * An ISO-8601 instant with an offset, given back in UTC (`…Z`), in the years 1000–9999: an offset
+ * beyond ±15:59 or a year 0 reached Postgres and came back a 500 (found by a tester).
+ */
+export const instantParam = z.iso
+  .datetime({
+    offset: true,
+    message: 'must be an ISO-8601 instant with an offset, e.g. 2026-11-24T10:00:00+08:00',
+  })
+  .transform((text, ctx) => {
+    const ms = Date.parse(text);
+    const year = new Date(ms).getUTCFullYear();
+    if (!Number.isFinite(ms) || year < 1000 || year > 9999) {
+      ctx.addIssue({ code: 'custom', message: 'must be in the years 1000 to 9999' });
+      return z.NEVER;
+    }
+    return new Date(ms).toISOString();
+  });
+
 export const line = (max: number) =>
   z
     .string()

@@ -6,7 +6,7 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { DEFAULT_INSPECTION_WARN_BEFORE } from '../domain';
-import { eventTimeSchema, identifier, line, LIMITS, tierSchema } from './events';
+import { eventTimeSchema, identifier, instantParam, line, LIMITS, tierSchema } from './events';
 import { duration, localDate } from './policy';
 
 /** Longest schedule: ten years of quarters (40 obligations). */
@@ -156,8 +156,8 @@ export const inspectionsQuery = z.strictObject({
     .enum(['due', 'done', 'all'])
     .default('all')
     .describe('due: not completed yet; done: completed'),
-  dueFrom: z.iso.datetime({ offset: true }).optional().describe('dueAt ≥ this'),
-  dueBefore: z.iso.datetime({ offset: true }).optional().describe('dueAt < this'),
+  dueFrom: instantParam.optional().describe('dueAt ≥ this'),
+  dueBefore: instantParam.optional().describe('dueAt < this'),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 export type InspectionsQuery = z.output<typeof inspectionsQuery>;

@@ -12,6 +12,7 @@
  */
 import { Duration, IANAZone } from 'luxon';
 import { z } from 'zod';
+import { line } from './events';
 import {
   MEETING_EVENT_TYPES,
   SEVERITIES,
@@ -285,7 +286,7 @@ export const PolicyDocumentSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":", "-"'),
     version: z.number().int().positive(),
     effectiveFrom: instant,
-    name: z.string().min(1).max(200),
+    name: line(200),
     calendar: calendarSchema,
     milestones: z
       .record(z.string().regex(MILESTONE_ID, 'milestone ids are lower_snake_case'), milestoneSchema)

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors';
-import { line } from './events';
+import { instantParam, line } from './events';
 import { inspectionReportSection } from './inspections';
 
 import { SERVICE_KINDS, SEVERITIES } from '../domain';
@@ -49,10 +49,6 @@ function list<T extends z.ZodType>(item: T) {
 }
 
 const booleanParam = z.enum(['true', 'false']).transform((s) => s === 'true');
-const instantParam = z.iso.datetime({
-  offset: true,
-  message: 'must be an ISO-8601 instant with an offset, e.g. 2026-11-24T10:00:00+08:00',
-});
 const limitParam = (def: number, max: number) =>
   z.coerce.number().int().min(1).max(max).default(def);
 /**
@@ -137,7 +133,8 @@ export type AtRiskQuery = z.output<typeof atRiskQuery>;
 export const monthlyReportQuery = z.strictObject({
   month: z
     .string()
-    .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM, e.g. 2026-11')
+    .regex(/^[1-9]\d{3}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM, e.g. 2026-11')
+    .refine((m) => m < '9999-12', 'must be before 9999-12')
     .describe('YYYY-MM'),
   tz: z
     .string()

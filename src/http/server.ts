@@ -49,6 +49,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Per-request access logs are off: at thousands of events per second they would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    // A path parameter is an incident or schedule id: up to 128 characters (src/contracts/events.ts
+    // LIMITS.idLength), 12 URL-encoded bytes each at most. Fastify's default of 100 answered a
+    // 101-character incident id, accepted at ingest, with 414 (found by a tester).
+    routerOptions: { maxParamLength: 128 * 12 },
     connectionTimeout: options.connectionTimeoutMs ?? 30_000,
     requestTimeout,
     // Given to node's http.createServer as well: node (20) enforces a request timeout only when it

@@ -759,7 +759,7 @@ describe('policies', () => {
   });
 });
 
-describe('text parameters', () => {
+describe('parameters Postgres would refuse', () => {
   it('a NUL or another control character is a 400 naming the parameter, never a 500', async () => {
     const nulCursor = Buffer.from(
       JSON.stringify([1, '-reportedAt', '1', 'A\u0000', null]),
@@ -786,5 +786,57 @@ describe('text parameters', () => {
         path,
       });
     }
+  });
+
+  it('an instant, month or cursor out of range is a 400 naming it, never a 500 (found by a tester)', async () => {
+    const cursor = (us: string) =>
+      Buffer.from(JSON.stringify([1, '-reportedAt', us, 'A', null])).toString('base64url');
+    const cases: [string, string][] = [
+      ['/v1/incidents?reportedFrom=0000-01-01T00:00:00Z', 'reportedFrom'],
+      ['/v1/incidents?reportedTo=9999-12-31T23:59:59-23:59', 'reportedTo'],
+      [`/v1/incidents?cursor=${cursor('99999999999999999999')}`, 'cursor'],
+      [`/v1/incidents?cursor=${cursor('-9223372036854775807')}`, 'cursor'],
+      ['/v1/reports/monthly?month=0000-01', 'month'],
+      ['/v1/reports/monthly?month=9999-12&tz=UTC', 'month'],
+      ['/v1/inspections?dueFrom=0000-01-01T00:00:00Z', 'dueFrom'],
+    ];
+    for (const [url, path] of cases) {
+      const res = await get(url);
+      expect({ url, status: res.status, path: res.body.details?.[0]?.path }).toEqual({
+        url,
+        status: 400,
+        path,
+      });
+    }
+    // An offset beyond Postgres' ±15:59 is still a real instant: accepted, as that instant (it
+    // was a 500).
+    for (const url of [
+      '/v1/incidents?reportedFrom=2026-12-01T00:00:00%2B20:00',
+      '/v1/inspections?dueFrom=2026-12-01T00:00:00-23:59',
+    ]) {
+      expect({ url, status: (await get(url)).status }).toEqual({ url, status: 200 });
+    }
+  });
+
+  it('an incident id of 128 characters (what ingest accepts) is looked up, not refused as too long', async () => {
+    const id = 'I'.repeat(128);
+    const res = await get(`/v1/incidents/${id}`);
+    expect(res.status).toBe(404);
+    expect(res.body.message).toContain(id);
+  });
+
+  it('a policy name with a NUL is a 400 naming it', async () => {
+    const doc = JSON.parse(
+      readFileSync(path.join(__dirname, '../../policies/default-policy.json'), 'utf8'),
+    ) as Record<string, unknown>;
+    const { effectiveFrom: _e, version: _v, id: _i, ...body } = doc;
+    const res = await server.app.inject({
+      method: 'POST',
+      url: '/v1/policies/nul-name/versions',
+      headers: server.auth.admin,
+      payload: { ...body, name: 'a\u0000b' },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<Body>().details[0]).toMatchObject({ path: 'name' });
   });
 });
