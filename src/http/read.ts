@@ -4,6 +4,7 @@
  * Query parameters are validated by the zod schemas of src/contracts/read.ts: a bad one is a 400
  * naming it. Answers depend on the request time (deadlines pass), so they are never cached.
  */
+import Negotiator from 'negotiator';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { createPolicyVersion, VersionConflictError } from '../application/policy-versions';
@@ -303,15 +304,17 @@ function noStore(reply: FastifyReply): FastifyReply {
 }
 
 /**
- * CSV when asked by `format=csv`, or when the Accept header names text/csv before (or without)
- * application/json. q-values are not weighed: clients ask for one or the other.
+ * CSV when asked by `format=csv`, or when the Accept header prefers text/csv to application/json
+ * (RFC 9110 content negotiation by the `negotiator` library: q-values, wildcards; equal weights
+ * go to the one listed first; no Accept, or neither type acceptable: JSON).
  */
 export function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | undefined): boolean {
   if (format !== undefined) return format === 'csv';
-  const types = (accept ?? '').split(',').map((t) => t.split(';')[0]!.trim().toLowerCase());
-  const csv = types.indexOf('text/csv');
-  const json = types.indexOf('application/json');
-  return csv !== -1 && (json === -1 || csv < json);
+  const preferred = new Negotiator({ headers: accept === undefined ? {} : { accept } }).mediaType([
+    'application/json',
+    'text/csv',
+  ]);
+  return preferred === 'text/csv';
 }
 /**
  * Wires the read API and the live stream into the `api` role (called from the composition root,

@@ -138,5 +138,9 @@ describe('at-risk, report and stream parameters', () => {
     expect(wantsCsv(undefined, undefined)).toBe(false);
     expect(wantsCsv('json', 'text/csv')).toBe(false);
     expect(wantsCsv('csv', undefined)).toBe(true);
+    // q-values weigh (a tester found them ignored): refused CSV, or CSV preferred after JSON.
+    expect(wantsCsv(undefined, 'text/csv;q=0, application/json')).toBe(false);
+    expect(wantsCsv(undefined, 'application/json;q=0.1, text/csv;q=0.9')).toBe(true);
+    expect(wantsCsv(undefined, 'text/*')).toBe(true);
   });
 });
