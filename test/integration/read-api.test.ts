@@ -760,6 +760,18 @@ describe('policies', () => {
 });
 
 describe('parameters Postgres would refuse', () => {
+  /** Each request is a 400 whose first detail names the parameter. */
+  async function expectRefused(cases: [url: string, path: string][]) {
+    for (const [url, path] of cases) {
+      const res = await get(url);
+      expect({ url, status: res.status, path: res.body.details?.[0]?.path }).toEqual({
+        url,
+        status: 400,
+        path,
+      });
+    }
+  }
+
   it('a NUL or another control character is a 400 naming the parameter, never a 500', async () => {
     const nulCursor = Buffer.from(
       JSON.stringify([1, '-reportedAt', '1', 'A\u0000', null]),
@@ -778,14 +790,7 @@ describe('parameters Postgres would refuse', () => {
       ['/v1/inspection-schedules?site=%00', 'site'],
       ['/v1/inspection-schedules?customer=%00', 'customer'],
     ];
-    for (const [url, path] of cases) {
-      const res = await get(url);
-      expect({ url, status: res.status, path: res.body.details?.[0]?.path }).toEqual({
-        url,
-        status: 400,
-        path,
-      });
-    }
+    await expectRefused(cases);
   });
 
   it('an instant, month or cursor out of range is a 400 naming it, never a 500 (found by a tester)', async () => {
@@ -800,14 +805,7 @@ describe('parameters Postgres would refuse', () => {
       ['/v1/reports/monthly?month=9999-12&tz=UTC', 'month'],
       ['/v1/inspections?dueFrom=0000-01-01T00:00:00Z', 'dueFrom'],
     ];
-    for (const [url, path] of cases) {
-      const res = await get(url);
-      expect({ url, status: res.status, path: res.body.details?.[0]?.path }).toEqual({
-        url,
-        status: 400,
-        path,
-      });
-    }
+    await expectRefused(cases);
     // An offset beyond Postgres' ±15:59 is still a real instant: accepted, as that instant (it
     // was a 500).
     for (const url of [
