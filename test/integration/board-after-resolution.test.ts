@@ -13,6 +13,8 @@ import {
   manualClock,
   ownDatabase,
   readServer,
+  type IncidentFixture,
+  type MilestoneFixture,
   type OwnDatabase,
   type ReadServer,
 } from './fixtures/read-data';
@@ -32,99 +34,75 @@ async function get<T>(url: string): Promise<T> {
   return res.json<T>();
 }
 
+/** Incident `incident` and its milestones; times in hours from NOW. */
+async function incidentWith(
+  incident: IncidentFixture,
+  milestones: Omit<MilestoneFixture, 'incidentId'>[],
+): Promise<void> {
+  await insertIncident(db.pool, incident);
+  for (const m of milestones) await insertMilestone(db.pool, { ...m, incidentId: incident.id });
+}
+const h = (hours: number) => at(hours * HOUR);
+
 beforeAll(async () => {
   db = await ownDatabase('board_after_resolution');
   server = await readServer(db.pool, manualClock(NOW));
-  const { pool } = db;
+  const dc7 = { site: 'DC7' };
   // R: resolved 60 h ago, solution breached before that (stopped at the resolution); the 72 h
   // follow-up is warned (80 % passed), due in 12 h.
-  await insertIncident(pool, {
-    id: 'R',
-    severity: 'II',
-    site: 'DC7',
-    status: 'resolved',
-    reportedAt: at(-70 * HOUR),
-    resolvedAt: at(-60 * HOUR),
-  });
-  await insertMilestone(pool, {
-    incidentId: 'R',
-    milestone: 'solution',
-    state: 'breached',
-    startAt: at(-70 * HOUR),
-    dueAt: at(-68 * HOUR),
-    breachedAt: at(-68 * HOUR),
-    stoppedAt: at(-60 * HOUR),
-  });
-  await insertMilestone(pool, {
-    incidentId: 'R',
-    milestone: 'follow_up',
-    state: 'warned',
-    startAt: at(-60 * HOUR),
-    dueAt: at(12 * HOUR),
-    warnAt: [at(-2.4 * HOUR)],
-  });
+  await incidentWith(
+    { id: 'R', severity: 'II', ...dc7, status: 'resolved', reportedAt: h(-70), resolvedAt: h(-60) },
+    [
+      {
+        milestone: 'solution',
+        state: 'breached',
+        startAt: h(-70),
+        dueAt: h(-68),
+        breachedAt: h(-68),
+        stoppedAt: h(-60),
+      },
+      { milestone: 'follow_up', state: 'warned', startAt: h(-60), dueAt: h(12), warnAt: [h(-2.4)] },
+    ],
+  );
   // K: closed, its follow-up overdue by 8 h and still owed (clock running).
-  await insertIncident(pool, {
-    id: 'K',
-    severity: 'III',
-    site: 'DC7',
-    status: 'closed',
-    reportedAt: at(-90 * HOUR),
-    resolvedAt: at(-80 * HOUR),
-  });
-  await insertMilestone(pool, {
-    incidentId: 'K',
-    milestone: 'follow_up',
-    state: 'breached',
-    startAt: at(-80 * HOUR),
-    dueAt: at(-8 * HOUR),
-    warnAt: [at(-22.4 * HOUR)],
-    breachedAt: at(-8 * HOUR),
-  });
+  await incidentWith(
+    { id: 'K', severity: 'III', ...dc7, status: 'closed', reportedAt: h(-90), resolvedAt: h(-80) },
+    [
+      {
+        milestone: 'follow_up',
+        state: 'breached',
+        startAt: h(-80),
+        dueAt: h(-8),
+        warnAt: [h(-22.4)],
+        breachedAt: h(-8),
+      },
+    ],
+  );
   // P: reopened 2 h ago (open again): its first cycle's response breached 30 h ago and stopped at
   // the resolution, 20 h ago; the second cycle's response was met.
-  await insertIncident(pool, {
-    id: 'P',
-    severity: 'I',
-    site: 'DC7',
-    reportedAt: at(-31 * HOUR),
-    reopenedAt: [at(-2 * HOUR)],
-  });
-  await insertMilestone(pool, {
-    incidentId: 'P',
-    milestone: 'response',
-    state: 'breached',
-    startAt: at(-31 * HOUR),
-    dueAt: at(-30 * HOUR),
-    breachedAt: at(-30 * HOUR),
-    stoppedAt: at(-20 * HOUR),
-  });
-  await insertMilestone(pool, {
-    incidentId: 'P',
-    milestone: 'response',
-    cycle: 1,
-    state: 'met',
-    startAt: at(-2 * HOUR),
-    dueAt: at(-2 * HOUR + 300_000),
-    metAt: at(-2 * HOUR + 60_000),
-  });
+  await incidentWith({ id: 'P', severity: 'I', ...dc7, reportedAt: h(-31), reopenedAt: [h(-2)] }, [
+    {
+      milestone: 'response',
+      state: 'breached',
+      startAt: h(-31),
+      dueAt: h(-30),
+      breachedAt: h(-30),
+      stoppedAt: h(-20),
+    },
+    {
+      milestone: 'response',
+      cycle: 1,
+      state: 'met',
+      startAt: h(-2),
+      dueAt: at(-2 * HOUR + 300_000),
+      metAt: at(-2 * HOUR + 60_000),
+    },
+  ]);
   // F: closed and followed up: nothing owed.
-  await insertIncident(pool, {
-    id: 'F',
-    severity: 'I',
-    site: 'DC7',
-    status: 'closed',
-    reportedAt: at(-50 * HOUR),
-    resolvedAt: at(-40 * HOUR),
-  });
-  await insertMilestone(pool, {
-    incidentId: 'F',
-    milestone: 'follow_up',
-    state: 'met',
-    startAt: at(-40 * HOUR),
-    dueAt: at(32 * HOUR),
-    metAt: at(-30 * HOUR),
-  });
+  await incidentWith(
+    { id: 'F', severity: 'I', ...dc7, status: 'closed', reportedAt: h(-50), resolvedAt: h(-40) },
+    [{ milestone: 'follow_up', state: 'met', startAt: h(-40), dueAt: h(32), metAt: h(-30) }],
+  );
 });
 
 afterAll(async () => {
